@@ -1,0 +1,60 @@
+//! The error type for bad data that comes from outside the program.
+//!
+//! Graphs that cannot be built (shapes that do not broadcast, an axis out of range, ...) are
+//! programming mistakes and panic at the caller's line instead; see the crate docs.
+
+use std::fmt;
+
+/// Bad data from outside: a buffer whose length does not match its shape, a file that cannot
+/// be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `Tensor::new` (or `Tensor::reshape`) got a number of elements that is not the product
+    /// of the shape.
+    LengthMismatch {
+        /// What was being built, e.g. `"Tensor::new"`.
+        op: &'static str,
+        /// The number of elements given.
+        len: usize,
+        /// The shape asked for.
+        shape: Vec<usize>,
+    },
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file was read but its contents are not what was expected.
+    Format {
+        /// The file (or other source).
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::LengthMismatch { op, len, shape } => write!(
+                f,
+                "{op}: {len} elements do not fill shape {shape:?} ({} elements)",
+                shape.iter().product::<usize>()
+            ),
+            Error::Io { path, source } => write!(f, "cannot access {}: {source}", path.display()),
+            Error::Format { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Tight numeric loops with no graph in them: what an op's forward and backward share, and
+//! what the benchmarks time. Everything here works on plain slices.
+
+pub(crate) mod cross_entropy;
+pub(crate) mod gemm;
+pub(crate) mod softmax;

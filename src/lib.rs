@@ -1,0 +1,56 @@
+//! # tapegrad
+//!
+//! A small, exact, tape-based reverse-mode autograd engine over dense `f64` tensors.
+//!
+//! **What a tape is.** Every operation on a [`Var`] appends one node to its [`Tape`]: what the
+//! op was, which nodes it read, and its value. Nodes are appended in execution order, so the
+//! tape read backwards is already a valid order for the chain rule: [`Var::backward`] is one
+//! loop from the output down to the first node, each node handing its gradient to its inputs.
+//! The result, [`Grads`], holds the gradient of every node that leads to the output, leaves
+//! and intermediates alike.
+//!
+//! ```
+//! use tapegrad::{Tape, Tensor};
+//!
+//! let tape = Tape::new();
+//! let w = tape.var(Tensor::new(vec![0.1, -0.2, 0.3, 0.4], &[2, 2])?); // gets a gradient
+//! let x = tape.constant(Tensor::ones(&[3, 2]));                      // gets none
+//! let logits = x.matmul(w) + 1.0;
+//! let loss = logits.cross_entropy(&[0, 1, 1]); // fused softmax + cross-entropy, mean over rows
+//! let grads = loss.backward();
+//! let dlogits = grads.wrt(logits).unwrap();    // (softmax - onehot) / 3
+//! let dw = grads.wrt(w).unwrap();              // x^T dlogits
+//! assert_eq!(dw.shape(), &[2, 2]);
+//! assert!(grads.wrt(x).is_none());
+//! # let _ = dlogits;
+//! # Ok::<(), tapegrad::Error>(())
+//! ```
+//!
+//! **Where to read next.**
+//! - [`ops`](crate::Var): every op is a method on `Var`; its source file holds the forward,
+//!   the backward rule and the derivation side by side (`src/ops/`).
+//! - The fused [`Var::cross_entropy`] next to the unfused `softmax -> log -> nll_loss`, and
+//!   `docs/derivation.md` for why both give `P - onehot`.
+//! - [`gradcheck`] checks any function's gradients against finite differences.
+//!
+//! **Errors.** Bad data from outside is a `Result` with [`Error`]. A graph that cannot be built
+//! (shapes that do not broadcast, an axis out of range, a target outside `0..classes`,
+//! `backward` on a non-scalar) panics at once, at the caller's line, naming the op and every
+//! shape: `add: shapes [2, 3] and [4] do not broadcast`.
+
+#![warn(missing_docs)]
+
+mod check;
+mod error;
+pub(crate) mod kernels;
+pub(crate) mod ops;
+pub mod pyrandom;
+pub mod shape;
+mod tape;
+mod tensor;
+
+pub use check::{Gradcheck, GradcheckError, gradcheck};
+pub use error::Error;
+pub use pyrandom::PyRandom;
+pub use tape::{Grads, Tape, Var};
+pub use tensor::Tensor;

@@ -1,0 +1,107 @@
+//! `matmul`: `[.., n, k] x [.., k, m] -> [.., n, m]`. The leading (batch) axes broadcast as
+//! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
+
+use crate::kernels::gemm::{MatRef, gemm};
+use crate::ops::Op;
+use crate::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
+use crate::tape::{GradSink, Var};
+use crate::tensor::Tensor;
+
+/// The sizes of one product: `a` is `n x k`, `b` is `k x m`, and the batch shape they
+/// broadcast to.
+struct Plan {
+    n: usize,
+    k: usize,
+    m: usize,
+    batch: Shape,
+}
+
+impl Plan {
+    /// Checks the shapes (panicking at the user's line) and works out the sizes.
+    #[track_caller]
+    fn new(a: &[usize], b: &[usize]) -> Plan {
+        assert!(
+            a.len() >= 2 && b.len() >= 2,
+            "matmul: shapes {a:?} and {b:?}: both operands need at least 2 axes (reshape a vector to [1, n] or [n, 1])"
+        );
+        let (n, k) = (a[a.len() - 2], a[a.len() - 1]);
+        let (k2, m) = (b[b.len() - 2], b[b.len() - 1]);
+        assert!(k == k2, "matmul: shapes {a:?} and {b:?} cannot be multiplied: inner sizes {k} and {k2} differ");
+        let (batch_a, batch_b) = (&a[..a.len() - 2], &b[..b.len() - 2]);
+        let Some(batch) = broadcast_shapes(batch_a, batch_b) else {
+            panic!("matmul: shapes {a:?} and {b:?}: batch axes {batch_a:?} and {batch_b:?} do not broadcast");
+        };
+        Plan { n, k, m, batch }
+    }
+
+    /// Calls `f(ia, ib, io)` with the offsets of the `a`, `b` and output matrices of every
+    /// batch element (a broadcast batch axis reuses the same matrix).
+    fn for_each_batch(&self, a: &[usize], b: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+        let sa = broadcast_strides(&a[..a.len() - 2], &self.batch);
+        let sb = broadcast_strides(&b[..b.len() - 2], &self.batch);
+        let mut io = 0;
+        for_each_broadcast(&self.batch, &sa, &sb, |ia, ib| {
+            f(ia * self.n * self.k, ib * self.k * self.m, io * self.n * self.m);
+            io += 1;
+        });
+    }
+
+    fn out_shape(&self) -> Shape {
+        let mut shape = self.batch.clone();
+        shape.extend([self.n, self.m]);
+        shape
+    }
+}
+
+impl<'t> Var<'t> {
+    /// Matrix product: `[n, k] x [k, m] -> [n, m]`, batched over leading axes that broadcast
+    /// (`[b, n, k] x [k, m]`, `[b, 1, n, k] x [h, k, m]`, ...).
+    #[track_caller]
+    pub fn matmul(self, other: Var<'t>) -> Var<'t> {
+        self.same_tape(other, "matmul");
+        let y = {
+            let (a, b) = (self.value_ref(), other.value_ref());
+            let plan = Plan::new(a.shape(), b.shape());
+            let shape = plan.out_shape();
+            let mut out = vec![0.0; numel(&shape)];
+            let (n, k, m) = (plan.n, plan.k, plan.m);
+            plan.for_each_batch(a.shape(), b.shape(), |ia, ib, io| {
+                let am = MatRef::row_major(&a.data()[ia..ia + n * k], n, k);
+                let bm = MatRef::row_major(&b.data()[ib..ib + k * m], k, m);
+                gemm(am, bm, 0.0, &mut out[io..io + n * m]);
+            });
+            Tensor::from_parts(out, &shape)
+        };
+        self.tape.record(Op::MatMul { a: self.id, b: other.id }, y)
+    }
+}
+
+/// Matmul backward. For one batch element, `Y = A B` gives `dY_ij/dA_il = B_lj` and
+/// `dY_ij/dB_lj = A_il`, so `dA = G B^T` and `dB = A^T G`. A batch axis that was broadcast
+/// sums the contributions of all its batch elements: each GEMM accumulates into the shared
+/// gradient matrix (`beta = 1`).
+pub(crate) fn backward(a: (usize, &Tensor), b: (usize, &Tensor), g: &Tensor, sink: &mut GradSink) {
+    let (want_a, want_b) = (sink.wants(a.0), sink.wants(b.0));
+    let (av, bv) = (a.1, b.1);
+    let plan = Plan::new(av.shape(), bv.shape());
+    let (n, k, m) = (plan.n, plan.k, plan.m);
+    let mut da = want_a.then(|| vec![0.0; av.numel()]);
+    let mut db = want_b.then(|| vec![0.0; bv.numel()]);
+    plan.for_each_batch(av.shape(), bv.shape(), |ia, ib, io| {
+        let gm = MatRef::row_major(&g.data()[io..io + n * m], n, m);
+        if let Some(da) = da.as_mut() {
+            let bm = MatRef::row_major(&bv.data()[ib..ib + k * m], k, m);
+            gemm(gm, bm.t(), 1.0, &mut da[ia..ia + n * k]);
+        }
+        if let Some(db) = db.as_mut() {
+            let am = MatRef::row_major(&av.data()[ia..ia + n * k], n, k);
+            gemm(am.t(), gm, 1.0, &mut db[ib..ib + k * m]);
+        }
+    });
+    if let Some(da) = da {
+        sink.add(a.0, Tensor::from_parts(da, av.shape()));
+    }
+    if let Some(db) = db {
+        sink.add(b.0, Tensor::from_parts(db, bv.shape()));
+    }
+}

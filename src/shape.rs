@@ -1,0 +1,124 @@
+//! Shapes: broadcasting rules and index arithmetic, nothing else.
+//!
+//! Broadcasting follows NumPy: shapes are aligned at their last axis; two sizes are compatible
+//! when they are equal or one of them is 1 (a missing leading axis counts as 1).
+
+use smallvec::SmallVec;
+
+/// A tensor's shape. Up to four axes live inline, without a heap allocation.
+pub type Shape = SmallVec<[usize; 4]>;
+
+/// The number of elements of a tensor of this shape (1 for the scalar shape `[]`).
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Row-major strides, in elements.
+pub fn strides(shape: &[usize]) -> Shape {
+    let mut strides: Shape = SmallVec::from_elem(1, shape.len());
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    strides
+}
+
+/// The shape two shapes broadcast to, or `None` if they do not broadcast.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
+    let rank = a.len().max(b.len());
+    let mut out: Shape = SmallVec::with_capacity(rank);
+    for i in 0..rank {
+        // Sizes aligned at the last axis; a missing leading axis acts as 1.
+        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        out.push(match (da, db) {
+            _ if da == db => da,
+            (1, _) => db,
+            (_, 1) => da,
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+/// Strides that read a tensor of `shape` as if it had the (broadcast) shape `out`:
+/// broadcast axes get stride 0, so the same element is read again.
+pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Shape {
+    let own = strides(shape);
+    let offset = out.len() - shape.len();
+    (0..out.len()).map(|i| if i < offset || shape[i - offset] == 1 { 0 } else { own[i - offset] }).collect()
+}
+
+/// Visits every element of a tensor of shape `out` in row-major order and passes the offsets
+/// of the two inputs that broadcast to it (read with strides `sa`, `sb`).
+pub fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
+    let rank = out.len();
+    if numel(out) == 0 {
+        return;
+    }
+    if rank == 0 {
+        f(0, 0);
+        return;
+    }
+    // Odometer over all but the last axis; the last axis is a tight inner loop.
+    let last = rank - 1;
+    let (n, la, lb) = (out[last], sa[last], sb[last]);
+    let mut index: Shape = SmallVec::from_elem(0, rank);
+    let (mut oa, mut ob) = (0usize, 0usize);
+    loop {
+        for j in 0..n {
+            f(oa + j * la, ob + j * lb);
+        }
+        // Advance the odometer (axes before the last).
+        let mut axis = last;
+        loop {
+            if axis == 0 {
+                return;
+            }
+            axis -= 1;
+            index[axis] += 1;
+            oa += sa[axis];
+            ob += sb[axis];
+            if index[axis] < out[axis] {
+                break;
+            }
+            oa -= sa[axis] * out[axis];
+            ob -= sb[axis] * out[axis];
+            index[axis] = 0;
+        }
+    }
+}
+
+/// Splits `shape` around `axis` into `(outer, len, inner)`: the product of the axes before it,
+/// its size and the product of the axes after it. Every axis-wise op walks the data this way:
+/// element `(o, i, k)` is at `o * len * inner + i * inner + k`.
+pub fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (numel(&shape[..axis]), shape[axis], numel(&shape[axis + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast_shapes(&[2, 3], &[3]).unwrap().as_slice(), &[2, 3]);
+        assert_eq!(broadcast_shapes(&[2, 1, 4], &[3, 1]).unwrap().as_slice(), &[2, 3, 4]);
+        assert_eq!(broadcast_shapes(&[], &[5]).unwrap().as_slice(), &[5]);
+        assert!(broadcast_shapes(&[2, 3], &[4]).is_none());
+    }
+
+    #[test]
+    fn broadcast_strides_repeat_axes_of_size_one() {
+        assert_eq!(broadcast_strides(&[3, 1], &[2, 3, 4]).as_slice(), &[0, 1, 0]);
+        assert_eq!(strides(&[2, 3, 4]).as_slice(), &[12, 4, 1]);
+    }
+
+    #[test]
+    fn for_each_broadcast_visits_row_major() {
+        let out = [2, 3];
+        let (sa, sb) = (broadcast_strides(&[2, 1], &out), broadcast_strides(&[3], &out));
+        let mut seen = vec![];
+        for_each_broadcast(&out, &sa, &sb, |a, b| seen.push((a, b)));
+        assert_eq!(seen, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+    }
+}

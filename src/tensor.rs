@@ -1,0 +1,364 @@
+//! `Tensor`: an owned, dense, row-major array of `f64` with a shape.
+//!
+//! A tensor is just numbers. It knows nothing about gradients: the [`Tape`](crate::Tape)
+//! records what is computed from tensors and differentiates that.
+
+use std::fmt;
+
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal, Uniform};
+use smallvec::SmallVec;
+
+use crate::error::Error;
+use crate::shape::{self, Shape};
+
+/// An owned, dense, row-major array of `f64`. Rank 0 (a scalar, shape `[]`) and up.
+#[derive(Clone, PartialEq)]
+pub struct Tensor {
+    shape: Shape,
+    data: Vec<f64>,
+}
+
+impl Tensor {
+    /// A tensor of `shape` holding `data` in row-major order.
+    ///
+    /// Fails when `data.len()` is not the product of `shape`.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+    /// assert_eq!(t.shape(), &[2, 3]);
+    /// assert!(Tensor::new(vec![1.0, 2.0], &[3]).is_err());
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn new(data: Vec<f64>, shape: &[usize]) -> Result<Tensor, Error> {
+        if data.len() != shape::numel(shape) {
+            return Err(Error::LengthMismatch { op: "Tensor::new", len: data.len(), shape: shape.to_vec() });
+        }
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data })
+    }
+
+    /// Builds a tensor from parts already known to agree. Crate-internal: ops use it for
+    /// outputs whose length they computed from the shape.
+    pub(crate) fn from_parts(data: Vec<f64>, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length and shape disagree");
+        Tensor { shape: SmallVec::from_slice(shape), data }
+    }
+
+    /// A rank-0 tensor (shape `[]`) holding one value.
+    pub fn scalar(value: f64) -> Tensor {
+        Tensor { shape: Shape::new(), data: vec![value] }
+    }
+
+    /// A tensor of `shape` with every element equal to `value`.
+    pub fn full(shape: &[usize], value: f64) -> Tensor {
+        Tensor::from_parts(vec![value; shape::numel(shape)], shape)
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Tensor {
+        Tensor::full(shape, 0.0)
+    }
+
+    /// A tensor of ones.
+    pub fn ones(shape: &[usize]) -> Tensor {
+        Tensor::full(shape, 1.0)
+    }
+
+    /// A tensor whose element at each multi-index is `f(index)`, visited in row-major order.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let eye = Tensor::from_fn(&[2, 2], |ix| if ix[0] == ix[1] { 1.0 } else { 0.0 });
+    /// assert_eq!(eye.data(), &[1.0, 0.0, 0.0, 1.0]);
+    /// ```
+    pub fn from_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> f64) -> Tensor {
+        let n = shape::numel(shape);
+        let mut data = Vec::with_capacity(n);
+        let mut index: Shape = SmallVec::from_elem(0, shape.len());
+        for _ in 0..n {
+            data.push(f(&index));
+            // Row-major increment of the multi-index.
+            for axis in (0..shape.len()).rev() {
+                index[axis] += 1;
+                if index[axis] < shape[axis] {
+                    break;
+                }
+                index[axis] = 0;
+            }
+        }
+        Tensor::from_parts(data, shape)
+    }
+
+    /// Standard normal samples (mean 0, standard deviation 1) from any random generator.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// use rand::SeedableRng;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let w = Tensor::randn(&[3, 4], &mut rng) * 0.1;
+    /// assert_eq!(w.shape(), &[3, 4]);
+    /// ```
+    pub fn randn<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Tensor {
+        let data = (0..shape::numel(shape)).map(|_| StandardNormal.sample(rng)).collect();
+        Tensor::from_parts(data, shape)
+    }
+
+    /// Samples uniform on `[low, high)` from any random generator.
+    ///
+    /// Panics when `low >= high` or either bound is not finite.
+    #[track_caller]
+    pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f64, high: f64, rng: &mut R) -> Tensor {
+        let dist = Uniform::new(low, high)
+            .unwrap_or_else(|e| panic!("Tensor::uniform: bounds {low} and {high} are not a valid range ({e})"));
+        let data = (0..shape::numel(shape)).map(|_| dist.sample(rng)).collect();
+        Tensor::from_parts(data, shape)
+    }
+
+    /// The shape: one size per axis.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The elements in row-major order.
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// The elements in row-major order, writable (the shape stays as it is).
+    pub fn data_mut(&mut self) -> &mut [f64] {
+        &mut self.data
+    }
+
+    /// Takes the elements out, dropping the shape.
+    pub fn into_data(self) -> Vec<f64> {
+        self.data
+    }
+
+    /// The number of axes (0 for a scalar).
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The value of a one-element tensor (any shape with one element).
+    ///
+    /// Panics when the tensor has more or fewer than one element.
+    #[track_caller]
+    pub fn item(&self) -> f64 {
+        assert!(
+            self.data.len() == 1,
+            "item: tensor of shape {:?} has {} elements, not 1",
+            self.shape(),
+            self.data.len()
+        );
+        self.data[0]
+    }
+
+    /// The element at a multi-index. Panics with both the index and the shape when it is out
+    /// of range.
+    #[track_caller]
+    pub fn get(&self, index: &[usize]) -> f64 {
+        self.data[self.offset(index)]
+    }
+
+    /// Overwrites the element at a multi-index.
+    #[track_caller]
+    pub fn set(&mut self, index: &[usize], value: f64) {
+        let at = self.offset(index);
+        self.data[at] = value;
+    }
+
+    #[track_caller]
+    fn offset(&self, index: &[usize]) -> usize {
+        let valid = index.len() == self.rank() && index.iter().zip(self.shape()).all(|(i, n)| i < n);
+        assert!(valid, "index {index:?} is out of range for shape {:?}", self.shape());
+        index.iter().zip(shape::strides(&self.shape).iter()).map(|(i, s)| i * s).sum()
+    }
+
+    /// The same elements with another shape of the same number of elements.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::ones(&[2, 3]).reshape(&[3, 2])?;
+    /// assert_eq!(t.shape(), &[3, 2]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn reshape(self, shape: &[usize]) -> Result<Tensor, Error> {
+        if shape::numel(shape) != self.data.len() {
+            return Err(Error::LengthMismatch { op: "Tensor::reshape", len: self.data.len(), shape: shape.to_vec() });
+        }
+        Ok(Tensor::from_parts(self.data, shape))
+    }
+
+    /// A tensor of the same shape with `f` applied to every element.
+    pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
+        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| f(x)).collect() }
+    }
+
+    /// The Euclidean (L2) norm of all elements.
+    pub fn norm(&self) -> f64 {
+        self.data.iter().map(|x| x * x).sum::<f64>().sqrt()
+    }
+
+    /// The largest absolute elementwise difference to `other` (same shape).
+    #[track_caller]
+    pub fn max_abs_diff(&self, other: &Tensor) -> f64 {
+        assert_eq!(
+            self.shape(),
+            other.shape(),
+            "max_abs_diff: shapes {:?} and {:?} differ",
+            self.shape(),
+            other.shape()
+        );
+        self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+    }
+
+    /// Adds `other` (same shape) into `self`, element by element.
+    pub(crate) fn add_assign_same_shape(&mut self, other: &Tensor) {
+        debug_assert_eq!(self.shape(), other.shape());
+        for (a, b) in self.data.iter_mut().zip(&other.data) {
+            *a += b;
+        }
+    }
+}
+
+impl std::ops::Mul<f64> for Tensor {
+    type Output = Tensor;
+    /// Scales every element (handy for initialisers: `Tensor::randn(..) * 0.02`).
+    fn mul(mut self, rhs: f64) -> Tensor {
+        self.data.iter_mut().for_each(|x| *x *= rhs);
+        self
+    }
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tensor").field("shape", &self.shape()).field("data", &self.data).finish()
+    }
+}
+
+/// Prints like NumPy: nested brackets, one row per line, columns aligned. Fixed-point with 4
+/// decimals (or the formatter's precision, `{:.6}`) unless the magnitudes call for scientific
+/// notation. Axes longer than 6 are summarised with `...` when the tensor has over 1000
+/// elements.
+impl fmt::Display for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let precision = f.precision().unwrap_or(4);
+        let summarise = self.numel() > 1000;
+        let finite_abs = self.data.iter().filter(|x| x.is_finite()).map(|x| x.abs());
+        let (lo, hi) =
+            finite_abs.filter(|&x| x > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let scientific = hi >= 1e8 || (hi > 0.0 && lo < 10f64.powi(-(precision as i32)));
+        let cell = |x: f64| if scientific { format!("{x:.precision$e}") } else { format!("{x:.precision$}") };
+        let width = self.data.iter().map(|&x| cell(x).len()).max().unwrap_or(0);
+        if self.rank() == 0 {
+            return write!(f, "{}", cell(self.data[0]));
+        }
+        let mut out = String::new();
+        write_nested(&mut out, &self.data, &self.shape, 0, &|x| format!("{:>width$}", cell(x)), summarise);
+        f.write_str(&out)
+    }
+}
+
+/// Writes `data` (of `shape`) as nested bracketed rows; `depth` is the current axis, used for
+/// the indentation of continuation lines.
+fn write_nested(
+    out: &mut String,
+    data: &[f64],
+    shape: &[usize],
+    depth: usize,
+    cell: &dyn Fn(f64) -> String,
+    summarise: bool,
+) {
+    const EDGE: usize = 3;
+    let n = shape[0];
+    let chunk = shape::numel(&shape[1..]);
+    let shown: Vec<Option<usize>> = if summarise && n > 2 * EDGE {
+        (0..EDGE).map(Some).chain([None]).chain((n - EDGE..n).map(Some)).collect()
+    } else {
+        (0..n).map(Some).collect()
+    };
+    out.push('[');
+    for (k, item) in shown.iter().enumerate() {
+        if k > 0 {
+            if shape.len() == 1 {
+                out.push(' ');
+            } else {
+                // Blank lines between blocks of higher rank, as NumPy does.
+                out.push('\n');
+                for _ in 1..shape.len() - 1 {
+                    out.push('\n');
+                }
+                out.push_str(&" ".repeat(depth + 1));
+            }
+        }
+        match item {
+            None => out.push_str("..."),
+            Some(i) if shape.len() == 1 => out.push_str(&cell(data[*i])),
+            Some(i) => write_nested(out, &data[i * chunk..(i + 1) * chunk], &shape[1..], depth + 1, cell, summarise),
+        }
+    }
+    out.push(']');
+}
+
+impl approx::AbsDiffEq for Tensor {
+    type Epsilon = f64;
+    fn default_epsilon() -> f64 {
+        f64::default_epsilon()
+    }
+    /// Equal shapes and every element within `epsilon`.
+    fn abs_diff_eq(&self, other: &Tensor, epsilon: f64) -> bool {
+        self.shape == other.shape && self.data.iter().zip(&other.data).all(|(a, b)| a.abs_diff_eq(b, epsilon))
+    }
+}
+
+impl approx::RelativeEq for Tensor {
+    fn default_max_relative() -> f64 {
+        f64::default_max_relative()
+    }
+    /// Equal shapes and every element relatively equal.
+    fn relative_eq(&self, other: &Tensor, epsilon: f64, max_relative: f64) -> bool {
+        self.shape == other.shape
+            && self.data.iter().zip(&other.data).all(|(a, b)| a.relative_eq(b, epsilon, max_relative))
+    }
+}
+
+impl approx::UlpsEq for Tensor {
+    fn default_max_ulps() -> u32 {
+        f64::default_max_ulps()
+    }
+    /// Equal shapes and every element within `max_ulps` units in the last place.
+    fn ulps_eq(&self, other: &Tensor, epsilon: f64, max_ulps: u32) -> bool {
+        self.shape == other.shape && self.data.iter().zip(&other.data).all(|(a, b)| a.ulps_eq(b, epsilon, max_ulps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_aligns_columns_like_numpy() {
+        let t = Tensor::new(vec![1.0, -2.5, 3.25, 40.0], &[2, 2]).unwrap();
+        assert_eq!(t.to_string(), "[[ 1.0000 -2.5000]\n [ 3.2500 40.0000]]");
+        assert_eq!(Tensor::scalar(0.5).to_string(), "0.5000");
+        assert_eq!(format!("{:.1}", Tensor::ones(&[3])), "[1.0 1.0 1.0]");
+    }
+
+    #[test]
+    fn display_separates_blocks_of_rank_three() {
+        let t = Tensor::from_fn(&[2, 1, 2], |ix| (ix[0] * 2 + ix[2]) as f64);
+        assert_eq!(format!("{t:.0}"), "[[[0 1]]\n\n [[2 3]]]");
+    }
+
+    #[test]
+    fn display_summarises_large_tensors() {
+        let s = Tensor::zeros(&[2000]).to_string();
+        assert!(s.starts_with("[0.0000 0.0000 0.0000 ... 0.0000"), "{s}");
+    }
+}
