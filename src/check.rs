@@ -102,8 +102,8 @@ impl Gradcheck {
         let mut failures = 0;
         for (at, (&a, &n)) in analytic.data().iter().zip(numeric.data()).enumerate() {
             let excess = (a - n).abs() - (self.atol + self.rtol * n.abs());
-            // `!(excess <= 0)` also catches NaN on either side.
-            if !(excess <= 0.0) {
+            // A NaN on either side is a failure too.
+            if excess > 0.0 || excess.is_nan() {
                 failures += 1;
                 if worst.is_none_or(|(w, _)| excess > w || excess.is_nan()) {
                     worst = Some((excess, at));

@@ -45,6 +45,7 @@ mod error;
 pub(crate) mod kernels;
 pub(crate) mod ops;
 pub mod pyrandom;
+pub mod seed;
 pub mod shape;
 mod tape;
 mod tensor;

@@ -7,6 +7,9 @@ use crate::shape::split_at_axis;
 use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
 
+/// A lane kernel's view of the data: `[outer, len, inner]` around the axis.
+type Split = (usize, usize, usize);
+
 impl<'t> Var<'t> {
     /// `exp(x_i) / sum_j exp(x_j)` along `axis`.
     #[track_caller]
@@ -26,7 +29,7 @@ impl<'t> Var<'t> {
 
 /// Applies a lane kernel to `x` along `axis`.
 #[track_caller]
-fn lane_map(x: Var<'_>, op: &str, axis: usize, kernel: fn(&[f64], &mut [f64], (usize, usize, usize))) -> Tensor {
+fn lane_map(x: Var<'_>, op: &str, axis: usize, kernel: fn(&[f64], &mut [f64], Split)) -> Tensor {
     let v = x.value_ref();
     check_axis(op, axis, v.shape());
     let mut y = vec![0.0; v.numel()];
@@ -54,7 +57,7 @@ fn lane_backward(
     y: &Tensor,
     g: &Tensor,
     sink: &mut GradSink,
-    kernel: fn(&[f64], &[f64], &mut [f64], (usize, usize, usize)),
+    kernel: fn(&[f64], &[f64], &mut [f64], Split),
 ) {
     if !sink.wants(x_id) {
         return;

@@ -1,0 +1,7 @@
+//! The seed: the tutorial chapter tapegrad grew from ("Gradients: Loss", a one-layer
+//! transformer built by hand in Python), and what tapegrad rebuilds from it.
+//!
+//! - [`chapter`]: reads the chapter's own tables (probabilities, tokens, targets, the printed
+//!   gradient table) from its text, so examples and tests compare against the source itself.
+
+pub mod chapter;
