@@ -44,6 +44,7 @@ mod check;
 mod error;
 pub(crate) mod kernels;
 pub(crate) mod ops;
+pub mod optim;
 pub mod pyrandom;
 pub mod seed;
 pub mod shape;
@@ -52,6 +53,7 @@ mod tensor;
 
 pub use check::{Gradcheck, GradcheckError, gradcheck};
 pub use error::Error;
+pub use ops::mask::causal_mask;
 pub use pyrandom::PyRandom;
 pub use tape::{Grads, Tape, Var};
 pub use tensor::Tensor;

@@ -3,4 +3,5 @@
 
 pub(crate) mod cross_entropy;
 pub(crate) mod gemm;
+pub(crate) mod layer_norm;
 pub(crate) mod softmax;

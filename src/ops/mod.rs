@@ -7,8 +7,12 @@
 //! hand them to the [`GradSink`], which accumulates them.
 
 pub(crate) mod binary;
+pub(crate) mod concat;
+pub(crate) mod embedding;
+pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod loss;
+pub(crate) mod mask;
 pub(crate) mod matmul;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
@@ -51,6 +55,16 @@ pub(crate) enum Op {
     NllLoss { x: usize, targets: Vec<usize> },
     /// Fused softmax + cross-entropy; saves one log-sum-exp per row, not the probabilities.
     CrossEntropy { x: usize, targets: Vec<usize>, logsumexp: Vec<f64> },
+    /// Row gather `table[ids]` along the first axis (an embedding lookup).
+    Embedding { table: usize, ids: Vec<usize> },
+    /// Fused layer norm over the last axis; saves the mean and `1/std` of every row.
+    LayerNorm { x: usize, gamma: usize, beta: usize, mean: Vec<f64>, rstd: Vec<f64> },
+    /// Elements replaced by a constant where a mask is set (`filled`, one flag per element).
+    MaskedFill { x: usize, filled: Vec<bool> },
+    /// Join along an axis; `sizes` are the parts' sizes along it.
+    Concat { xs: Vec<usize>, axis: usize, sizes: Vec<usize> },
+    /// The slice `start..start + len` along an axis (`len` is the output's size there).
+    Narrow { x: usize, axis: usize, start: usize },
 }
 
 impl Op {
@@ -58,6 +72,8 @@ impl Op {
     pub(crate) fn inputs(&self) -> SmallVec<[usize; 2]> {
         match *self {
             Op::Leaf => smallvec![],
+            Op::LayerNorm { x, gamma, beta, .. } => smallvec![x, gamma, beta],
+            Op::Concat { ref xs, .. } => SmallVec::from_slice(xs),
             Op::Binary { a, b, .. } | Op::MatMul { a, b } => smallvec![a, b],
             Op::Unary { x, .. }
             | Op::Reduce { x, .. }
@@ -67,7 +83,10 @@ impl Op {
             | Op::Softmax { x, .. }
             | Op::LogSoftmax { x, .. }
             | Op::NllLoss { x, .. }
-            | Op::CrossEntropy { x, .. } => smallvec![x],
+            | Op::CrossEntropy { x, .. }
+            | Op::Embedding { table: x, .. }
+            | Op::MaskedFill { x, .. }
+            | Op::Narrow { x, .. } => smallvec![x],
         }
     }
 
@@ -86,6 +105,11 @@ impl Op {
             Op::LogSoftmax { axis, .. } => format!("log_softmax({axis})"),
             Op::NllLoss { .. } => "nll_loss".into(),
             Op::CrossEntropy { .. } => "cross_entropy".into(),
+            Op::Embedding { .. } => "embedding".into(),
+            Op::LayerNorm { .. } => "layer_norm".into(),
+            Op::MaskedFill { .. } => "masked_fill".into(),
+            Op::Concat { axis, .. } => format!("concat({axis})"),
+            Op::Narrow { axis, start, .. } => format!("narrow({axis}, {start})"),
         }
     }
 }
@@ -109,6 +133,18 @@ pub(crate) fn backward(op: &Op, out: &Tensor, upstream: &Tensor, nodes: &[Node],
         Op::CrossEntropy { x, targets, logsumexp } => {
             loss::cross_entropy_backward(*x, value(*x), targets, logsumexp, upstream, sink)
         }
+        Op::Embedding { table, ids } => embedding::embedding_backward(*table, value(*table), ids, upstream, sink),
+        Op::LayerNorm { x, gamma, beta, mean, rstd } => layer_norm::layer_norm_backward(
+            (*x, value(*x)),
+            (*gamma, value(*gamma)),
+            *beta,
+            (mean, rstd),
+            upstream,
+            sink,
+        ),
+        Op::MaskedFill { x, filled } => mask::masked_fill_backward(*x, filled, upstream, sink),
+        Op::Concat { xs, axis, sizes } => concat::concat_backward(xs, *axis, sizes, upstream, sink),
+        Op::Narrow { x, axis, start } => concat::narrow_backward(*x, value(*x), *axis, *start, upstream, sink),
     }
 }
 

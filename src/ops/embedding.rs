@@ -1,0 +1,69 @@
+//! `embedding(ids)`: row gather. The table `[rows, ..]` is indexed along its first axis; the
+//! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
+
+use crate::ops::Op;
+use crate::tape::{GradSink, Var};
+use crate::tensor::Tensor;
+
+impl<'t> Var<'t> {
+    /// Gathers rows of this table (shape `[rows, ..]`, at least one axis): output row `i` is
+    /// table row `ids[i]`, shape `[ids.len(), ..]`. This is an embedding lookup
+    /// (`E_tok.embedding(&tokens)`), PyTorch's `index_select(0, ids)`.
+    ///
+    /// Panics when the table is a scalar or an id is outside `0..rows`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let table = tape.var(Tensor::new(vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0], &[3, 2])?);
+    /// let rows = table.embedding(&[2, 0, 2]);
+    /// assert_eq!(rows.value().data(), &[20.0, 21.0, 0.0, 1.0, 20.0, 21.0]);
+    /// // Row 2 was read twice, so its gradient is the sum of both reads.
+    /// let grads = rows.sum().backward();
+    /// assert_eq!(grads.wrt(table).unwrap().data(), &[1.0, 1.0, 0.0, 0.0, 2.0, 2.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn embedding(self, ids: &[usize]) -> Var<'t> {
+        let y = {
+            let table = self.value_ref();
+            let shape = table.shape();
+            assert!(
+                !shape.is_empty(),
+                "embedding: table of shape {shape:?} has no row axis; it needs at least one axis"
+            );
+            let rows = shape[0];
+            if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= rows) {
+                panic!("embedding: id {id} at position {at} is outside 0..{rows} for table of shape {shape:?}");
+            }
+            let width = table.numel() / rows.max(1);
+            let mut out = Vec::with_capacity(ids.len() * width);
+            for &id in ids {
+                out.extend_from_slice(&table.data()[id * width..(id + 1) * width]);
+            }
+            let mut out_shape = shape.to_vec();
+            out_shape[0] = ids.len();
+            Tensor::from_parts(out, &out_shape)
+        };
+        self.tape.record(Op::Embedding { table: self.id, ids: ids.to_vec() }, y)
+    }
+}
+
+/// Embedding backward: output row `i` is a copy of table row `ids[i]`, so
+/// `d table[r] = sum_{i : ids[i] = r} g[i]`, a scatter-add. Rows never read get zero; a row
+/// read twice gets both gradients (forgetting to accumulate, writing `=` instead of `+=`, is the
+/// classic bug here).
+pub(crate) fn embedding_backward(table_id: usize, table: &Tensor, ids: &[usize], g: &Tensor, sink: &mut GradSink) {
+    if !sink.wants(table_id) {
+        return;
+    }
+    let width = table.numel() / table.shape()[0].max(1);
+    let mut dt = vec![0.0; table.numel()];
+    for (i, &id) in ids.iter().enumerate() {
+        let row = &mut dt[id * width..(id + 1) * width];
+        for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {
+            *d += gi;
+        }
+    }
+    sink.add(table_id, Tensor::from_parts(dt, table.shape()));
+}

@@ -1,0 +1,64 @@
+//! `masked_fill(mask, value)`: replaces the elements where a (broadcast) mask is set by a
+//! constant, and [`causal_mask`], the mask of a decoder's attention scores.
+
+use crate::ops::Op;
+use crate::shape::{broadcast_shapes, broadcast_strides, for_each_broadcast};
+use crate::tape::{GradSink, Var};
+use crate::tensor::Tensor;
+
+/// The causal mask of `t` positions, shape `[t, t]`: 1.0 where position `i` (row) must not
+/// see position `j` (column), that is `j > i`; 0.0 elsewhere. Feed it to
+/// [`Var::masked_fill`] with `f64::NEG_INFINITY` before a softmax over `j`.
+///
+/// ```
+/// let m = tapegrad::causal_mask(3);
+/// assert_eq!(m.data(), &[0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+/// ```
+pub fn causal_mask(t: usize) -> Tensor {
+    Tensor::from_fn(&[t, t], |ix| if ix[1] > ix[0] { 1.0 } else { 0.0 })
+}
+
+impl<'t> Var<'t> {
+    /// Replaces every element where `mask` is non-zero by `value`; `mask` is a constant
+    /// tensor (1.0 = fill, 0.0 = keep) that broadcasts to this variable's shape, as PyTorch's
+    /// `masked_fill`. With `value = -inf` before a softmax, the filled entries get weight 0.
+    ///
+    /// Panics when the mask does not broadcast to the input's shape.
+    ///
+    /// ```
+    /// use tapegrad::{causal_mask, Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let scores = tape.var(Tensor::zeros(&[2, 2, 2])); // two heads of 2 x 2 scores
+    /// let w = scores.masked_fill(&causal_mask(2), f64::NEG_INFINITY).softmax(2);
+    /// assert_eq!(w.value().data(), &[1.0, 0.0, 0.5, 0.5, 1.0, 0.0, 0.5, 0.5]);
+    /// ```
+    #[track_caller]
+    pub fn masked_fill(self, mask: &Tensor, value: f64) -> Var<'t> {
+        let (y, filled) = {
+            let x = self.value_ref();
+            let (xs, ms) = (x.shape(), mask.shape());
+            let fits = broadcast_shapes(xs, ms).is_some_and(|s| s.as_slice() == xs);
+            assert!(fits, "masked_fill: mask of shape {ms:?} does not broadcast to input of shape {xs:?}");
+            let mut filled = Vec::with_capacity(x.numel());
+            let mut y = Vec::with_capacity(x.numel());
+            let (sx, sm) = (broadcast_strides(xs, xs), broadcast_strides(ms, xs));
+            for_each_broadcast(xs, &sx, &sm, |ix, im| {
+                let fill = mask.data()[im] != 0.0;
+                filled.push(fill);
+                y.push(if fill { value } else { x.data()[ix] });
+            });
+            (Tensor::from_parts(y, xs), filled)
+        };
+        self.tape.record(Op::MaskedFill { x: self.id, filled }, y)
+    }
+}
+
+/// Masked-fill backward: a kept element is the identity (`dx = g`), a filled one is a
+/// constant that does not depend on `x` (`dx = 0`).
+pub(crate) fn masked_fill_backward(x_id: usize, filled: &[bool], g: &Tensor, sink: &mut GradSink) {
+    if !sink.wants(x_id) {
+        return;
+    }
+    let dx = g.data().iter().zip(filled).map(|(&gi, &f)| if f { 0.0 } else { gi }).collect();
+    sink.add(x_id, Tensor::from_parts(dx, g.shape()));
+}
