@@ -57,3 +57,8 @@ pub use ops::mask::causal_mask;
 pub use pyrandom::PyRandom;
 pub use tape::{Grads, Tape, Var};
 pub use tensor::Tensor;
+
+/// The README's examples, compiled and run as doc tests so that the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
