@@ -4,4 +4,5 @@
 pub(crate) mod cross_entropy;
 pub(crate) mod gemm;
 pub(crate) mod layer_norm;
+pub(crate) mod parallel;
 pub(crate) mod softmax;
