@@ -225,7 +225,7 @@ mod tests {
         opt.step(&mut [&mut p], &[&t(&[-0.1])]);
         // Step 2: m = 0.9 * 0.03 - 0.01 = 0.017, v = 0.999 * 0.00009 + 0.001 * 0.01 = 0.00009991;
         // mhat = 0.017 / 0.19, vhat = 0.00009991 / 0.001999.
-        let (mhat, vhat) = (0.017 / 0.19, 0.000_099_91 / 0.001_999);
+        let (mhat, vhat): (f64, f64) = (0.017 / 0.19, 0.000_099_91 / 0.001_999);
         let theta2 = theta1 * 0.999 - 0.1 * mhat / (vhat.sqrt() + 1e-8);
         approx::assert_relative_eq!(p.data()[0], theta2, max_relative = 1e-14);
         assert_eq!(opt.steps(), 2);

@@ -1,0 +1,235 @@
+//! The ops the seed transformer needs: embedding (row gather), the fused layer norm,
+//! masked_fill, concat and narrow. Each is gradchecked (with its broadcasting or repeated-index
+//! case), and each shape error panics naming the op and the shapes.
+
+mod common;
+
+use approx::assert_abs_diff_eq;
+use common::randn;
+use tapegrad::{Gradcheck, Tape, Tensor, Var, causal_mask, gradcheck};
+
+fn check(inputs: &[Tensor], f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {
+    if let Err(e) = gradcheck(inputs, f) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn embedding_gathers_rows_and_its_gradient_scatter_adds() {
+    let table = randn(&[5, 3], 1);
+    let tape = Tape::new();
+    let t = tape.var(table.clone());
+    let y = t.embedding(&[4, 0, 4, 4]);
+    assert_eq!(y.shape(), [4, 3]);
+    assert_eq!(&y.value().data()[..3], &table.data()[12..15]);
+    assert_eq!(&y.value().data()[3..6], &table.data()[..3]);
+    // Weighted sum so each output row has its own gradient: row i gets weight i + 1.
+    let w = tape.constant(Tensor::from_fn(&[4, 3], |ix| (ix[0] + 1) as f64));
+    let grads = (y * w).sum().backward();
+    let expected = Tensor::from_fn(&[5, 3], |ix| match ix[0] {
+        0 => 2.0,
+        4 => 1.0 + 3.0 + 4.0, // id 4 read three times: the gradients accumulate
+        _ => 0.0,
+    });
+    assert_eq!(grads.wrt(t).unwrap(), &expected);
+}
+
+#[test]
+fn embedding_gradcheck_with_repeated_ids_and_rank_3_table() {
+    check(&[randn(&[4, 3], 2)], |v| v[0].embedding(&[1, 3, 1, 0, 1]).tanh());
+    check(&[randn(&[3, 2, 2], 3)], |v| v[0].embedding(&[2, 2, 0]).powf(2.0));
+}
+
+#[test]
+#[should_panic(expected = "embedding: id 5 at position 1 is outside 0..5 for table of shape [5, 3]")]
+fn embedding_id_out_of_range_panics() {
+    let tape = Tape::new();
+    tape.var(Tensor::zeros(&[5, 3])).embedding(&[0, 5]);
+}
+
+#[test]
+#[should_panic(expected = "embedding: table of shape [] has no row axis")]
+fn embedding_of_scalar_panics() {
+    let tape = Tape::new();
+    tape.var(Tensor::scalar(1.0)).embedding(&[0]);
+}
+
+/// Layer norm composed from the core ops, the reference for the fused node.
+fn composed_layer_norm<'t>(x: Var<'t>, gamma: Var<'t>, beta: Var<'t>, eps: f64) -> Var<'t> {
+    let axis = x.shape().len() - 1;
+    let centred = x - x.mean_axis(axis, true);
+    let var = centred.powf(2.0).mean_axis(axis, true);
+    centred / (var + eps).sqrt() * gamma + beta
+}
+
+#[test]
+fn layer_norm_gradcheck_all_three_inputs() {
+    let (x, gamma, beta) = (randn(&[3, 5], 4), randn(&[5], 5), randn(&[5], 6));
+    // A non-uniform output weighting, so that the sum's trivial zero gradient is not all we see.
+    let w = randn(&[3, 5], 7);
+    check(&[x.clone(), gamma.clone(), beta.clone()], |v| {
+        v[0].layer_norm(v[1], v[2], 1e-5) * v[0].tape().constant(w.clone())
+    });
+    // Full Jacobian of the raw output too, and a rank-3 input.
+    check(&[x, gamma.clone(), beta.clone()], |v| v[0].layer_norm(v[1], v[2], 1e-5));
+    check(&[randn(&[2, 2, 5], 8), gamma, beta], |v| v[0].layer_norm(v[1], v[2], 1e-3));
+}
+
+#[test]
+fn layer_norm_equals_composition_in_value_and_gradient() {
+    let (x, gamma, beta) = (randn(&[4, 16], 9), randn(&[16], 10), randn(&[16], 11));
+    let w = randn(&[4, 16], 12);
+    let run = |fused: bool| {
+        let tape = Tape::new();
+        let (xv, gv, bv) = (tape.var(x.clone()), tape.var(gamma.clone()), tape.var(beta.clone()));
+        let y = if fused { xv.layer_norm(gv, bv, 1e-5) } else { composed_layer_norm(xv, gv, bv, 1e-5) };
+        let grads = (y * tape.constant(w.clone())).sum().backward();
+        let g = |v| grads.wrt(v).unwrap().clone();
+        (y.value(), g(xv), g(gv), g(bv), tape.len())
+    };
+    let (fused, composed) = (run(true), run(false));
+    assert_abs_diff_eq!(fused.0, composed.0, epsilon = 1e-12);
+    assert_abs_diff_eq!(fused.1, composed.1, epsilon = 1e-12);
+    assert_abs_diff_eq!(fused.2, composed.2, epsilon = 1e-12);
+    assert_abs_diff_eq!(fused.3, composed.3, epsilon = 1e-12);
+    // One node instead of nine: mean_axis, sub, powf, mean_axis, add, sqrt, div, mul, add.
+    assert_eq!(composed.4 - fused.4, 8);
+}
+
+#[test]
+fn layer_norm_of_a_constant_row_is_beta_and_stays_finite() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::full(&[1, 4], 3.0));
+    let (gamma, beta) = (tape.var(Tensor::ones(&[4])), tape.var(Tensor::full(&[4], 0.5)));
+    let y = x.layer_norm(gamma, beta, 1e-5);
+    assert_eq!(y.value().data(), &[0.5; 4]);
+    let grads = (y * y).sum().backward();
+    assert!(grads.wrt(x).unwrap().data().iter().all(|g| g.is_finite()));
+}
+
+#[test]
+#[should_panic(
+    expected = "layer_norm: gamma of shape [4] and beta of shape [5] must both be [5] for input of shape [2, 5]"
+)]
+fn layer_norm_wrong_gamma_panics() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::zeros(&[2, 5]));
+    x.layer_norm(tape.var(Tensor::ones(&[4])), tape.var(Tensor::zeros(&[5])), 1e-5);
+}
+
+#[test]
+#[should_panic(expected = "layer_norm: input of shape [] has no feature axis")]
+fn layer_norm_of_scalar_panics() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::scalar(1.0));
+    x.layer_norm(tape.var(Tensor::ones(&[1])), tape.var(Tensor::zeros(&[1])), 1e-5);
+}
+
+#[test]
+fn masked_fill_with_broadcast_mask() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::from_fn(&[2, 3, 3], |ix| (ix[0] * 9 + ix[1] * 3 + ix[2]) as f64));
+    let y = x.masked_fill(&causal_mask(3), -7.0);
+    let expected =
+        Tensor::from_fn(&[2, 3, 3], |ix| if ix[2] > ix[1] { -7.0 } else { (ix[0] * 9 + ix[1] * 3 + ix[2]) as f64 });
+    assert_eq!(y.value(), expected);
+    let grads = (y * y).sum().backward();
+    let dx = Tensor::from_fn(&[2, 3, 3], |ix| if ix[2] > ix[1] { 0.0 } else { 2.0 * expected.get(ix) });
+    assert_eq!(grads.wrt(x).unwrap(), &dx);
+}
+
+#[test]
+fn masked_fill_gradcheck_and_causal_softmax() {
+    check(&[randn(&[2, 4, 4], 13)], |v| v[0].masked_fill(&causal_mask(4), 0.5).tanh());
+    // A row mask [3, 1] broadcast along the columns.
+    let rows = Tensor::new(vec![0.0, 1.0, 0.0], &[3, 1]).unwrap();
+    check(&[randn(&[3, 2], 14)], |v| v[0].masked_fill(&rows, 2.0) * v[0]);
+    // The attention use: -inf before softmax; masked weights are exactly 0 and get no gradient.
+    check(&[randn(&[2, 3, 3], 15)], |v| v[0].masked_fill(&causal_mask(3), f64::NEG_INFINITY).softmax(2));
+}
+
+#[test]
+#[should_panic(expected = "masked_fill: mask of shape [4, 4] does not broadcast to input of shape [2, 3, 3]")]
+fn masked_fill_wrong_mask_panics() {
+    let tape = Tape::new();
+    tape.var(Tensor::zeros(&[2, 3, 3])).masked_fill(&causal_mask(4), 0.0);
+}
+
+#[test]
+#[should_panic(expected = "masked_fill: mask of shape [2, 3] does not broadcast to input of shape [3]")]
+fn masked_fill_mask_larger_than_input_panics() {
+    let tape = Tape::new();
+    tape.var(Tensor::zeros(&[3])).masked_fill(&Tensor::zeros(&[2, 3]), 0.0);
+}
+
+#[test]
+fn concat_and_narrow_are_inverse() {
+    let tape = Tape::new();
+    let a = tape.var(randn(&[2, 3, 4], 16));
+    let b = tape.var(randn(&[2, 1, 4], 17));
+    let c = Var::concat(&[a, b, a], 1);
+    assert_eq!(c.shape(), [2, 7, 4]);
+    assert_eq!(c.narrow(1, 0, 3).value(), a.value());
+    assert_eq!(c.narrow(1, 3, 1).value(), b.value());
+    assert_eq!(c.narrow(1, 4, 3).value(), a.value());
+}
+
+#[test]
+fn concat_gradcheck_every_axis() {
+    check(&[randn(&[2, 3], 18), randn(&[1, 3], 19)], |v| Var::concat(&[v[0], v[1]], 0).tanh());
+    check(&[randn(&[2, 3], 20), randn(&[2, 2], 21)], |v| Var::concat(&[v[0], v[1], v[0]], 1).powf(2.0));
+    check(&[randn(&[2, 2, 1], 22), randn(&[2, 2, 3], 23)], |v| Var::concat(&[v[0], v[1]], 2).sigmoid());
+}
+
+#[test]
+fn narrow_gradcheck() {
+    check(&[randn(&[4, 3], 24)], |v| v[0].narrow(0, 1, 2).tanh());
+    check(&[randn(&[2, 5, 3], 25)], |v| v[0].narrow(1, 2, 3).powf(2.0));
+    check(&[randn(&[2, 3], 26)], |v| v[0].narrow(1, 0, 3) * v[0]);
+}
+
+#[test]
+#[should_panic(expected = "concat: shapes [[2, 3], [3, 2]] differ outside axis 1")]
+fn concat_mismatched_shapes_panic() {
+    let tape = Tape::new();
+    Var::concat(&[tape.var(Tensor::zeros(&[2, 3])), tape.var(Tensor::zeros(&[3, 2]))], 1);
+}
+
+#[test]
+#[should_panic(expected = "concat: axis 2 is out of range for shape [2, 3] (2 axes)")]
+fn concat_axis_out_of_range_panics() {
+    let tape = Tape::new();
+    Var::concat(&[tape.var(Tensor::zeros(&[2, 3]))], 2);
+}
+
+#[test]
+#[should_panic(expected = "concat: no tensors to join")]
+fn concat_of_nothing_panics() {
+    Var::concat(&[], 0);
+}
+
+#[test]
+#[should_panic(expected = "narrow: slice 2..5 of axis 1 is out of range for shape [2, 4]")]
+fn narrow_out_of_range_panics() {
+    let tape = Tape::new();
+    tape.var(Tensor::zeros(&[2, 4])).narrow(1, 2, 3);
+}
+
+#[test]
+#[should_panic(expected = "narrow: axis 2 is out of range for shape [2, 4] (2 axes)")]
+fn narrow_axis_out_of_range_panics() {
+    let tape = Tape::new();
+    tape.var(Tensor::zeros(&[2, 4])).narrow(2, 0, 1);
+}
+
+/// The tight-tolerance check of the fused layer norm (eps 1e-5 on a [2, 8] input): the two-
+/// reduction formula agrees with central differences to 1e-8.
+#[test]
+fn layer_norm_gradcheck_tight() {
+    let run = Gradcheck::new().eps(1e-5).atol(1e-8).rtol(1e-6);
+    if let Err(e) = run.run(&[randn(&[2, 8], 27), randn(&[8], 28), randn(&[8], 29)], |v| {
+        v[0].layer_norm(v[1], v[2], 1e-5).powf(2.0).sum()
+    }) {
+        panic!("{e}");
+    }
+}
