@@ -3,5 +3,8 @@
 //!
 //! - [`chapter`]: reads the chapter's own tables (probabilities, tokens, targets, the printed
 //!   gradient table) from its text, so examples and tests compare against the source itself.
+//! - [`model`]: the chapter's tiny transformer rebuilt from tapegrad ops, with the series'
+//!   initialisation.
 
 pub mod chapter;
+pub mod model;
