@@ -41,7 +41,10 @@
 #![warn(missing_docs)]
 
 mod check;
+mod equivalence;
 mod error;
+pub mod inspect;
+mod jacobian;
 pub(crate) mod kernels;
 pub(crate) mod ops;
 pub mod optim;
@@ -52,7 +55,10 @@ mod tape;
 mod tensor;
 
 pub use check::{Gradcheck, GradcheckError, gradcheck};
+pub use equivalence::{Equivalence, InputDiff, TapeSummary, check_equivalent};
 pub use error::Error;
+pub use inspect::{Anomaly, Phase};
+pub use jacobian::{jacobian, jacobians};
 pub use ops::mask::causal_mask;
 pub use pyrandom::PyRandom;
 pub use tape::{Grads, Tape, Var};

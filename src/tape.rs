@@ -26,6 +26,8 @@ use crate::tensor::Tensor;
 #[derive(Default)]
 pub struct Tape {
     pub(crate) nodes: RefCell<Vec<Node>>,
+    /// Anomaly mode: see [`Tape::with_anomaly_detection`].
+    anomaly: bool,
 }
 
 /// One recorded operation: what it was, its forward value, and whether any gradient flows
@@ -44,6 +46,28 @@ impl Tape {
     /// An empty tape.
     pub fn new() -> Tape {
         Tape::default()
+    }
+
+    /// An empty tape in anomaly mode: the first op whose forward output holds NaN or ±inf
+    /// panics at once, and so does the first backward rule that produces a NaN or ±inf
+    /// gradient. The message names the op, its node id and the line of your code that recorded
+    /// it (see [`Anomaly`](crate::Anomaly); [`Var::try_backward`] returns it instead of
+    /// panicking). Leaves are your data and are not checked, nor are the elements
+    /// `masked_fill` was asked to set to `-inf`. Without it, checks cost one branch per op.
+    ///
+    /// ```should_panic
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::with_anomaly_detection();
+    /// let x = tape.var(Tensor::scalar(-1.0));
+    /// let y = x.log(); // panics: "anomaly: log (node 1, recorded at src/main.rs:5:11) produced NaN ..."
+    /// ```
+    pub fn with_anomaly_detection() -> Tape {
+        Tape { anomaly: true, ..Tape::default() }
+    }
+
+    /// Whether this tape is in anomaly mode.
+    pub fn anomaly_detection(&self) -> bool {
+        self.anomaly
     }
 
     /// Records a differentiable leaf: backward computes its gradient.
@@ -73,6 +97,9 @@ impl Tape {
     pub(crate) fn record(&self, op: Op, value: Tensor) -> Var<'_> {
         let needs_grad = {
             let nodes = self.nodes.borrow();
+            if self.anomaly {
+                crate::inspect::check_forward(&nodes, nodes.len(), &op, &value);
+            }
             op.inputs().iter().any(|&input| nodes[input].needs_grad)
         };
         self.push(op, value, needs_grad)
@@ -162,8 +189,34 @@ impl<'t> Var<'t> {
     /// Backward from an arbitrary output gradient `seed` (same shape as this value): computes
     /// the vector-Jacobian product `seed^T J` for every node, as PyTorch's
     /// `y.backward(gradient=seed)`.
+    ///
+    /// In anomaly mode ([`Tape::with_anomaly_detection`]) it panics at the first rule that
+    /// produces a NaN or ±inf gradient, naming that op, its node id and the line that recorded
+    /// it.
     #[track_caller]
     pub fn backward_with(self, seed: Tensor) -> Grads {
+        match self.run_backward(seed, self.tape.anomaly) {
+            Ok(grads) => grads,
+            Err(anomaly) => panic!("{anomaly}"),
+        }
+    }
+
+    /// [`Var::backward`] that checks every gradient as it is made, in any mode: `Err` names
+    /// the first op whose backward rule produced a NaN or ±inf, its node id and the line that
+    /// recorded it (see [`Anomaly`](crate::Anomaly)).
+    #[track_caller]
+    pub fn try_backward(self) -> Result<Grads, crate::Anomaly> {
+        let shape = self.shape();
+        assert!(
+            shape.iter().product::<usize>() == 1,
+            "try_backward: output of shape {shape:?} is not a single value; reduce it (sum, mean, a loss)"
+        );
+        self.run_backward(Tensor::ones(&shape), true)
+    }
+
+    /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf.
+    #[track_caller]
+    fn run_backward(self, seed: Tensor, check: bool) -> Result<Grads, crate::Anomaly> {
         let nodes = self.tape.nodes.borrow();
         let out_shape = nodes[self.id].value.shape();
         assert!(
@@ -175,6 +228,9 @@ impl<'t> Var<'t> {
         if nodes[self.id].needs_grad {
             grads[self.id] = Some(seed);
         }
+        if check {
+            crate::inspect::check_backward(&nodes, self.id, &grads, true)?;
+        }
         // One loop from the output down to the first node: every node's gradient is complete
         // before it is visited, because all its consumers have larger ids.
         for id in (0..=self.id).rev() {
@@ -183,8 +239,11 @@ impl<'t> Var<'t> {
             let mut sink = GradSink { nodes: &nodes, grads: &mut grads };
             crate::ops::backward(&node.op, &node.value, &upstream, &nodes, &mut sink);
             grads[id] = Some(upstream);
+            if check {
+                crate::inspect::check_backward(&nodes, id, &grads, false)?;
+            }
         }
-        Grads { grads, tape: self.tape as *const Tape as usize }
+        Ok(Grads { grads, tape: self.tape as *const Tape as usize })
     }
 }
 

@@ -1,0 +1,87 @@
+//! `tape.to_dot()`: the tape as a Graphviz graph.
+
+use std::fmt::Write;
+
+use crate::inspect::dump::{human_bytes, reads, short};
+use crate::tape::{Grads, Tape};
+
+impl Tape {
+    /// The tape as a Graphviz DOT graph: ops are boxes, leaves ellipses (vars filled blue,
+    /// constants dashed grey), and every edge carries the shape of the tensor flowing along it.
+    /// Nodes that need no gradient are drawn grey and dashed. An op's box also says what its
+    /// backward keeps (`keeps: out, #3, lse 32 B`, as in [`Tape::dump`]). Values no node
+    /// reads (the output) get an edge to a small point.
+    ///
+    /// Render with `dot -Tsvg tape.dot -o tape.svg` (install Graphviz with
+    /// `apt-get install graphviz` or `brew install graphviz`).
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::zeros(&[2, 3]));
+    /// let loss = x.cross_entropy(&[0, 2]);
+    /// let dot = tape.to_dot();
+    /// assert!(dot.starts_with("digraph tape {"));
+    /// assert!(dot.contains("n0 -> n1 [label=\"[2, 3]\"];"));
+    /// # let _ = loss;
+    /// ```
+    pub fn to_dot(&self) -> String {
+        self.dot(None)
+    }
+
+    /// [`Tape::to_dot`] with gradient norms: every edge also shows `|g|`, the L2 norm of the
+    /// gradient of the tensor on it (which flows against the arrow).
+    pub fn to_dot_with(&self, grads: &Grads) -> String {
+        self.dot(Some(grads))
+    }
+
+    fn dot(&self, grads: Option<&Grads>) -> String {
+        let report = self.memory();
+        let mut consumers = vec![0usize; report.nodes.len()];
+        for row in &report.nodes {
+            for &i in &row.inputs {
+                consumers[i] += 1;
+            }
+        }
+        let edge_label = |id: usize| {
+            let shape = format!("{:?}", report.nodes[id].shape);
+            match grads.map(|g| g.by_id(id)) {
+                Some(Some(g)) => format!("{shape}\\n|g| {}", short(g.norm())),
+                _ => shape,
+            }
+        };
+        let mut out = String::new();
+        out.push_str("digraph tape {\n");
+        out.push_str("  node [fontname=\"Helvetica\", fontsize=10];\n");
+        out.push_str("  edge [fontname=\"Helvetica\", fontsize=9];\n");
+        for row in &report.nodes {
+            let id = row.id;
+            let style = match (row.inputs.is_empty(), row.needs_grad) {
+                (true, true) => "shape=ellipse, style=filled, fillcolor=\"#cfe2ff\"",
+                (true, false) => "shape=ellipse, style=dashed, color=gray50, fontcolor=gray30",
+                (false, true) => "shape=box",
+                (false, false) => "shape=box, style=dashed, color=gray50, fontcolor=gray30",
+            };
+            let mut label = format!("#{id} {}", row.op);
+            if !row.inputs.is_empty() && row.needs_grad {
+                let extras = row.extra_bytes();
+                let keeps = reads(row);
+                if extras > 0 {
+                    let _ = write!(label, "\\nkeeps: {keeps} ({} extras)", human_bytes(extras));
+                } else {
+                    let _ = write!(label, "\\nkeeps: {keeps}");
+                }
+            }
+            let _ = writeln!(out, "  n{id} [label=\"{label}\", {style}];");
+            for &input in &row.inputs {
+                let _ = writeln!(out, "  n{input} -> n{id} [label=\"{}\"];", edge_label(input));
+            }
+            if consumers[id] == 0 && !row.inputs.is_empty() {
+                let _ = writeln!(out, "  out{id} [shape=point];");
+                let _ = writeln!(out, "  n{id} -> out{id} [label=\"{}\"];", edge_label(id));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
