@@ -118,24 +118,40 @@ fn main() {
         let loss = lg.narrow(0, 0, TARGETS.len()).softmax(1).log().nll_loss(&TARGETS) * TARGETS.len() as f64;
         loss.backward().wrt(lg).unwrap().clone()
     };
-    println!("{}  | {}", header("Position"), header("").trim_start());
+    let cells = |v: &[f64]| v.iter().map(|x| format!(" {x:>8.4}")).collect::<String>();
+    let names: String = COLUMNS.iter().map(|c| format!(" {c:>8}")).collect();
+    println!("{} |{names}", header("Position"));
     for i in 0..TARGETS.len() {
         let fr = &fused.data()[i * VOCAB..(i + 1) * VOCAB];
         let ur = &unfused.data()[i * VOCAB..(i + 1) * VOCAB];
-        println!("{}  | {}", row(TOKEN_NAMES[TOKENS[i]], fr), row("", ur).trim_start());
+        println!("{} |{}", row(TOKEN_NAMES[TOKENS[i]], fr), cells(ur));
     }
     println!(
-        "(cross_entropy(targets) * 4 | softmax(1).log().nll_loss(targets) * 4; position 4 predicts nothing: its row is 0)"
+        "(left: cross_entropy(targets) * 4, one fused node; right: softmax(1).log().nll_loss(targets) * 4, three nodes)"
     );
     println!("max |fused - unfused| = {:.2e}", fused.max_abs_diff(&unfused));
     for i in 0..TARGETS.len() {
         let sum: f64 = fused.data()[i * VOCAB..(i + 1) * VOCAB].iter().sum();
         let chapter_sum: f64 = chapter.probs[i].iter().sum::<f64>() - 1.0;
         println!(
-            "position {i}: sum of tapegrad's row {sum:>10.2e}; the chapter's rounded probabilities sum to 1 {chapter_sum:+.10} (printed {:.10})",
+            "position {i}: sum of tapegrad's row {sum:>10.2e}; sum(P) - 1 of the chapter's 4-decimal P {chapter_sum:+.10} (it prints {:.10})",
             chapter.printed_gradient_sums[i]
         );
     }
+
+    // The same logits scaled by 10^4: the fused node works in log space and stays finite.
+    let scaled = logits.map(|z| 1e4 * z);
+    let (fused_big, unfused_big) = {
+        let tape = Tape::new();
+        let lg = tape.var(scaled.clone()).narrow(0, 0, TARGETS.len());
+        let (a, b) = (lg.cross_entropy(&TARGETS), lg.softmax(1).log().nll_loss(&TARGETS));
+        let finite = |l: tapegrad::Var| l.backward().wrt(lg).unwrap().data().iter().all(|g| g.is_finite());
+        ((a.item(), finite(a)), (b.item(), finite(b)))
+    };
+    println!(
+        "logits x 10^4: fused mean loss {:.6} (gradient finite: {}), unfused {} (gradient finite: {})",
+        fused_big.0, fused_big.1, unfused_big.0, unfused_big.1
+    );
 
     // 3. Gradient norms and finite differences.
     section("3. Gradients of the sum loss at step 0: L2 norms and central differences (eps 1e-6)");
