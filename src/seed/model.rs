@@ -288,11 +288,6 @@ fn detach(v: Var<'_>) -> Var<'_> {
 }
 
 impl<'t> SeedVars<'t> {
-    /// Token embeddings.
-    pub fn e_tok(&self) -> Var<'t> {
-        self.all[0]
-    }
-
     /// The forward pass on `tokens` (at most [`MAX_LEN`]), all positions.
     #[track_caller]
     pub fn forward(&self, tokens: &[usize]) -> Forward<'t> {
