@@ -121,7 +121,7 @@ fn equivalence_seeds_a_vector_output_unevenly_and_reports_a_wrong_composite() {
     // softmax's gradient under a seed of ones is zero, so a wrong rule would hide; the uneven
     // seed catches the difference between softmax and a deliberately wrong "composite".
     let x = Tensor::new(vec![0.5, -1.0, 2.0], &[3]).unwrap();
-    let eq = check_equivalent(&[x.clone()], |v| v[0].softmax(0), |v| v[0].exp() / v[0].exp().sum());
+    let eq = check_equivalent(std::slice::from_ref(&x), |v| v[0].softmax(0), |v| v[0].exp() / v[0].exp().sum());
     eq.assert_within(1e-15);
     let wrong = check_equivalent(&[x], |v| v[0].softmax(0), |v| v[0].softmax(0) * 1.0 + v[0] * 1e-3);
     assert!(wrong.grads[0].grad_diff > 1e-4 && wrong.grads[0].grad_diff < 1e-3, "{wrong}");

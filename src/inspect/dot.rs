@@ -65,7 +65,10 @@ impl Tape {
             let mut label = format!("#{id} {}", row.op);
             if !row.inputs.is_empty() && row.needs_grad {
                 let extras = row.extra_bytes();
-                let keeps = reads(row);
+                let keeps = match reads(row) {
+                    none if none == "-" => "nothing".to_string(),
+                    keeps => keeps,
+                };
                 if extras > 0 {
                     let _ = write!(label, "\\nkeeps: {keeps} ({} extras)", human_bytes(extras));
                 } else {

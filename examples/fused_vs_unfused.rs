@@ -1,0 +1,316 @@
+//! The fused-versus-unfused lab: softmax cross-entropy two ways, on the seed chapter's numbers
+//! and then at scale.
+//!
+//! 1. On the chapter's first row, each step of the unfused derivation, numerically: softmax's
+//!    Jacobian `diag(p) - p p^T`, the log's diagonal `1/p`, their product `I - 1 p^T`, and the
+//!    pick of the target's row, which gives `P - onehot`; then the fused node's one step.
+//! 2. The two tapes side by side: their dumps, node counts and bytes kept for backward.
+//! 3. Scale-up: logits `[1024, 8192]`, forward + backward time (median of 7) and peak heap
+//!    (a counting global allocator) of the fused node against `softmax -> log -> nll_loss` and
+//!    `log_softmax -> nll_loss`.
+//! 4. Logits around 1e4: what `log(softmax)` does, and anomaly mode naming the culprit.
+//!
+//! ```text
+//! cargo run --release --example fused_vs_unfused              # [1024, 8192]
+//! cargo run --release --example fused_vs_unfused -- 4096 8192 # another size
+//! ```
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tapegrad::seed::chapter::Chapter;
+use tapegrad::{Tape, Tensor, Var, check_equivalent, jacobian};
+
+/// The system allocator, counting the bytes currently allocated and their peak.
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(bytes: usize) {
+    let now = CURRENT.fetch_add(bytes, Relaxed) + bytes;
+    PEAK.fetch_max(now, Relaxed);
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                CURRENT.fetch_sub(layout.size() - new_size, Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The three ways to the same loss.
+const WAYS: [(&str, for<'t> fn(Var<'t>, &[usize]) -> Var<'t>); 3] = [
+    ("fused cross_entropy", |x, t| x.cross_entropy(t)),
+    ("softmax -> log -> nll", |x, t| x.softmax(1).log().nll_loss(t)),
+    ("log_softmax -> nll", |x, t| x.log_softmax(1).nll_loss(t)),
+];
+
+fn print_matrix(title: &str, names: &[String], m: &Tensor) {
+    println!("{title}");
+    let head: String = names.iter().map(|n| format!("{:>9}", short_name(n))).collect();
+    println!("{:>8}{head}", "");
+    for (i, name) in names.iter().enumerate() {
+        let row: String = (0..names.len()).map(|j| format!("{:>9.4}", m.get(&[i, j]))).collect();
+        println!("{:>8}{row}", short_name(name));
+    }
+}
+
+fn print_vector(title: &str, names: &[String], v: &[f64]) {
+    let head: String = names.iter().map(|n| format!("{:>9}", short_name(n))).collect();
+    let row: String = v.iter().map(|x| format!("{x:>9.4}")).collect();
+    println!("{title}\n{:>8}{head}\n{:>8}{row}", "", "");
+}
+
+fn short_name(name: &str) -> &str {
+    if name == "transformers" { "trans" } else { name }
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+/// Part 1: the chapter's first row, step by step.
+fn derivation(chapter: &Chapter) {
+    let names = &chapter.token_names;
+    let (p, t) = (&chapter.probs[0], chapter.targets[0]);
+    let n = p.len();
+    println!("== 1. The chapter's first row: position 0 (<BOS>), target {t} ({})\n", names[t]);
+    // Logits whose softmax is the chapter's p: ln p (softmax ignores a shift, and p sums to 1).
+    let z = Tensor::new(p.iter().map(|v| v.ln()).collect(), &[n]).unwrap();
+    let tape = Tape::new();
+    let p_engine = tape.constant(z.clone()).softmax(0).value();
+    print_vector("p = softmax(z), z = ln(chapter's p):", names, p_engine.data());
+    println!("   max |p - chapter's p| = {:.1e}\n", max_abs_diff(p_engine.data(), p));
+    let p = p_engine.data().to_vec();
+
+    let js = jacobian(|v| v.softmax(0), &z);
+    print_matrix("Step 1. softmax's Jacobian dP_i/dz_j = diag(p) - p p^T:", names, &js);
+    let expected = Tensor::from_fn(&[n, n], |ix| if ix[0] == ix[1] { p[ix[0]] } else { 0.0 } - p[ix[0]] * p[ix[1]]);
+    println!("   max |J - (diag(p) - p p^T)| = {:.1e}\n", max_abs_diff(js.data(), expected.data()));
+
+    let jl = jacobian(|v| v.log(), &p_engine);
+    let diag: Vec<f64> = (0..n).map(|i| jl.get(&[i, i])).collect();
+    print_vector("Step 2. the log's Jacobian is diagonal, d log P_i / dP_i = 1/p_i:", names, &diag);
+    println!();
+
+    let product = Tensor::from_fn(&[n, n], |ix| diag[ix[0]] * js.get(ix));
+    let jc = jacobian(|v| v.softmax(0).log(), &z);
+    print_matrix("Step 3. their product diag(1/p) (diag(p) - p p^T) = I - 1 p^T:", names, &product);
+    let identity_minus = Tensor::from_fn(&[n, n], |ix| f64::from(u8::from(ix[0] == ix[1])) - p[ix[1]]);
+    println!(
+        "   max |product - (I - 1 p^T)| = {:.1e}; max |product - jacobian(log(softmax))| = {:.1e}\n",
+        max_abs_diff(product.data(), identity_minus.data()),
+        max_abs_diff(product.data(), jc.data())
+    );
+
+    let picked: Vec<f64> = (0..n).map(|j| -jc.get(&[t, j])).collect();
+    print_vector(
+        &format!("Step 4. the pick: L = -log P[{t}], so dL/dz = -(row {t} of I - 1 p^T) = p - onehot:"),
+        names,
+        &picked,
+    );
+    print_vector("   the chapter's printed gradient row:", names, &chapter.printed_gradients[0]);
+    println!(
+        "   max |difference| = {:.1e} (the chapter prints 4 decimals)\n",
+        max_abs_diff(&picked, &chapter.printed_gradients[0])
+    );
+
+    let fused = jacobian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), &z);
+    print_vector(
+        "Step 5. fused: L = logsumexp(z) - z_t, dL/dz = softmax(z) - onehot, in one pass:",
+        names,
+        fused.data(),
+    );
+    println!("   max |fused - unfused| = {:.1e}\n", max_abs_diff(fused.data(), &picked));
+}
+
+/// Part 2: both tapes on the chapter's four rows.
+fn tapes(chapter: &Chapter) {
+    println!("== 2. The two tapes, on the chapter's four rows (logits = ln p, shape [4, 6])\n");
+    let rows = chapter.probs.len();
+    let logits = Tensor::from_fn(&[rows, 6], |ix| chapter.probs[ix[0]][ix[1]].ln());
+    let targets = &chapter.targets;
+    for (name, way) in WAYS.iter().take(2) {
+        let tape = Tape::new();
+        let x = tape.var(logits.clone());
+        let loss = way(x, targets);
+        let grads = loss.backward();
+        println!("{name}:");
+        println!("{}", tape.dump().values().grads(&grads));
+    }
+    let eq = check_equivalent(&[logits], |v| v[0].cross_entropy(targets), |v| v[0].softmax(1).log().nll_loss(targets));
+    println!("check_equivalent(fused, softmax -> log -> nll):\n{eq}");
+}
+
+struct Run {
+    time: Duration,
+    peak: usize,
+    kept: usize,
+    nodes: usize,
+    loss: f64,
+}
+
+/// One forward + backward of `way` on a fresh tape. The logits are put on the tape before the
+/// clock and the allocation counter start, so both see only the op's own work.
+fn run(logits: &Tensor, targets: &[usize], way: for<'t> fn(Var<'t>, &[usize]) -> Var<'t>) -> Run {
+    let tape = Tape::new();
+    let x = tape.var(logits.clone());
+    let base = CURRENT.load(Relaxed);
+    PEAK.store(base, Relaxed);
+    let start = Instant::now();
+    let loss = way(x, targets);
+    let grads = loss.backward();
+    let time = start.elapsed();
+    let peak = PEAK.load(Relaxed) - base;
+    black_box(grads.wrt(x).map(|g| g.data()[0]));
+    Run { time, peak, kept: tape.memory().kept_bytes(), nodes: tape.len(), loss: loss.item() }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Part 3: the scale-up.
+fn scale_up(rows: usize, cols: usize) {
+    println!(
+        "== 3. Scale-up: logits [{rows}, {cols}] (one logits-sized buffer = {:.1} MiB)\n",
+        (rows * cols * 8) as f64 / MIB
+    );
+    let logits = Tensor::randn(&[rows, cols], &mut StdRng::seed_from_u64(7));
+    let targets: Vec<usize> = (0..rows).map(|r| (r * 7919) % cols).collect();
+    const REPEATS: usize = 7;
+    let mut times = vec![Vec::new(); WAYS.len()];
+    let mut last = Vec::new();
+    for _ in 0..REPEATS {
+        last.clear();
+        for (k, (_, way)) in WAYS.iter().enumerate() {
+            let r = run(&logits, &targets, *way);
+            times[k].push(r.time);
+            last.push(r);
+        }
+    }
+    let medians: Vec<Duration> = times.into_iter().map(median).collect();
+    let buffer = (rows * cols * 8) as f64;
+    println!(
+        "{:<24}{:>7}{:>14}{:>16}{:>20}{:>12}",
+        "", "nodes", "fwd+bwd ms", "peak heap MiB", "kept for bwd MiB", "loss"
+    );
+    for (k, (name, _)) in WAYS.iter().enumerate() {
+        let r = &last[k];
+        println!(
+            "{name:<24}{:>7}{:>14.1}{:>10.1} ({:.2}x){:>13.3} ({:.2}x){:>12.6}",
+            r.nodes,
+            medians[k].as_secs_f64() * 1e3,
+            r.peak as f64 / MIB,
+            r.peak as f64 / buffer,
+            r.kept as f64 / MIB,
+            r.kept as f64 / buffer,
+            r.loss
+        );
+    }
+    let ratio = |k: usize| medians[k].as_secs_f64() / medians[0].as_secs_f64();
+    println!(
+        "\nmedian of {REPEATS}, one process, interleaved. (Nx) = in logits-sized buffers. The logits themselves \
+         are on the tape before measuring.\nunfused / fused: time {:.2}x (softmax -> log -> nll), {:.2}x \
+         (log_softmax -> nll); peak heap {:.2}x and {:.2}x; kept for backward {:.3}x and {:.3}x.",
+        ratio(1),
+        ratio(2),
+        last[1].peak as f64 / last[0].peak as f64,
+        last[2].peak as f64 / last[0].peak as f64,
+        last[1].kept as f64 / last[0].kept as f64,
+        last[2].kept as f64 / last[0].kept as f64,
+    );
+    println!(
+        "Kept for backward is nearly equal: fused keeps the logits + one log-sum-exp per row, the unfused \
+         chain keeps P\n(read by softmax's rule and by log's) and no lse. The unfused peak is higher because \
+         the tape also holds log P and\nbackward makes three logits-sized gradients (d log P, dP, dlogits) \
+         against the fused node's one.\n"
+    );
+}
+
+/// Part 4: huge logits.
+fn huge_logits(rows: usize, cols: usize) {
+    println!("== 4. Logits ~ 1e4: randn x 1e4, shape [{rows}, {cols}]\n");
+    let logits = Tensor::randn(&[rows, cols], &mut StdRng::seed_from_u64(11)).map(|v| v * 1e4);
+    let targets: Vec<usize> = (0..rows).map(|r| (r * 7919) % cols).collect();
+    for (name, way) in WAYS {
+        let tape = Tape::new();
+        let x = tape.var(logits.clone());
+        let loss = way(x, &targets);
+        let grads = loss.backward();
+        let g = grads.wrt(x).unwrap().data();
+        let nan = g.iter().filter(|v| v.is_nan()).count();
+        let inf = g.iter().filter(|v| v.is_infinite()).count();
+        println!("{name:<24} loss {:>14.6e}   gradient entries NaN {nan:>9}, inf {inf}, of {}", loss.item(), g.len());
+    }
+    println!(
+        "\nsoftmax underflows to exact zeros away from each row's max, and log(0) = -inf: a target that is not \
+         its row's max\ngives an infinite loss. Backward, log's rule divides by p: -inf at the target, 0/0 = NaN \
+         beside it, and softmax's rule\nspreads the NaN over every row. Anomaly mode names the op:"
+    );
+    let tape = Tape::with_anomaly_detection();
+    let x = tape.var(logits.clone());
+    let p = x.softmax(1);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let caught = catch_unwind(AssertUnwindSafe(|| p.log().nll_loss(&targets).item()));
+    std::panic::set_hook(hook);
+    match caught {
+        Err(payload) => println!("  {}", payload.downcast_ref::<String>().map_or("(no message)", String::as_str)),
+        Ok(loss) => println!("  (no anomaly: loss {loss})"),
+    }
+}
+
+fn main() {
+    let chapter = Chapter::load_default().expect("the seed chapter at ../shared/seed/");
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let (rows, cols) = match args[..] {
+        [r, c] => (r, c),
+        _ => (1024, 8192),
+    };
+    derivation(&chapter);
+    tapes(&chapter);
+    scale_up(rows, cols);
+    huge_logits(rows, cols);
+}
