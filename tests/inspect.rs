@@ -129,3 +129,28 @@ fn equivalence_seeds_a_vector_output_unevenly_and_reports_a_wrong_composite() {
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.starts_with("fused and composite differ by"), "{message}");
 }
+
+#[test]
+fn equivalence_of_fused_and_composite_layer_norm() {
+    let x = Tensor::from_fn(&[3, 5], |ix| ((ix[0] * 5 + ix[1]) as f64 * 0.91).sin() * 2.0);
+    let gamma = Tensor::from_fn(&[5], |ix| 1.0 + 0.1 * ix[0] as f64);
+    let beta = Tensor::from_fn(&[5], |ix| 0.05 * ix[0] as f64 - 0.1);
+    let eps = 1e-5;
+    let eq = check_equivalent(
+        &[x, gamma, beta],
+        |v| v[0].layer_norm(v[1], v[2], eps),
+        |v| {
+            let centred = v[0] - v[0].mean_axis(1, true);
+            let var = (centred * centred).mean_axis(1, true);
+            centred / (var + eps).sqrt() * v[1] + v[2]
+        },
+    );
+    eq.assert_within(1e-12);
+    assert_eq!((eq.fused.nodes, eq.composite.nodes), (4, 12));
+    assert_eq!(eq.grads.len(), 3);
+    assert!(eq.grads.iter().all(|g| g.grad_scale > 0.1), "{eq}");
+    // Fused: x, gamma, and mean and 1/std per row. Composite: centred (read by the square and
+    // the division), the standard deviations, the normalised rows and gamma.
+    assert_eq!(eq.fused.kept_bytes, 15 * 8 + 5 * 8 + 2 * 3 * 8);
+    assert_eq!(eq.composite.kept_bytes, 15 * 8 + 3 * 8 + 15 * 8 + 5 * 8);
+}
