@@ -125,7 +125,7 @@ impl Gradcheck {
 }
 
 /// The row-major multi-index of flat offset `at` in `shape`.
-fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
+pub(crate) fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
     let mut index = vec![0; shape.len()];
     for axis in (0..shape.len()).rev() {
         index[axis] = at % shape[axis];

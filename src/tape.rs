@@ -177,13 +177,19 @@ impl<'t> Var<'t> {
     /// vector-Jacobian product).
     #[track_caller]
     pub fn backward(self) -> Grads {
+        self.backward_with(self.scalar_seed("backward"))
+    }
+
+    /// The seed `1` of a one-element output; panics, naming `op`, for a larger one.
+    #[track_caller]
+    fn scalar_seed(self, op: &str) -> Tensor {
         let shape = self.shape();
         assert!(
             shape.iter().product::<usize>() == 1,
-            "backward: output of shape {shape:?} is not a single value; reduce it (sum, mean, a loss) \
+            "{op}: output of shape {shape:?} is not a single value; reduce it (sum, mean, a loss) \
              or call backward_with(seed) with a seed of that shape"
         );
-        self.backward_with(Tensor::ones(&shape))
+        Tensor::ones(&shape)
     }
 
     /// Backward from an arbitrary output gradient `seed` (same shape as this value): computes
@@ -206,12 +212,7 @@ impl<'t> Var<'t> {
     /// recorded it (see [`Anomaly`](crate::Anomaly)).
     #[track_caller]
     pub fn try_backward(self) -> Result<Grads, crate::Anomaly> {
-        let shape = self.shape();
-        assert!(
-            shape.iter().product::<usize>() == 1,
-            "try_backward: output of shape {shape:?} is not a single value; reduce it (sum, mean, a loss)"
-        );
-        self.run_backward(Tensor::ones(&shape), true)
+        self.run_backward(self.scalar_seed("try_backward"), true)
     }
 
     /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf.

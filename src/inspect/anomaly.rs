@@ -6,6 +6,7 @@
 use std::fmt;
 use std::panic::Location;
 
+use crate::check::unravel;
 use crate::inspect::memory::op_label;
 use crate::ops::Op;
 use crate::tape::Node;
@@ -92,16 +93,6 @@ impl std::error::Error for Anomaly {}
 /// The first non-finite element of `t` that `skip` does not exclude, as (flat index, value).
 fn first_non_finite(t: &Tensor, skip: impl Fn(usize) -> bool) -> Option<(usize, f64)> {
     t.data().iter().enumerate().find(|&(i, v)| !v.is_finite() && !skip(i)).map(|(i, &v)| (i, v))
-}
-
-/// The row-major multi-index of flat offset `at` in `shape`.
-fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
-    let mut index = vec![0; shape.len()];
-    for axis in (0..shape.len()).rev() {
-        index[axis] = at % shape[axis];
-        at /= shape[axis];
-    }
-    index
 }
 
 /// Anomaly mode's forward check of an op about to become node `node`: panics, at the user's
