@@ -78,8 +78,11 @@ static ALLOCATOR: Counting = Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// A way to the loss from logits and targets.
+type Loss = for<'t> fn(Var<'t>, &[usize]) -> Var<'t>;
+
 /// The three ways to the same loss.
-const WAYS: [(&str, for<'t> fn(Var<'t>, &[usize]) -> Var<'t>); 3] = [
+const WAYS: [(&str, Loss); 3] = [
     ("fused cross_entropy", |x, t| x.cross_entropy(t)),
     ("softmax -> log -> nll", |x, t| x.softmax(1).log().nll_loss(t)),
     ("log_softmax -> nll", |x, t| x.log_softmax(1).nll_loss(t)),
@@ -192,7 +195,7 @@ struct Run {
 
 /// One forward + backward of `way` on a fresh tape. The logits are put on the tape before the
 /// clock and the allocation counter start, so both see only the op's own work.
-fn run(logits: &Tensor, targets: &[usize], way: for<'t> fn(Var<'t>, &[usize]) -> Var<'t>) -> Run {
+fn run(logits: &Tensor, targets: &[usize], way: Loss) -> Run {
     let tape = Tape::new();
     let x = tape.var(logits.clone());
     let base = CURRENT.load(Relaxed);
