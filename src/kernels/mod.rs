@@ -2,7 +2,9 @@
 //! what the benchmarks time. Everything here works on plain slices.
 
 pub(crate) mod cross_entropy;
+pub(crate) mod exp;
 pub(crate) mod gemm;
 pub(crate) mod layer_norm;
 pub(crate) mod parallel;
+pub(crate) mod rows;
 pub(crate) mod softmax;

@@ -3,8 +3,16 @@
 //!
 //! Both subtract the lane's maximum first, so `exp` never overflows: softmax is invariant to
 //! shifting its input, and the largest shifted value is `e^0 = 1`.
+//!
+//! The last axis (`inner == 1`, contiguous lanes) is the common case and has row loops that
+//! vectorise (compiled for AVX-512 / AVX2 too, picked at run time); other axes walk strided
+//! lanes. Large inputs are split over the cores along the outer axis.
 
+use multiversion::multiversion;
+
+use crate::kernels::exp::exp;
 use crate::kernels::parallel::{for_each_block, rows_per_block};
+use crate::kernels::rows;
 
 type Split = (usize, usize, usize);
 
@@ -29,7 +37,7 @@ fn in_blocks<const N: usize>(
     for_each_block(blocks, |(inputs, out, rows)| kernel(inputs, out, (rows, len, inner)));
 }
 
-/// One lane: its elements sit at `base`, `base + stride`, ... (`len` of them).
+/// One strided lane: its elements sit at `base`, `base + stride`, ... (`len` of them).
 #[derive(Clone, Copy)]
 struct Lane {
     base: usize,
@@ -55,63 +63,105 @@ fn for_each_lane(split: Split, mut f: impl FnMut(Lane)) {
 
 /// `y = exp(x - max) / sum(exp(x - max))` per lane.
 pub(crate) fn softmax(x: &[f64], y: &mut [f64], split: Split) {
-    in_blocks([x], y, split, |[x], y, split| softmax_block(x, y, split));
-}
-
-fn softmax_block(x: &[f64], y: &mut [f64], split: Split) {
-    for_each_lane(split, |lane| {
-        let max = lane.offsets().map(|at| x[at]).fold(f64::NEG_INFINITY, f64::max);
-        let mut sum = 0.0;
-        for at in lane.offsets() {
-            let e = (x[at] - max).exp();
-            y[at] = e;
-            sum += e;
-        }
-        for at in lane.offsets() {
-            y[at] /= sum;
+    in_blocks([x], y, split, |[x], y, split| {
+        if split.2 == 1 {
+            softmax_rows(x, y, split.1)
+        } else {
+            for_each_lane(split, |lane| {
+                let max = lane.offsets().map(|at| x[at]).fold(f64::NEG_INFINITY, f64::max);
+                let mut sum = 0.0;
+                for at in lane.offsets() {
+                    y[at] = exp(x[at] - max);
+                    sum += y[at];
+                }
+                lane.offsets().for_each(|at| y[at] /= sum);
+            })
         }
     });
 }
 
-/// `y = x - max - ln(sum(exp(x - max)))` per lane.
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn softmax_rows(x: &[f64], y: &mut [f64], len: usize) {
+    for (row, out) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+        let max = rows::max(row);
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = exp(v - max);
+        }
+        let sum = rows::sum(out);
+        out.iter_mut().for_each(|o| *o /= sum);
+    }
+}
+
+/// `y = (x - max) - ln(sum(exp(x - max)))` per lane.
 pub(crate) fn log_softmax(x: &[f64], y: &mut [f64], split: Split) {
-    in_blocks([x], y, split, |[x], y, split| log_softmax_block(x, y, split));
-}
-
-fn log_softmax_block(x: &[f64], y: &mut [f64], split: Split) {
-    for_each_lane(split, |lane| {
-        let max = lane.offsets().map(|at| x[at]).fold(f64::NEG_INFINITY, f64::max);
-        let log_sum = lane.offsets().map(|at| (x[at] - max).exp()).sum::<f64>().ln();
-        for at in lane.offsets() {
-            y[at] = x[at] - max - log_sum;
+    in_blocks([x], y, split, |[x], y, split| {
+        if split.2 == 1 {
+            log_softmax_rows(x, y, split.1)
+        } else {
+            for_each_lane(split, |lane| {
+                let max = lane.offsets().map(|at| x[at]).fold(f64::NEG_INFINITY, f64::max);
+                let log_sum = lane.offsets().map(|at| exp(x[at] - max)).sum::<f64>().ln();
+                lane.offsets().for_each(|at| y[at] = (x[at] - max) - log_sum);
+            })
         }
     });
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn log_softmax_rows(x: &[f64], y: &mut [f64], len: usize) {
+    for (row, out) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+        let max = rows::max(row);
+        let log_sum = rows::sum_exp(row, max).ln();
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = (v - max) - log_sum;
+        }
+    }
 }
 
 /// Softmax backward from its output `y`: `dx = y * (g - sum(g * y))` per lane.
 pub(crate) fn softmax_backward(y: &[f64], g: &[f64], dx: &mut [f64], split: Split) {
-    in_blocks([y, g], dx, split, |[y, g], dx, split| softmax_backward_block(y, g, dx, split));
-}
-
-fn softmax_backward_block(y: &[f64], g: &[f64], dx: &mut [f64], split: Split) {
-    for_each_lane(split, |lane| {
-        let dot: f64 = lane.offsets().map(|at| g[at] * y[at]).sum();
-        for at in lane.offsets() {
-            dx[at] = y[at] * (g[at] - dot);
+    in_blocks([y, g], dx, split, |[y, g], dx, split| {
+        if split.2 == 1 {
+            softmax_backward_rows(y, g, dx, split.1)
+        } else {
+            for_each_lane(split, |lane| {
+                let dot: f64 = lane.offsets().map(|at| g[at] * y[at]).sum();
+                lane.offsets().for_each(|at| dx[at] = y[at] * (g[at] - dot));
+            })
         }
     });
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn softmax_backward_rows(y: &[f64], g: &[f64], dx: &mut [f64], len: usize) {
+    for ((y, g), dx) in y.chunks_exact(len).zip(g.chunks_exact(len)).zip(dx.chunks_exact_mut(len)) {
+        let dot = rows::dot(g, y);
+        for ((d, &yi), &gi) in dx.iter_mut().zip(y).zip(g) {
+            *d = yi * (gi - dot);
+        }
+    }
 }
 
 /// Log-softmax backward from its output `y`: `dx = g - exp(y) * sum(g)` per lane.
 pub(crate) fn log_softmax_backward(y: &[f64], g: &[f64], dx: &mut [f64], split: Split) {
-    in_blocks([y, g], dx, split, |[y, g], dx, split| log_softmax_backward_block(y, g, dx, split));
-}
-
-fn log_softmax_backward_block(y: &[f64], g: &[f64], dx: &mut [f64], split: Split) {
-    for_each_lane(split, |lane| {
-        let total: f64 = lane.offsets().map(|at| g[at]).sum();
-        for at in lane.offsets() {
-            dx[at] = g[at] - y[at].exp() * total;
+    in_blocks([y, g], dx, split, |[y, g], dx, split| {
+        if split.2 == 1 {
+            log_softmax_backward_rows(y, g, dx, split.1)
+        } else {
+            for_each_lane(split, |lane| {
+                let total: f64 = lane.offsets().map(|at| g[at]).sum();
+                lane.offsets().for_each(|at| dx[at] = g[at] - exp(y[at]) * total);
+            })
         }
     });
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn log_softmax_backward_rows(y: &[f64], g: &[f64], dx: &mut [f64], len: usize) {
+    for ((y, g), dx) in y.chunks_exact(len).zip(g.chunks_exact(len)).zip(dx.chunks_exact_mut(len)) {
+        let total = rows::sum(g);
+        for ((d, &yi), &gi) in dx.iter_mut().zip(y).zip(g) {
+            *d = gi - exp(yi) * total;
+        }
+    }
 }
