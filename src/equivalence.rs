@@ -61,7 +61,8 @@ where
     };
     let grads_fused = y_fused.backward_with(seed.clone());
     let grads_composite = y_composite.backward_with(seed);
-    let grad = |grads: &crate::Grads, v: Var, shape: &[usize]| grads.wrt(v).cloned().unwrap_or(Tensor::zeros(shape));
+    let grad =
+        |grads: &crate::Grads, v: Var, shape: &[usize]| grads.wrt(v).cloned().unwrap_or_else(|| Tensor::zeros(shape));
     let grads = inputs
         .iter()
         .enumerate()
