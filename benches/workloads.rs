@@ -29,10 +29,13 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// One way to compute the loss from logits and targets.
+type LossPath = for<'t> fn(Var<'t>, &[usize]) -> Var<'t>;
+
 fn w3(rows: usize, classes: usize, rng: &mut StdRng) {
     let logits = Tensor::randn(&[rows, classes], rng);
     let targets: Vec<usize> = (0..rows).map(|r| (r * 7919) % classes).collect();
-    let paths: [(&str, for<'t> fn(Var<'t>, &[usize]) -> Var<'t>); 3] = [
+    let paths: [(&str, LossPath); 3] = [
         ("fused cross_entropy", |x, t| x.cross_entropy(t)),
         ("log_softmax -> nll_loss", |x, t| x.log_softmax(1).nll_loss(t)),
         ("softmax -> log -> nll_loss", |x, t| x.softmax(1).log().nll_loss(t)),

@@ -26,11 +26,28 @@ fn binary_panic(a: &[usize], b: &[usize], op: fn(tapegrad::Var, tapegrad::Var)) 
 
 #[test]
 fn shapes_that_do_not_broadcast() {
-    assert_eq!(binary_panic(&[2, 3], &[4], |a, b| drop(a + b)), "add: shapes [2, 3] and [4] do not broadcast");
-    assert_eq!(binary_panic(&[2, 3], &[3, 2], |a, b| drop(a - b)), "sub: shapes [2, 3] and [3, 2] do not broadcast");
-    assert_eq!(binary_panic(&[5], &[2, 3], |a, b| drop(a * b)), "mul: shapes [5] and [2, 3] do not broadcast");
     assert_eq!(
-        binary_panic(&[2, 1, 4], &[3, 2], |a, b| drop(a / b)),
+        binary_panic(&[2, 3], &[4], |a, b| {
+            let _ = a + b;
+        }),
+        "add: shapes [2, 3] and [4] do not broadcast"
+    );
+    assert_eq!(
+        binary_panic(&[2, 3], &[3, 2], |a, b| {
+            let _ = a - b;
+        }),
+        "sub: shapes [2, 3] and [3, 2] do not broadcast"
+    );
+    assert_eq!(
+        binary_panic(&[5], &[2, 3], |a, b| {
+            let _ = a * b;
+        }),
+        "mul: shapes [5] and [2, 3] do not broadcast"
+    );
+    assert_eq!(
+        binary_panic(&[2, 1, 4], &[3, 2], |a, b| {
+            let _ = a / b;
+        }),
         "div: shapes [2, 1, 4] and [3, 2] do not broadcast"
     );
 }
@@ -38,15 +55,21 @@ fn shapes_that_do_not_broadcast() {
 #[test]
 fn matmul_shapes() {
     assert_eq!(
-        binary_panic(&[2, 3], &[4, 5], |a, b| drop(a.matmul(b))),
+        binary_panic(&[2, 3], &[4, 5], |a, b| {
+            let _ = a.matmul(b);
+        }),
         "matmul: shapes [2, 3] and [4, 5] cannot be multiplied: inner sizes 3 and 4 differ"
     );
     assert_eq!(
-        binary_panic(&[3], &[3, 2], |a, b| drop(a.matmul(b))),
+        binary_panic(&[3], &[3, 2], |a, b| {
+            let _ = a.matmul(b);
+        }),
         "matmul: shapes [3] and [3, 2]: both operands need at least 2 axes (reshape a vector to [1, n] or [n, 1])"
     );
     assert_eq!(
-        binary_panic(&[2, 2, 3], &[3, 3, 4], |a, b| drop(a.matmul(b))),
+        binary_panic(&[2, 2, 3], &[3, 3, 4], |a, b| {
+            let _ = a.matmul(b);
+        }),
         "matmul: shapes [2, 2, 3] and [3, 3, 4]: batch axes [2] and [3] do not broadcast"
     );
 }
@@ -57,7 +80,7 @@ fn targets_outside_the_classes_or_of_the_wrong_count() {
         panic_message(move || {
             let tape = Tape::new();
             let x = tape.var(Tensor::zeros(&[2, 6]));
-            if fused { drop(x.cross_entropy(&targets)) } else { drop(x.nll_loss(&targets)) }
+            let _ = if fused { x.cross_entropy(&targets) } else { x.nll_loss(&targets) };
         })
     };
     assert_eq!(run(vec![0, 6], true), "cross_entropy: target 6 at row 1 is outside 0..6 for input of shape [2, 6]");
@@ -76,20 +99,55 @@ fn axes_out_of_range() {
             f(tape.var(Tensor::zeros(&[2, 3])));
         })
     };
-    assert_eq!(run(|x| drop(x.sum_axis(2, false))), "sum_axis(2): axis 2 is out of range for shape [2, 3] (2 axes)");
-    assert_eq!(run(|x| drop(x.mean_axis(5, true))), "mean_axis(5): axis 5 is out of range for shape [2, 3] (2 axes)");
-    assert_eq!(run(|x| drop(x.max_axis(2, false))), "max_axis: axis 2 is out of range for shape [2, 3] (2 axes)");
-    assert_eq!(run(|x| drop(x.softmax(2))), "softmax: axis 2 is out of range for shape [2, 3] (2 axes)");
-    assert_eq!(run(|x| drop(x.log_softmax(3))), "log_softmax: axis 3 is out of range for shape [2, 3] (2 axes)");
-    assert_eq!(run(|x| drop(x.transpose(0, 2))), "transpose: axis 2 is out of range for shape [2, 3] (2 axes)");
-    assert_eq!(run(|x| drop(x.reshape(&[4]))), "reshape: cannot reshape shape [2, 3] (6 elements) to [4] (4 elements)");
+    assert_eq!(
+        run(|x| {
+            let _ = x.sum_axis(2, false);
+        }),
+        "sum_axis(2): axis 2 is out of range for shape [2, 3] (2 axes)"
+    );
+    assert_eq!(
+        run(|x| {
+            let _ = x.mean_axis(5, true);
+        }),
+        "mean_axis(5): axis 5 is out of range for shape [2, 3] (2 axes)"
+    );
+    assert_eq!(
+        run(|x| {
+            let _ = x.max_axis(2, false);
+        }),
+        "max_axis: axis 2 is out of range for shape [2, 3] (2 axes)"
+    );
+    assert_eq!(
+        run(|x| {
+            let _ = x.softmax(2);
+        }),
+        "softmax: axis 2 is out of range for shape [2, 3] (2 axes)"
+    );
+    assert_eq!(
+        run(|x| {
+            let _ = x.log_softmax(3);
+        }),
+        "log_softmax: axis 3 is out of range for shape [2, 3] (2 axes)"
+    );
+    assert_eq!(
+        run(|x| {
+            let _ = x.transpose(0, 2);
+        }),
+        "transpose: axis 2 is out of range for shape [2, 3] (2 axes)"
+    );
+    assert_eq!(
+        run(|x| {
+            let _ = x.reshape(&[4]);
+        }),
+        "reshape: cannot reshape shape [2, 3] (6 elements) to [4] (4 elements)"
+    );
 }
 
 #[test]
 fn backward_on_a_non_scalar() {
     let message = panic_message(|| {
         let tape = Tape::new();
-        drop(tape.var(Tensor::zeros(&[2, 3])).exp().backward());
+        let _ = tape.var(Tensor::zeros(&[2, 3])).exp().backward();
     });
     assert_eq!(
         message,
@@ -100,7 +158,9 @@ fn backward_on_a_non_scalar() {
 
 #[test]
 fn item_of_a_tensor_with_many_elements() {
-    let message = panic_message(|| drop(Tensor::zeros(&[2, 3]).item()));
+    let message = panic_message(|| {
+        let _ = Tensor::zeros(&[2, 3]).item();
+    });
     assert_eq!(message, "item: tensor of shape [2, 3] has 6 elements, not 1");
 }
 
@@ -108,7 +168,7 @@ fn item_of_a_tensor_with_many_elements() {
 fn operands_from_two_tapes() {
     let message = panic_message(|| {
         let (t1, t2) = (Tape::new(), Tape::new());
-        drop(t1.var(Tensor::scalar(1.0)) + t2.var(Tensor::scalar(2.0)));
+        let _ = t1.var(Tensor::scalar(1.0)) + t2.var(Tensor::scalar(2.0));
     });
     assert_eq!(message, "add: the two operands were recorded on different tapes; build the whole graph on one Tape");
 }
