@@ -2,7 +2,7 @@
 //! on a shape-[1] tensor (10,000 recorded ops), then backward. Prints the median over runs of
 //! forward, backward and total nanoseconds per op.
 //!
-//! Run: `cargo bench --bench w1_overhead` (or `bash benches/peers/run_w1.sh` to run it beside
+//! Run: `cargo bench --bench w1_overhead` (or `bash benches/peers/run_peers.sh` to run it beside
 //! micrograd, and PyTorch when installed, in the same run).
 
 use std::hint::black_box;

@@ -1,6 +1,6 @@
 """W1 of shared/PERF.md for the Python peers: x = x*1.0001 + 0.0001 x 5,000 on one value
 (10,000 ops), forward + backward, median ns/op. Runs micrograd and, when installed, PyTorch.
-Used by run_w1.sh, which runs tapegrad's bench in the same session."""
+Used by run_peers.sh, which runs tapegrad's bench in the same session."""
 import statistics
 import sys
 import time
