@@ -40,6 +40,7 @@
 
 #![warn(missing_docs)]
 
+mod buffer;
 mod check;
 mod equivalence;
 mod error;

@@ -9,11 +9,12 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
+use crate::buffer;
 use crate::error::Error;
 use crate::shape::{self, Shape};
 
 /// An owned, dense, row-major array of `f64`. Rank 0 (a scalar, shape `[]`) and up.
-#[derive(Clone, PartialEq)]
+#[derive(PartialEq)]
 pub struct Tensor {
     shape: Shape,
     data: Vec<f64>,
@@ -197,7 +198,7 @@ impl Tensor {
 
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
-        Tensor { shape: self.shape.clone(), data: self.data.iter().map(|&x| f(x)).collect() }
+        Tensor { shape: self.shape.clone(), data: buffer::collect(self.numel(), self.data.iter().map(|&x| f(x))) }
     }
 
     /// The Euclidean (L2) norm of all elements.
@@ -224,6 +225,13 @@ impl Tensor {
         for (a, b) in self.data.iter_mut().zip(&other.data) {
             *a += b;
         }
+    }
+}
+
+impl Clone for Tensor {
+    /// A deep copy (large buffers get huge pages; see `buffer`).
+    fn clone(&self) -> Tensor {
+        Tensor { shape: self.shape.clone(), data: buffer::copy(&self.data) }
     }
 }
 

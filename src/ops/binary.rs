@@ -7,6 +7,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
+use crate::buffer;
 use crate::ops::Op;
 use crate::ops::unary::{Unary, unary};
 use crate::shape::{broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
@@ -64,9 +65,9 @@ fn binary<'t>(a: Var<'t>, b: Var<'t>, f: Binary) -> Var<'t> {
         };
         let (da, db) = (va.data(), vb.data());
         let data: Vec<f64> = if va.shape() == vb.shape() {
-            da.iter().zip(db).map(|(&x, &z)| f.apply(x, z)).collect()
+            buffer::collect(da.len(), da.iter().zip(db).map(|(&x, &z)| f.apply(x, z)))
         } else {
-            let mut data = Vec::with_capacity(numel(&shape));
+            let mut data = buffer::with_capacity(numel(&shape));
             let (sa, sb) = (broadcast_strides(va.shape(), &shape), broadcast_strides(vb.shape(), &shape));
             for_each_broadcast(&shape, &sa, &sb, |ia, ib| data.push(f.apply(da[ia], db[ib])));
             data
@@ -101,8 +102,8 @@ pub(crate) fn broadcast_backward(
     partials: impl Fn(f64, f64) -> (f64, f64),
 ) -> (Option<Tensor>, Option<Tensor>) {
     let (av, bv, gv) = (a.data(), b.data(), g.data());
-    let mut da = want_a.then(|| vec![0.0; av.len()]);
-    let mut db = want_b.then(|| vec![0.0; bv.len()]);
+    let mut da = want_a.then(|| buffer::zeroed(av.len()));
+    let mut db = want_b.then(|| buffer::zeroed(bv.len()));
     let (sa, sb) = (broadcast_strides(a.shape(), g.shape()), broadcast_strides(b.shape(), g.shape()));
     let mut i = 0;
     for_each_broadcast(g.shape(), &sa, &sb, |ia, ib| {

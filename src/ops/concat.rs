@@ -1,6 +1,7 @@
 //! `concat` (join along an axis) and `narrow` (a contiguous slice along an axis): the two are
 //! each other's backward.
 
+use crate::buffer;
 use crate::ops::{Op, check_axis};
 use crate::shape::split_at_axis;
 use crate::tape::{GradSink, Var};
@@ -42,7 +43,7 @@ impl<'t> Var<'t> {
             let (outer, _, inner) = split_at_axis(shapes[0], axis);
             let mut out_shape = shapes[0].to_vec();
             out_shape[axis] = sizes.iter().sum();
-            let mut out = Vec::with_capacity(out_shape.iter().product());
+            let mut out = buffer::with_capacity(out_shape.iter().product());
             for o in 0..outer {
                 for (v, &len) in values.iter().zip(&sizes) {
                     out.extend_from_slice(&v.data()[o * len * inner..(o + 1) * len * inner]);
@@ -76,7 +77,7 @@ impl<'t> Var<'t> {
                 start + len,
                 x.shape()
             );
-            let mut out = Vec::with_capacity(outer * len * inner);
+            let mut out = buffer::with_capacity(outer * len * inner);
             for o in 0..outer {
                 let base = (o * n + start) * inner;
                 out.extend_from_slice(&x.data()[base..base + len * inner]);
@@ -96,7 +97,7 @@ pub(crate) fn concat_backward(xs: &[usize], axis: usize, sizes: &[usize], g: &Te
     let mut start = 0;
     for (&x_id, &len) in xs.iter().zip(sizes) {
         if sink.wants(x_id) {
-            let mut dx = Vec::with_capacity(outer * len * inner);
+            let mut dx = buffer::with_capacity(outer * len * inner);
             for o in 0..outer {
                 let base = (o * total + start) * inner;
                 dx.extend_from_slice(&g.data()[base..base + len * inner]);
@@ -117,7 +118,7 @@ pub(crate) fn narrow_backward(x_id: usize, x: &Tensor, axis: usize, start: usize
     }
     let (outer, n, inner) = split_at_axis(x.shape(), axis);
     let len = g.shape()[axis];
-    let mut dx = vec![0.0; x.numel()];
+    let mut dx = buffer::zeroed(x.numel());
     for o in 0..outer {
         let base = (o * n + start) * inner;
         dx[base..base + len * inner].copy_from_slice(&g.data()[o * len * inner..(o + 1) * len * inner]);

@@ -1,6 +1,7 @@
 //! `embedding(ids)`: row gather. The table `[rows, ..]` is indexed along its first axis; the
 //! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
 
+use crate::buffer;
 use crate::ops::Op;
 use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
@@ -37,7 +38,7 @@ impl<'t> Var<'t> {
                 panic!("embedding: id {id} at position {at} is outside 0..{rows} for table of shape {shape:?}");
             }
             let width = table.numel() / rows.max(1);
-            let mut out = Vec::with_capacity(ids.len() * width);
+            let mut out = buffer::with_capacity(ids.len() * width);
             for &id in ids {
                 out.extend_from_slice(&table.data()[id * width..(id + 1) * width]);
             }
@@ -58,7 +59,7 @@ pub(crate) fn embedding_backward(table_id: usize, table: &Tensor, ids: &[usize],
         return;
     }
     let width = table.numel() / table.shape()[0].max(1);
-    let mut dt = vec![0.0; table.numel()];
+    let mut dt = buffer::zeroed(table.numel());
     for (i, &id) in ids.iter().enumerate() {
         let row = &mut dt[id * width..(id + 1) * width];
         for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {

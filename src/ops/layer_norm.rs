@@ -5,6 +5,7 @@
 //! nodes and keeps each of their values; the fused node keeps its output and two numbers per
 //! row (mean and `1/std`). The test `layer_norm_equals_composition` shows both agree to 1e-12.
 
+use crate::buffer;
 use crate::kernels::layer_norm as kernel;
 use crate::ops::Op;
 use crate::tape::{GradSink, Var};
@@ -42,7 +43,7 @@ impl<'t> Var<'t> {
                 "layer_norm: gamma of shape {gs:?} and beta of shape {bs:?} must both be [{d}] for input of shape {xs:?}"
             );
             assert!(d > 0, "layer_norm: input of shape {xs:?} has an empty feature axis");
-            let mut y = vec![0.0; x.numel()];
+            let mut y = buffer::zeroed(x.numel());
             let (mean, rstd) = kernel::forward(x.data(), g.data(), b.data(), eps, &mut y);
             (Tensor::from_parts(y, xs), mean, rstd)
         };
@@ -68,7 +69,7 @@ pub(crate) fn layer_norm_backward(
 ) {
     let (want_x, want_gamma, want_beta) = (sink.wants(x_id), sink.wants(gamma_id), sink.wants(beta_id));
     let d = gamma.numel();
-    let mut dx = want_x.then(|| vec![0.0; x.numel()]);
+    let mut dx = want_x.then(|| buffer::zeroed(x.numel()));
     let mut dgamma = want_gamma.then(|| vec![0.0; d]);
     let mut dbeta = want_beta.then(|| vec![0.0; d]);
     kernel::backward(

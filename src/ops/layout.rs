@@ -1,6 +1,7 @@
 //! Ops that move elements without changing them: `transpose` and `reshape`. Their backward
 //! rules move the gradient back the same way.
 
+use crate::buffer;
 use crate::ops::{Op, check_axis};
 use crate::shape::{Shape, for_each_broadcast, numel, strides};
 use crate::tape::{GradSink, Var};
@@ -13,7 +14,7 @@ fn swap_axes(x: &[f64], shape: &[usize], (a, b): (usize, usize)) -> Tensor {
     // Walk the output in row-major order, reading the input with its strides swapped.
     let mut read = strides(shape);
     read.swap(a, b);
-    let mut out = Vec::with_capacity(x.len());
+    let mut out = buffer::with_capacity(x.len());
     for_each_broadcast(&out_shape, &read, &read, |at, _| out.push(x[at]));
     Tensor::from_parts(out, &out_shape)
 }
@@ -43,7 +44,7 @@ impl<'t> Var<'t> {
                 v.numel(),
                 numel(shape)
             );
-            Tensor::from_parts(v.data().to_vec(), shape)
+            Tensor::from_parts(buffer::copy(v.data()), shape)
         };
         self.tape.record(Op::Reshape { x: self.id }, y)
     }
@@ -61,6 +62,6 @@ pub(crate) fn transpose_backward(x_id: usize, axes: (usize, usize), g: &Tensor, 
 /// is the upstream gradient with the input's shape.
 pub(crate) fn reshape_backward(x_id: usize, x: &Tensor, g: &Tensor, sink: &mut GradSink) {
     if sink.wants(x_id) {
-        sink.add(x_id, Tensor::from_parts(g.data().to_vec(), x.shape()));
+        sink.add(x_id, Tensor::from_parts(buffer::copy(g.data()), x.shape()));
     }
 }

@@ -6,6 +6,7 @@
 //! - `nll_loss`: `-mean x[row, target]`. The unfused paths are `softmax -> log -> nll_loss` and
 //!   `log_softmax -> nll_loss`.
 
+use crate::buffer;
 use crate::kernels::cross_entropy as kernel;
 use crate::ops::Op;
 use crate::tape::{GradSink, Var};
@@ -88,7 +89,7 @@ pub(crate) fn cross_entropy_backward(
     if !sink.wants(x_id) {
         return;
     }
-    let mut dx = vec![0.0; x.numel()];
+    let mut dx = buffer::zeroed(x.numel());
     kernel::backward(x.data(), logsumexp, targets, g.item() / targets.len() as f64, &mut dx);
     sink.add(x_id, Tensor::from_parts(dx, x.shape()));
 }
@@ -99,7 +100,7 @@ pub(crate) fn nll_backward(x_id: usize, x: &Tensor, targets: &[usize], g: &Tenso
         return;
     }
     let classes = *x.shape().last().expect("checked in forward");
-    let mut dx = vec![0.0; x.numel()];
+    let mut dx = buffer::zeroed(x.numel());
     let scale = -g.item() / targets.len() as f64;
     for (r, &t) in targets.iter().enumerate() {
         dx[r * classes + t] = scale;

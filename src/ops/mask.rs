@@ -1,6 +1,7 @@
 //! `masked_fill(mask, value)`: replaces the elements where a (broadcast) mask is set by a
 //! constant, and [`causal_mask`], the mask of a decoder's attention scores.
 
+use crate::buffer;
 use crate::ops::Op;
 use crate::shape::{broadcast_shapes, broadcast_strides, for_each_broadcast};
 use crate::tape::{GradSink, Var};
@@ -40,7 +41,7 @@ impl<'t> Var<'t> {
             let fits = broadcast_shapes(xs, ms).is_some_and(|s| s.as_slice() == xs);
             assert!(fits, "masked_fill: mask of shape {ms:?} does not broadcast to input of shape {xs:?}");
             let mut filled = Vec::with_capacity(x.numel());
-            let mut y = Vec::with_capacity(x.numel());
+            let mut y = buffer::with_capacity(x.numel());
             let (sx, sm) = (broadcast_strides(xs, xs), broadcast_strides(ms, xs));
             for_each_broadcast(xs, &sx, &sm, |ix, im| {
                 let fill = mask.data()[im] != 0.0;

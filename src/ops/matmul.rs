@@ -1,6 +1,7 @@
 //! `matmul`: `[.., n, k] x [.., k, m] -> [.., n, m]`. The leading (batch) axes broadcast as
 //! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
 
+use crate::buffer;
 use crate::kernels::gemm::{MatRef, gemm};
 use crate::ops::Op;
 use crate::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
@@ -63,7 +64,7 @@ impl<'t> Var<'t> {
             let (a, b) = (self.value_ref(), other.value_ref());
             let plan = Plan::new(a.shape(), b.shape());
             let shape = plan.out_shape();
-            let mut out = vec![0.0; numel(&shape)];
+            let mut out = buffer::zeroed(numel(&shape));
             let (n, k, m) = (plan.n, plan.k, plan.m);
             plan.for_each_batch(a.shape(), b.shape(), |ia, ib, io| {
                 let am = MatRef::row_major(&a.data()[ia..ia + n * k], n, k);
@@ -85,8 +86,8 @@ pub(crate) fn backward(a: (usize, &Tensor), b: (usize, &Tensor), g: &Tensor, sin
     let (av, bv) = (a.1, b.1);
     let plan = Plan::new(av.shape(), bv.shape());
     let (n, k, m) = (plan.n, plan.k, plan.m);
-    let mut da = want_a.then(|| vec![0.0; av.numel()]);
-    let mut db = want_b.then(|| vec![0.0; bv.numel()]);
+    let mut da = want_a.then(|| buffer::zeroed(av.numel()));
+    let mut db = want_b.then(|| buffer::zeroed(bv.numel()));
     plan.for_each_batch(av.shape(), bv.shape(), |ia, ib, io| {
         let gm = MatRef::row_major(&g.data()[io..io + n * m], n, m);
         if let Some(da) = da.as_mut() {

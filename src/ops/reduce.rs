@@ -4,6 +4,7 @@
 //! The axis-wise ones view the input as `[outer, len, inner]` (see
 //! [`split_at_axis`](crate::shape::split_at_axis)) and reduce the middle.
 
+use crate::buffer;
 use crate::ops::{Op, check_axis};
 use crate::shape::{Shape, split_at_axis};
 use crate::tape::{GradSink, Var};
@@ -42,7 +43,7 @@ fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
 
 /// Sums the middle axis of `x` viewed as `[outer, len, inner]`.
 fn sum_middle(x: &[f64], (outer, len, inner): (usize, usize, usize)) -> Vec<f64> {
-    let mut out = vec![0.0; outer * inner];
+    let mut out = buffer::zeroed(outer * inner);
     for o in 0..outer {
         let row = &mut out[o * inner..(o + 1) * inner];
         for i in 0..len {
@@ -89,7 +90,7 @@ pub(crate) fn backward(f: Reduce, x_id: usize, x: &Tensor, g: &Tensor, sink: &mu
         Reduce::SumAxis { axis, .. } | Reduce::MeanAxis { axis, .. } => {
             let (outer, len, inner) = split_at_axis(x.shape(), axis);
             let scale = if matches!(f, Reduce::MeanAxis { .. }) { 1.0 / len as f64 } else { 1.0 };
-            let mut dx = Vec::with_capacity(x.numel());
+            let mut dx = buffer::with_capacity(x.numel());
             for o in 0..outer {
                 let row = &g.data()[o * inner..(o + 1) * inner];
                 for _ in 0..len {
@@ -117,7 +118,7 @@ pub(crate) fn max_axis_backward(
         return;
     }
     let (outer, len, inner) = split_at_axis(x.shape(), axis);
-    let mut dx = vec![0.0; x.numel()];
+    let mut dx = buffer::zeroed(x.numel());
     for o in 0..outer {
         for k in 0..inner {
             dx[(o * len + argmax[o * inner + k]) * inner + k] += g.data()[o * inner + k];

@@ -1,6 +1,7 @@
 //! `softmax(axis)` and `log_softmax(axis)`, both stable (the lane's max is subtracted; see
 //! [`kernels::softmax`](crate::kernels::softmax)). Both backward rules use the saved output.
 
+use crate::buffer;
 use crate::kernels::softmax as kernel;
 use crate::ops::{Op, check_axis};
 use crate::shape::split_at_axis;
@@ -32,7 +33,7 @@ impl<'t> Var<'t> {
 fn lane_map(x: Var<'_>, op: &str, axis: usize, kernel: fn(&[f64], &mut [f64], Split)) -> Tensor {
     let v = x.value_ref();
     check_axis(op, axis, v.shape());
-    let mut y = vec![0.0; v.numel()];
+    let mut y = buffer::zeroed(v.numel());
     kernel(v.data(), &mut y, split_at_axis(v.shape(), axis));
     Tensor::from_parts(y, v.shape())
 }
@@ -62,7 +63,7 @@ fn lane_backward(
     if !sink.wants(x_id) {
         return;
     }
-    let mut dx = vec![0.0; y.numel()];
+    let mut dx = buffer::zeroed(y.numel());
     kernel(y.data(), g.data(), &mut dx, split_at_axis(y.shape(), axis));
     sink.add(x_id, Tensor::from_parts(dx, y.shape()));
 }

@@ -4,6 +4,7 @@
 //! it may be computed from the input `x` or, when cheaper, from the output `y` (as dfdx's
 //! `UnaryDerivative` does: `exp' = y`, `tanh' = 1 - y^2`, `sigmoid' = y (1 - y)`).
 
+use crate::buffer;
 use crate::ops::Op;
 use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
@@ -127,8 +128,8 @@ pub(crate) fn backward(f: Unary, x_id: usize, x: &Tensor, y: &Tensor, g: &Tensor
     if !sink.wants(x_id) {
         return;
     }
-    let dx: Vec<f64> =
-        x.data().iter().zip(y.data()).zip(g.data()).map(|((&xi, &yi), &gi)| gi * f.derivative(xi, yi)).collect();
+    let derivatives = x.data().iter().zip(y.data()).zip(g.data()).map(|((&xi, &yi), &gi)| gi * f.derivative(xi, yi));
+    let dx = buffer::collect(x.numel(), derivatives);
     sink.add(x_id, Tensor::from_parts(dx, x.shape()));
 }
 
