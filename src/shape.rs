@@ -88,6 +88,44 @@ pub fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl
     }
 }
 
+/// Visits every element `i` of the broadcast output `out` of two operands of shapes `a` and
+/// `b`, with the offsets `(ia, ib)` of the operand elements it is computed from.
+///
+/// Two layouts are so common that they get straight loops the compiler can vectorise: both
+/// operands of the output's shape (a residual `x + y`), and one operand of the output's shape
+/// with the other repeating along the leading axes (a bias `x + b`, or a scalar). Everything
+/// else takes the general walk ([`for_each_broadcast`]).
+#[inline(always)]
+pub fn for_each_binary(a: &[usize], b: &[usize], out: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+    let n = numel(out);
+    if a == out && b == out {
+        (0..n).for_each(|i| f(i, i, i));
+    } else if let Some(row) = repeats_along_leading_axes(b, out).filter(|_| a == out) {
+        for start in (0..n).step_by(row) {
+            (0..row).for_each(|j| f(start + j, start + j, j));
+        }
+    } else if let Some(row) = repeats_along_leading_axes(a, out).filter(|_| b == out) {
+        for start in (0..n).step_by(row) {
+            (0..row).for_each(|j| f(start + j, j, start + j));
+        }
+    } else {
+        let (sa, sb) = (broadcast_strides(a, out), broadcast_strides(b, out));
+        let mut i = 0;
+        for_each_broadcast(out, &sa, &sb, |ia, ib| {
+            f(i, ia, ib);
+            i += 1;
+        });
+    }
+}
+
+/// `Some(row)` when an operand of `shape`, broadcast to `out`, is one block of `row` elements
+/// repeated: its axes are 1 (or missing) up to some axis and equal to `out`'s after it.
+fn repeats_along_leading_axes(shape: &[usize], out: &[usize]) -> Option<usize> {
+    let significant = shape.iter().position(|&d| d != 1).map_or(&[][..], |first| &shape[first..]);
+    let row = numel(significant);
+    (out.ends_with(significant) && row > 0).then_some(row)
+}
+
 /// Splits `shape` around `axis` into `(outer, len, inner)`: the product of the axes before it,
 /// its size and the product of the axes after it. Every axis-wise op walks the data this way:
 /// element `(o, i, k)` is at `o * len * inner + i * inner + k`.
@@ -111,6 +149,31 @@ mod tests {
     fn broadcast_strides_repeat_axes_of_size_one() {
         assert_eq!(broadcast_strides(&[3, 1], &[2, 3, 4]).as_slice(), &[0, 1, 0]);
         assert_eq!(strides(&[2, 3, 4]).as_slice(), &[12, 4, 1]);
+    }
+
+    #[test]
+    fn for_each_binary_fast_layouts_match_the_general_walk() {
+        let cases: [(&[usize], &[usize]); 7] = [
+            (&[2, 3], &[2, 3]),
+            (&[2, 3], &[3]),
+            (&[3], &[2, 3]),
+            (&[2, 3], &[]),
+            (&[2, 3], &[1, 3]),
+            (&[2, 1, 4], &[3, 1]),
+            (&[2, 3, 4], &[3, 4]),
+        ];
+        for (a, b) in cases {
+            let out = broadcast_shapes(a, b).unwrap();
+            let mut fast = vec![];
+            for_each_binary(a, b, &out, |i, ia, ib| fast.push((i, ia, ib)));
+            let mut general = vec![];
+            let mut i = 0;
+            for_each_broadcast(&out, &broadcast_strides(a, &out), &broadcast_strides(b, &out), |ia, ib| {
+                general.push((i, ia, ib));
+                i += 1;
+            });
+            assert_eq!(fast, general, "{a:?} with {b:?}");
+        }
     }
 
     #[test]

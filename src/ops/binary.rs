@@ -2,15 +2,15 @@
 //! overloads (`Var` with `Var`, `Var` with `f64` on either side, `-Var`).
 //!
 //! Broadcasting's backward: an input element that was read for several output elements (a
-//! broadcast axis) receives the sum of their gradients. [`broadcast_backward`] does that for
-//! every binary op in one pass, so no op writes its own reduction.
+//! broadcast axis) receives the sum of their gradients. One rule, [`backward`], does that for
+//! every binary op in one pass over [`for_each_binary`], so no op writes its own reduction.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::buffer;
 use crate::ops::Op;
 use crate::ops::unary::{Unary, unary};
-use crate::shape::{broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
+use crate::shape::{broadcast_shapes, for_each_binary, numel};
 use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
 
@@ -64,59 +64,39 @@ fn binary<'t>(a: Var<'t>, b: Var<'t>, f: Binary) -> Var<'t> {
             panic!("{}: shapes {:?} and {:?} do not broadcast", f.name(), va.shape(), vb.shape());
         };
         let (da, db) = (va.data(), vb.data());
-        let data: Vec<f64> = if va.shape() == vb.shape() {
-            buffer::collect(da.len(), da.iter().zip(db).map(|(&x, &z)| f.apply(x, z)))
-        } else {
-            let mut data = buffer::with_capacity(numel(&shape));
-            let (sa, sb) = (broadcast_strides(va.shape(), &shape), broadcast_strides(vb.shape(), &shape));
-            for_each_broadcast(&shape, &sa, &sb, |ia, ib| data.push(f.apply(da[ia], db[ib])));
-            data
-        };
-        Tensor::from_parts(data, &shape)
+        let mut out = buffer::zeroed(numel(&shape));
+        for_each_binary(va.shape(), vb.shape(), &shape, |i, ia, ib| out[i] = f.apply(da[ia], db[ib]));
+        Tensor::from_parts(out, &shape)
     };
     a.tape.record(Op::Binary { a: a.id, b: b.id, f }, y)
 }
 
 /// Backward: `da = sum over broadcast axes of g * dy/da`, and likewise for `b` (partials on
-/// [`Binary::partials`]).
+/// [`Binary::partials`]). An input element read for several output elements (a broadcast
+/// axis) receives the sum of their gradients: `da[ia] += g[i] * dy/da` for every output `i`.
 pub(crate) fn backward(f: Binary, a: (usize, &Tensor), b: (usize, &Tensor), g: &Tensor, sink: &mut GradSink) {
-    let (want_a, want_b) = (sink.wants(a.0), sink.wants(b.0));
-    let (da, db) = broadcast_backward(a.1, b.1, g, want_a, want_b, |x, y| f.partials(x, y));
+    let ((a_id, a), (b_id, b)) = (a, b);
+    let (av, bv, gv) = (a.data(), b.data(), g.data());
+    let mut da = sink.wants(a_id).then(|| buffer::zeroed(av.len()));
+    let mut db = sink.wants(b_id).then(|| buffer::zeroed(bv.len()));
+    let (sa, sb, sg) = (a.shape(), b.shape(), g.shape());
+    // One loop per combination of wanted gradients, so that no loop tests which it computes.
+    match (da.as_mut(), db.as_mut()) {
+        (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
+            let (pa, pb) = f.partials(av[ia], bv[ib]);
+            da[ia] += gv[i] * pa;
+            db[ib] += gv[i] * pb;
+        }),
+        (Some(da), None) => for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * f.partials(av[ia], bv[ib]).0),
+        (None, Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * f.partials(av[ia], bv[ib]).1),
+        (None, None) => {}
+    }
     if let Some(da) = da {
-        sink.add(a.0, da);
+        sink.add(a_id, Tensor::from_parts(da, a.shape()));
     }
     if let Some(db) = db {
-        sink.add(b.0, db);
+        sink.add(b_id, Tensor::from_parts(db, b.shape()));
     }
-}
-
-/// The gradients of both inputs of a broadcasting elementwise op, each summed back to its
-/// input's shape: `da[ia] += g[i] * partials(a[ia], b[ib]).0` for every output element `i`.
-/// Only the wanted ones are computed.
-pub(crate) fn broadcast_backward(
-    a: &Tensor,
-    b: &Tensor,
-    g: &Tensor,
-    want_a: bool,
-    want_b: bool,
-    partials: impl Fn(f64, f64) -> (f64, f64),
-) -> (Option<Tensor>, Option<Tensor>) {
-    let (av, bv, gv) = (a.data(), b.data(), g.data());
-    let mut da = want_a.then(|| buffer::zeroed(av.len()));
-    let mut db = want_b.then(|| buffer::zeroed(bv.len()));
-    let (sa, sb) = (broadcast_strides(a.shape(), g.shape()), broadcast_strides(b.shape(), g.shape()));
-    let mut i = 0;
-    for_each_broadcast(g.shape(), &sa, &sb, |ia, ib| {
-        let (pa, pb) = partials(av[ia], bv[ib]);
-        if let Some(da) = da.as_mut() {
-            da[ia] += gv[i] * pa;
-        }
-        if let Some(db) = db.as_mut() {
-            db[ib] += gv[i] * pb;
-        }
-        i += 1;
-    });
-    (da.map(|d| Tensor::from_parts(d, a.shape())), db.map(|d| Tensor::from_parts(d, b.shape())))
 }
 
 /// Implements an operator for `Var op Var`, `Var op f64` and `f64 op Var`. Each is one

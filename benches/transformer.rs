@@ -1,0 +1,128 @@
+//! W5 and W6 of `../shared/PERF.md`: one training step (forward, backward, SGD lr 0.01) of a
+//! pre-LN decoder-only transformer written with plain tapegrad ops, as a tiny engine's user
+//! would write it: token + learned position embedding -> L x [LN -> causal multi-head attention
+//! (one fused QKV Linear, scaled scores, masked softmax, output Linear) + residual -> LN ->
+//! Linear / ReLU / Linear + residual] -> final LN -> LM head -> cross-entropy over all positions.
+//! Targets are the input rolled by one position.
+//!
+//! Run: `cargo bench --bench transformer`; `bash benches/peers/run_peers.sh` runs JAX beside it.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tapegrad::{Tape, Tensor, Var, causal_mask};
+
+struct Config {
+    name: &'static str,
+    vocab: usize,
+    d: usize,
+    ff: usize,
+    t: usize,
+    heads: usize,
+    layers: usize,
+    batch: usize,
+}
+
+/// Parameter shapes in the order the forward pass consumes them.
+fn parameter_shapes(c: &Config) -> Vec<Vec<usize>> {
+    let mut shapes = vec![vec![c.vocab, c.d], vec![c.t, c.d]];
+    for _ in 0..c.layers {
+        shapes.extend([vec![c.d], vec![c.d], vec![c.d, 3 * c.d], vec![3 * c.d], vec![c.d, c.d], vec![c.d]]);
+        shapes.extend([vec![c.d], vec![c.d], vec![c.d, c.ff], vec![c.ff], vec![c.ff, c.d], vec![c.d]]);
+    }
+    shapes.extend([vec![c.d], vec![c.d], vec![c.d, c.vocab], vec![c.vocab]]);
+    shapes
+}
+
+fn init(c: &Config, rng: &mut StdRng) -> Vec<Tensor> {
+    parameter_shapes(c)
+        .iter()
+        .map(|shape| match shape.len() {
+            // Layer-norm gains start at 1, biases and shifts at 0; matrices ~ N(0, 0.02).
+            1 => Tensor::zeros(shape),
+            _ => Tensor::randn(shape, rng) * 0.02,
+        })
+        .enumerate()
+        .map(|(i, t)| if is_gain(c, i) { Tensor::ones(t.shape()) } else { t })
+        .collect()
+}
+
+/// Whether parameter `i` is a layer-norm gain (the first of each LN pair).
+fn is_gain(c: &Config, i: usize) -> bool {
+    let per_layer = 12;
+    let final_gain = 2 + c.layers * per_layer;
+    i == final_gain || (i >= 2 && i < final_gain && matches!((i - 2) % per_layer, 0 | 6))
+}
+
+/// The mean cross-entropy of one batch.
+fn loss<'t>(c: &Config, params: &[Var<'t>], ids: &[usize], mask: &Tensor) -> Var<'t> {
+    let (b, t, d, h) = (c.batch, c.t, c.d, c.heads);
+    let dk = d / h;
+    let mut next = params.iter().copied();
+    let mut p = move || next.next().expect("parameter");
+    let positions: Vec<usize> = (0..b * t).map(|i| i % t).collect();
+    let targets: Vec<usize> = (0..b * t).map(|i| ids[i - i % t + (i % t + 1) % t]).collect();
+    let (tok, pos) = (p(), p());
+    let mut x = tok.embedding(ids) + pos.embedding(&positions); // [b*t, d]
+    for _ in 0..c.layers {
+        let h1 = x.layer_norm(p(), p(), 1e-5);
+        let qkv = h1.matmul(p()) + p(); // [b*t, 3d]
+        let split = |part: usize| qkv.narrow(1, part * d, d).reshape(&[b, t, h, dk]).transpose(1, 2); // [b, h, t, dk]
+        let (q, k, v) = (split(0), split(1), split(2));
+        let scores = q.matmul(k.transpose(2, 3)) * (1.0 / (dk as f64).sqrt()); // [b, h, t, t]
+        let attention = scores.masked_fill(mask, f64::NEG_INFINITY).softmax(3).matmul(v);
+        let merged = attention.transpose(1, 2).reshape(&[b * t, d]);
+        x = x + (merged.matmul(p()) + p());
+        let h2 = x.layer_norm(p(), p(), 1e-5);
+        x = x + ((h2.matmul(p()) + p()).relu().matmul(p()) + p());
+    }
+    let x = x.layer_norm(p(), p(), 1e-5);
+    (x.matmul(p()) + p()).cross_entropy(&targets)
+}
+
+fn step(c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
+    let tape = Tape::new();
+    let vars: Vec<Var> = params.iter().map(|p| tape.var(p.clone())).collect();
+    let loss = loss(c, &vars, ids, mask);
+    let mut grads = loss.backward();
+    for (param, var) in params.iter_mut().zip(&vars) {
+        let grad = grads.take(*var).expect("every parameter reaches the loss");
+        param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= 0.01 * g);
+    }
+    loss.item()
+}
+
+fn bench(c: &Config, steps: usize) {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut params = init(c, &mut rng);
+    let ids: Vec<usize> = (0..c.batch * c.t).map(|_| rng.random_range(0..c.vocab)).collect();
+    let mask = causal_mask(c.t);
+    let first = step(c, &mut params, &ids, &mask);
+    let mut times: Vec<f64> = (0..steps)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(step(c, &mut params, &ids, &mask));
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let tape = Tape::new();
+    let vars: Vec<Var> = params.iter().map(|p| tape.var(p.clone())).collect();
+    let last = loss(c, &vars, &ids, &mask).item();
+    println!(
+        "{}: {:.3} ms/step (median of {steps}), {} nodes, loss {first:.4} -> {last:.4}",
+        c.name,
+        times[steps / 2],
+        tape.len()
+    );
+}
+
+fn main() {
+    let w5 = |name, batch| Config { name, vocab: 6, d: 16, ff: 64, t: 5, heads: 2, layers: 1, batch };
+    bench(&w5("W5 transformer step, batch 1", 1), 501);
+    bench(&w5("W5' transformer step, batch 16", 16), 501);
+    let w6 = Config { name: "W6 transformer step", vocab: 512, d: 128, ff: 512, t: 64, heads: 4, layers: 2, batch: 16 };
+    bench(&w6, 9);
+}
