@@ -194,10 +194,13 @@ struct Run {
 }
 
 /// One forward + backward of `way` on a fresh tape. The logits are put on the tape before the
-/// clock and the allocation counter start, so both see only the op's own work.
+/// clock and the allocation counter start, so both see only the op's own work. tapegrad keeps
+/// freed large buffers for reuse; the pool is emptied first so that every buffer this run
+/// needs is counted (and paid for) as a fresh allocation, as in a first training step.
 fn run(logits: &Tensor, targets: &[usize], way: Loss) -> Run {
     let tape = Tape::new();
     let x = tape.var(logits.clone());
+    tapegrad::release_cached_buffers();
     let base = CURRENT.load(Relaxed);
     PEAK.store(base, Relaxed);
     let start = Instant::now();

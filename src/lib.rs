@@ -55,6 +55,7 @@ pub mod shape;
 mod tape;
 mod tensor;
 
+pub use buffer::release_cached_buffers;
 pub use check::{Gradcheck, GradcheckError, gradcheck};
 pub use equivalence::{Equivalence, InputDiff, TapeSummary, check_equivalent};
 pub use error::Error;

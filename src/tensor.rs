@@ -132,8 +132,8 @@ impl Tensor {
     }
 
     /// Takes the elements out, dropping the shape.
-    pub fn into_data(self) -> Vec<f64> {
-        self.data
+    pub fn into_data(mut self) -> Vec<f64> {
+        std::mem::take(&mut self.data)
     }
 
     /// The number of axes (0 for a scalar).
@@ -189,11 +189,11 @@ impl Tensor {
     /// assert_eq!(t.shape(), &[3, 2]);
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
-    pub fn reshape(self, shape: &[usize]) -> Result<Tensor, Error> {
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor, Error> {
         if shape::numel(shape) != self.data.len() {
             return Err(Error::LengthMismatch { op: "Tensor::reshape", len: self.data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor::from_parts(self.data, shape))
+        Ok(Tensor::from_parts(std::mem::take(&mut self.data), shape))
     }
 
     /// A tensor of the same shape with `f` applied to every element.
@@ -225,6 +225,13 @@ impl Tensor {
         for (a, b) in self.data.iter_mut().zip(&other.data) {
             *a += b;
         }
+    }
+}
+
+impl Drop for Tensor {
+    /// Hands a large buffer back for reuse (see `buffer`); small ones are simply freed.
+    fn drop(&mut self) {
+        buffer::recycle(std::mem::take(&mut self.data));
     }
 }
 

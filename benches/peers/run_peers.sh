@@ -7,3 +7,5 @@ cargo bench -q --bench w1_overhead
 python3 benches/peers/w1_overhead.py
 cargo bench -q --bench workloads
 python3 benches/peers/workloads_jax.py
+cargo bench -q --bench transformer
+python3 benches/peers/transformer_jax.py
