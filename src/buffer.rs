@@ -162,7 +162,8 @@ mod tests {
         assert!(again.iter().all(|&x| x == 0.0));
         // Too small a request for that buffer (it would waste over half): a fresh one.
         recycle(again);
-        assert_ne!(with_capacity(10_000).as_ptr(), address);
+        let small = with_capacity(10_000);
+        assert_ne!(small.as_ptr(), address);
         release_cached_buffers();
         assert!(pooled(90_000).is_none());
     }
