@@ -120,9 +120,13 @@ fn bench(c: &Config, steps: usize) {
 }
 
 fn main() {
+    // `cargo bench --bench transformer -- W6` runs only the workloads whose name contains "W6".
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
     let w5 = |name, batch| Config { name, vocab: 6, d: 16, ff: 64, t: 5, heads: 2, layers: 1, batch };
-    bench(&w5("W5 transformer step, batch 1", 1), 501);
-    bench(&w5("W5' transformer step, batch 16", 16), 501);
     let w6 = Config { name: "W6 transformer step", vocab: 512, d: 128, ff: 512, t: 64, heads: 4, layers: 2, batch: 16 };
-    bench(&w6, 9);
+    let workloads =
+        [(w5("W5 transformer step, batch 1", 1), 501), (w5("W5' transformer step, batch 16", 16), 501), (w6, 9)];
+    for (config, steps) in workloads.iter().filter(|(c, _)| c.name.contains(&filter)) {
+        bench(config, *steps);
+    }
 }

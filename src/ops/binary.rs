@@ -33,24 +33,74 @@ impl Binary {
         }
     }
 
-    fn apply(self, a: f64, b: f64) -> f64 {
+    /// Runs `job` with this op's arithmetic as a type, so that the loops inside `job` are
+    /// compiled once per op with the arithmetic inlined, not a `match` per element.
+    #[inline(always)]
+    fn dispatch<J: Job>(self, job: J) -> J::Output {
         match self {
-            Binary::Add => a + b,
-            Binary::Sub => a - b,
-            Binary::Mul => a * b,
-            Binary::Div => a / b,
+            Binary::Add => job.run::<AddOp>(),
+            Binary::Sub => job.run::<SubOp>(),
+            Binary::Mul => job.run::<MulOp>(),
+            Binary::Div => job.run::<DivOp>(),
         }
     }
+}
 
-    /// The partial derivatives `(dy/da, dy/db)`:
-    /// `a + b`: (1, 1); `a - b`: (1, -1); `a * b`: (b, a); `a / b`: (1/b, -a/b^2).
-    fn partials(self, a: f64, b: f64) -> (f64, f64) {
-        match self {
-            Binary::Add => (1.0, 1.0),
-            Binary::Sub => (1.0, -1.0),
-            Binary::Mul => (b, a),
-            Binary::Div => (1.0 / b, -a / (b * b)),
-        }
+/// The arithmetic of one binary op: its function and its partial derivatives.
+trait Arithmetic {
+    fn apply(a: f64, b: f64) -> f64;
+    /// `(dy/da, dy/db)`.
+    fn partials(a: f64, b: f64) -> (f64, f64);
+}
+
+/// A computation generic over the op's arithmetic (see [`Binary::dispatch`]).
+trait Job {
+    type Output;
+    fn run<F: Arithmetic>(self) -> Self::Output;
+}
+
+struct AddOp;
+struct SubOp;
+struct MulOp;
+struct DivOp;
+
+/// `a + b`: `(1, 1)`.
+impl Arithmetic for AddOp {
+    fn apply(a: f64, b: f64) -> f64 {
+        a + b
+    }
+    fn partials(_: f64, _: f64) -> (f64, f64) {
+        (1.0, 1.0)
+    }
+}
+
+/// `a - b`: `(1, -1)`.
+impl Arithmetic for SubOp {
+    fn apply(a: f64, b: f64) -> f64 {
+        a - b
+    }
+    fn partials(_: f64, _: f64) -> (f64, f64) {
+        (1.0, -1.0)
+    }
+}
+
+/// `a * b`: `(b, a)`.
+impl Arithmetic for MulOp {
+    fn apply(a: f64, b: f64) -> f64 {
+        a * b
+    }
+    fn partials(a: f64, b: f64) -> (f64, f64) {
+        (b, a)
+    }
+}
+
+/// `a / b`: `(1/b, -a/b^2)` (quotient rule).
+impl Arithmetic for DivOp {
+    fn apply(a: f64, b: f64) -> f64 {
+        a / b
+    }
+    fn partials(a: f64, b: f64) -> (f64, f64) {
+        (1.0 / b, -a / (b * b))
     }
 }
 
@@ -63,39 +113,76 @@ fn binary<'t>(a: Var<'t>, b: Var<'t>, f: Binary) -> Var<'t> {
         let Some(shape) = broadcast_shapes(va.shape(), vb.shape()) else {
             panic!("{}: shapes {:?} and {:?} do not broadcast", f.name(), va.shape(), vb.shape());
         };
-        let (da, db) = (va.data(), vb.data());
-        let mut out = buffer::zeroed(numel(&shape));
-        for_each_binary(va.shape(), vb.shape(), &shape, |i, ia, ib| out[i] = f.apply(da[ia], db[ib]));
+        let out = f.dispatch(Forward { a: &va, b: &vb, shape: &shape });
         Tensor::from_parts(out, &shape)
     };
     a.tape.record(Op::Binary { a: a.id, b: b.id, f }, y)
 }
 
-/// Backward: `da = sum over broadcast axes of g * dy/da`, and likewise for `b` (partials on
-/// [`Binary::partials`]). An input element read for several output elements (a broadcast
+/// Backward: `da = sum over broadcast axes of g * dy/da`, and likewise for `b` (the partials
+/// are on each op's [`Arithmetic`] impl). An input element read for several output elements (a broadcast
 /// axis) receives the sum of their gradients: `da[ia] += g[i] * dy/da` for every output `i`.
 pub(crate) fn backward(f: Binary, a: (usize, &Tensor), b: (usize, &Tensor), g: &Tensor, sink: &mut GradSink) {
     let ((a_id, a), (b_id, b)) = (a, b);
-    let (av, bv, gv) = (a.data(), b.data(), g.data());
-    let mut da = sink.wants(a_id).then(|| buffer::zeroed(av.len()));
-    let mut db = sink.wants(b_id).then(|| buffer::zeroed(bv.len()));
-    let (sa, sb, sg) = (a.shape(), b.shape(), g.shape());
-    // One loop per combination of wanted gradients, so that no loop tests which it computes.
-    match (da.as_mut(), db.as_mut()) {
-        (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
-            let (pa, pb) = f.partials(av[ia], bv[ib]);
-            da[ia] += gv[i] * pa;
-            db[ib] += gv[i] * pb;
-        }),
-        (Some(da), None) => for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * f.partials(av[ia], bv[ib]).0),
-        (None, Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * f.partials(av[ia], bv[ib]).1),
-        (None, None) => {}
-    }
+    let (want_a, want_b) = (sink.wants(a_id), sink.wants(b_id));
+    let (da, db) = f.dispatch(Backward { a, b, g, want_a, want_b });
     if let Some(da) = da {
         sink.add(a_id, Tensor::from_parts(da, a.shape()));
     }
     if let Some(db) = db {
         sink.add(b_id, Tensor::from_parts(db, b.shape()));
+    }
+}
+
+/// The forward loop: `out[i] = f(a[ia], b[ib])` over the broadcast output.
+struct Forward<'a> {
+    a: &'a Tensor,
+    b: &'a Tensor,
+    shape: &'a [usize],
+}
+
+impl Job for Forward<'_> {
+    type Output = Vec<f64>;
+    fn run<F: Arithmetic>(self) -> Vec<f64> {
+        let (av, bv) = (self.a.data(), self.b.data());
+        let mut out = buffer::zeroed(numel(self.shape));
+        for_each_binary(self.a.shape(), self.b.shape(), self.shape, |i, ia, ib| out[i] = F::apply(av[ia], bv[ib]));
+        out
+    }
+}
+
+/// The backward loops: `da[ia] += g[i] * dy/da`, `db[ib] += g[i] * dy/db`, only the wanted
+/// ones, one loop per combination so that no loop tests which it computes.
+struct Backward<'a> {
+    a: &'a Tensor,
+    b: &'a Tensor,
+    g: &'a Tensor,
+    want_a: bool,
+    want_b: bool,
+}
+
+impl Job for Backward<'_> {
+    type Output = (Option<Vec<f64>>, Option<Vec<f64>>);
+    fn run<F: Arithmetic>(self) -> Self::Output {
+        let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());
+        let mut da = self.want_a.then(|| buffer::zeroed(av.len()));
+        let mut db = self.want_b.then(|| buffer::zeroed(bv.len()));
+        let (sa, sb, sg) = (self.a.shape(), self.b.shape(), self.g.shape());
+        match (da.as_mut(), db.as_mut()) {
+            (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
+                let (pa, pb) = F::partials(av[ia], bv[ib]);
+                da[ia] += gv[i] * pa;
+                db[ib] += gv[i] * pb;
+            }),
+            (Some(da), None) => {
+                for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * F::partials(av[ia], bv[ib]).0)
+            }
+            (None, Some(db)) => {
+                for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * F::partials(av[ia], bv[ib]).1)
+            }
+            (None, None) => {}
+        }
+        (da, db)
     }
 }
 
