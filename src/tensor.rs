@@ -9,7 +9,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
-use crate::buffer;
+use crate::buffer::{self, Data};
 use crate::error::Error;
 use crate::shape::{self, Shape};
 
@@ -17,7 +17,7 @@ use crate::shape::{self, Shape};
 #[derive(PartialEq)]
 pub struct Tensor {
     shape: Shape,
-    data: Vec<f64>,
+    data: Data,
 }
 
 impl Tensor {
@@ -36,19 +36,20 @@ impl Tensor {
         if data.len() != shape::numel(shape) {
             return Err(Error::LengthMismatch { op: "Tensor::new", len: data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor { shape: SmallVec::from_slice(shape), data })
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data) })
     }
 
     /// Builds a tensor from parts already known to agree. Crate-internal: ops use it for
     /// outputs whose length they computed from the shape.
-    pub(crate) fn from_parts(data: Vec<f64>, shape: &[usize]) -> Tensor {
+    pub(crate) fn from_parts(data: impl Into<Data>, shape: &[usize]) -> Tensor {
+        let data = data.into();
         debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length and shape disagree");
         Tensor { shape: SmallVec::from_slice(shape), data }
     }
 
     /// A rank-0 tensor (shape `[]`) holding one value.
     pub fn scalar(value: f64) -> Tensor {
-        Tensor { shape: Shape::new(), data: vec![value] }
+        Tensor { shape: Shape::new(), data: smallvec::smallvec![value] }
     }
 
     /// A tensor of `shape` with every element equal to `value`.
@@ -101,7 +102,7 @@ impl Tensor {
     /// assert_eq!(w.shape(), &[3, 4]);
     /// ```
     pub fn randn<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Tensor {
-        let data = (0..shape::numel(shape)).map(|_| StandardNormal.sample(rng)).collect();
+        let data: Vec<f64> = (0..shape::numel(shape)).map(|_| StandardNormal.sample(rng)).collect();
         Tensor::from_parts(data, shape)
     }
 
@@ -112,7 +113,7 @@ impl Tensor {
     pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f64, high: f64, rng: &mut R) -> Tensor {
         let dist = Uniform::new(low, high)
             .unwrap_or_else(|e| panic!("Tensor::uniform: bounds {low} and {high} are not a valid range ({e})"));
-        let data = (0..shape::numel(shape)).map(|_| dist.sample(rng)).collect();
+        let data: Vec<f64> = (0..shape::numel(shape)).map(|_| dist.sample(rng)).collect();
         Tensor::from_parts(data, shape)
     }
 
@@ -133,7 +134,7 @@ impl Tensor {
 
     /// Takes the elements out, dropping the shape.
     pub fn into_data(mut self) -> Vec<f64> {
-        std::mem::take(&mut self.data)
+        std::mem::take(&mut self.data).into_vec()
     }
 
     /// The number of axes (0 for a scalar).

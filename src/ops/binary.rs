@@ -7,7 +7,7 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::buffer;
+use crate::buffer::{self, Data};
 use crate::ops::Op;
 use crate::ops::unary::{Unary, unary};
 use crate::shape::{broadcast_shapes, for_each_binary, numel};
@@ -142,8 +142,8 @@ struct Forward<'a> {
 }
 
 impl Job for Forward<'_> {
-    type Output = Vec<f64>;
-    fn run<F: Arithmetic>(self) -> Vec<f64> {
+    type Output = Data;
+    fn run<F: Arithmetic>(self) -> Data {
         let (av, bv) = (self.a.data(), self.b.data());
         let mut out = buffer::zeroed(numel(self.shape));
         for_each_binary(self.a.shape(), self.b.shape(), self.shape, |i, ia, ib| out[i] = F::apply(av[ia], bv[ib]));
@@ -162,7 +162,7 @@ struct Backward<'a> {
 }
 
 impl Job for Backward<'_> {
-    type Output = (Option<Vec<f64>>, Option<Vec<f64>>);
+    type Output = (Option<Data>, Option<Data>);
     fn run<F: Arithmetic>(self) -> Self::Output {
         let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());
         let mut da = self.want_a.then(|| buffer::zeroed(av.len()));

@@ -60,6 +60,6 @@ pub(crate) fn masked_fill_backward(x_id: usize, filled: &[bool], g: &Tensor, sin
     if !sink.wants(x_id) {
         return;
     }
-    let dx = g.data().iter().zip(filled).map(|(&gi, &f)| if f { 0.0 } else { gi }).collect();
+    let dx = buffer::collect(g.numel(), g.data().iter().zip(filled).map(|(&gi, &f)| if f { 0.0 } else { gi }));
     sink.add(x_id, Tensor::from_parts(dx, g.shape()));
 }

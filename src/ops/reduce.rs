@@ -4,7 +4,7 @@
 //! The axis-wise ones view the input as `[outer, len, inner]` (see
 //! [`split_at_axis`](crate::shape::split_at_axis)) and reduce the middle.
 
-use crate::buffer;
+use crate::buffer::{self, Data};
 use crate::ops::{Op, check_axis};
 use crate::shape::{Shape, split_at_axis};
 use crate::tape::{GradSink, Var};
@@ -42,7 +42,7 @@ fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
 }
 
 /// Sums the middle axis of `x` viewed as `[outer, len, inner]`.
-fn sum_middle(x: &[f64], (outer, len, inner): (usize, usize, usize)) -> Vec<f64> {
+fn sum_middle(x: &[f64], (outer, len, inner): (usize, usize, usize)) -> Data {
     let mut out = buffer::zeroed(outer * inner);
     for o in 0..outer {
         let row = &mut out[o * inner..(o + 1) * inner];
