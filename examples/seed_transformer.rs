@@ -11,15 +11,13 @@ use std::time::Instant;
 
 use tapegrad::optim::AdamW;
 use tapegrad::seed::chapter::Chapter;
-use tapegrad::seed::model::{BOS, MAX_LEN, Mistake, PARAM_NAMES, SeedParams, TARGETS, TOKEN_NAMES, TOKENS, VOCAB};
-use tapegrad::{Tape, Tensor};
+use tapegrad::seed::model::{
+    BOS, MAX_LEN, Mistake, PARAM_NAMES, PUBLISHED, SeedParams, TARGETS, TOKEN_NAMES, TOKENS, VOCAB, published_entries,
+};
+use tapegrad::Tape;
 
 /// The chapter's column headers ("transformers" is abbreviated, as the chapter prints it).
 const COLUMNS: [&str; VOCAB] = ["<PAD>", "<BOS>", "<EOS>", "I", "like", "trans"];
-
-/// The series' published hand-derived gradients (SEED_MODEL.md), for the sum loss.
-const PUBLISHED_DE_TOK_BOS: [f64; 4] = [-0.352893, 0.074124, -0.322485, 0.126213];
-const PUBLISHED_DW_V_HEAD0_ROW0: [f64; 4] = [0.046758, 0.109851, 0.026157, -0.226948];
 
 fn header(label: &str) -> String {
     let cols: String = COLUMNS.iter().map(|c| format!(" {c:>8}")).collect();
@@ -42,17 +40,6 @@ fn sig6(x: f64) -> String {
 
 fn section(title: &str) {
     println!("\n{title}\n{}", "=".repeat(title.len()));
-}
-
-/// The 8 numbers the series publishes, from a set of gradients.
-fn published_slice(grads: &[Tensor]) -> [f64; 8] {
-    let (de, dv) = (&grads[0], &grads[4]);
-    let mut out = [0.0; 8];
-    for k in 0..4 {
-        out[k] = de.get(&[BOS, k]);
-        out[4 + k] = dv.get(&[0, 0, k]);
-    }
-    out
 }
 
 fn main() {
@@ -187,19 +174,11 @@ fn main() {
 
     // 4. The verdict on the published hand-derived gradients.
     section("4. The series' published hand-derived gradients, judged");
-    let published: Vec<f64> = PUBLISHED_DE_TOK_BOS.iter().chain(&PUBLISHED_DW_V_HEAD0_ROW0).copied().collect();
-    let ours = published_slice(&truth.grads);
-    let fd: Vec<f64> = (0..8)
-        .map(|i| {
-            if i < 4 {
-                params.finite_difference(0, BOS * 16 + i, 1e-6)
-            } else {
-                params.finite_difference(4, i - 4, 1e-6)
-            }
-        })
-        .collect();
+    let published = PUBLISHED;
+    let ours = published_entries(&truth.grads);
+    let fd = params.published_by_finite_differences(1e-6);
     let slip = params.step(Mistake::WoNotTransposed);
-    let slipped = published_slice(&slip.grads);
+    let slipped = published_entries(&slip.grads);
     let line = |label: &str, v: &[f64]| {
         let cells: String = v.iter().map(|x| format!(" {x:>10.6}")).collect();
         println!("{label:<30}{cells}");
@@ -218,7 +197,7 @@ fn main() {
     println!("(each slip rebuilt as a forward with the same values whose tape gradient is the slip's)");
     let mut matches = vec![];
     for m in Mistake::ALL {
-        let got = published_slice(&params.step(m).grads);
+        let got = published_entries(&params.step(m).grads);
         let agree = got.iter().zip(&published).filter(|(g, p)| format!("{g:.6}") == format!("{p:.6}")).count();
         let diff = got.iter().zip(&published).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         println!("  {:<30} {agree} of 8 agree to 6 decimals, max diff {diff:.6}", format!("{m:?}"));

@@ -5,7 +5,10 @@
 use approx::{assert_abs_diff_eq, assert_relative_eq};
 use tapegrad::optim::AdamW;
 use tapegrad::seed::chapter::Chapter;
-use tapegrad::seed::model::{BOS, EOS, Mistake, N_PARAMS, PARAM_NAMES, SeedParams, SeedVars, TARGETS, TOKENS, VOCAB};
+use tapegrad::seed::model::{
+    BOS, EOS, Mistake, N_PARAMS, PARAM_NAMES, PUBLISHED, SeedParams, SeedVars, TARGETS, TOKENS, VOCAB,
+    published_entries,
+};
 use tapegrad::{Gradcheck, Tape, Tensor};
 
 /// `x` rounded to `d` decimals, as the chapter prints it.
@@ -123,28 +126,12 @@ fn gradient_norms_at_step_0() {
     assert_relative_eq!(step.grads[0].norm(), step.grads[1].norm(), max_relative = 1e-14);
 }
 
-/// The 8 published numbers from a set of gradients: dE_tok[<BOS>][0..4], dW_V[0][0][0..4].
-fn published_slice(grads: &[Tensor]) -> Vec<f64> {
-    let de = (0..4).map(|k| grads[0].get(&[BOS, k]));
-    de.chain((0..4).map(|k| grads[4].get(&[0, 0, k]))).collect()
-}
-
-const PUBLISHED: [f64; 8] = [-0.352893, 0.074124, -0.322485, 0.126213, 0.046758, 0.109851, 0.026157, -0.226948];
-
 #[test]
 fn published_gradients_are_wrong_and_w_o_not_transposed_reproduces_them() {
     let params = SeedParams::init();
-    let truth = published_slice(&params.step(Mistake::None).grads);
+    let truth = published_entries(&params.step(Mistake::None).grads);
     // The truth, by finite differences, is far from the published values...
-    let fd: Vec<f64> = (0..8)
-        .map(|i| {
-            if i < 4 {
-                params.finite_difference(0, BOS * 16 + i, 1e-6)
-            } else {
-                params.finite_difference(4, i - 4, 1e-6)
-            }
-        })
-        .collect();
+    let fd = params.published_by_finite_differences(1e-6);
     for i in 0..8 {
         assert_abs_diff_eq!(truth[i], fd[i], epsilon = 1e-8);
         assert!((truth[i] - PUBLISHED[i]).abs() > 0.01, "published value {i} is right after all");
@@ -152,13 +139,13 @@ fn published_gradients_are_wrong_and_w_o_not_transposed_reproduces_them() {
     assert_abs_diff_eq!(truth[0], 0.257304, epsilon = 5e-7);
     assert_abs_diff_eq!(truth[4], 0.018871, epsilon = 5e-7);
     // ... and one slip, W_O not transposed in backward, reproduces all 8 to their 6 decimals.
-    let slipped = published_slice(&params.step(Mistake::WoNotTransposed).grads);
+    let slipped = published_entries(&params.step(Mistake::WoNotTransposed).grads);
     for i in 0..8 {
         assert_eq!(round(slipped[i], 6), PUBLISHED[i], "published value {i}");
     }
     // No other candidate does.
     for m in Mistake::ALL.into_iter().filter(|&m| m != Mistake::WoNotTransposed) {
-        let got = published_slice(&params.step(m).grads);
+        let got = published_entries(&params.step(m).grads);
         assert!(got.iter().zip(&PUBLISHED).any(|(g, p)| round(*g, 6) != *p), "{m:?} also reproduces them");
     }
 }

@@ -43,6 +43,28 @@ pub const LN_EPS: f64 = 1e-5;
 pub const TOKEN_NAMES: [&str; VOCAB] = ["<PAD>", "<BOS>", "<EOS>", "I", "like", "transformers"];
 /// The id of `<BOS>`.
 pub const BOS: usize = 1;
+
+/// The series' published hand-derived gradients of the sum loss (SEED_MODEL.md), to be
+/// judged: `dE_tok[<BOS>][0..4]`, then `dW_V[head 0][row 0][0..4]`.
+pub const PUBLISHED: [f64; 8] = [-0.352893, 0.074124, -0.322485, 0.126213, 0.046758, 0.109851, 0.026157, -0.226948];
+
+/// Where the [`PUBLISHED`] values sit: (parameter index into [`PARAM_NAMES`], row-major
+/// element). `E_tok` is parameter 0 (`[6, 16]`), `W_V` parameter 4 (`[2, 16, 8]`).
+pub const PUBLISHED_ENTRIES: [(usize, usize); 8] = [
+    (0, BOS * D_MODEL),
+    (0, BOS * D_MODEL + 1),
+    (0, BOS * D_MODEL + 2),
+    (0, BOS * D_MODEL + 3),
+    (4, 0),
+    (4, 1),
+    (4, 2),
+    (4, 3),
+];
+
+/// The [`PUBLISHED`] entries read from a full set of parameter gradients.
+pub fn published_entries(grads: &[Tensor]) -> [f64; 8] {
+    PUBLISHED_ENTRIES.map(|(param, at)| grads[param].data()[at])
+}
 /// The id of `<EOS>`.
 pub const EOS: usize = 2;
 /// The training sequence: `<BOS> I like transformers <EOS>`.
@@ -484,6 +506,11 @@ impl SeedParams {
         p.tensors_mut()[param].data_mut()[at] = x - eps;
         let minus = p.sum_loss();
         (plus - minus) / (2.0 * eps)
+    }
+
+    /// The [`PUBLISHED`] entries by central differences of the sum loss.
+    pub fn published_by_finite_differences(&self, eps: f64) -> [f64; 8] {
+        PUBLISHED_ENTRIES.map(|(param, at)| self.finite_difference(param, at, eps))
     }
 
     /// Greedy decoding from `prompt`: appends the most probable next token until `<EOS>` or
