@@ -9,12 +9,12 @@
 
 use std::time::Instant;
 
+use tapegrad::Tape;
 use tapegrad::optim::AdamW;
 use tapegrad::seed::chapter::Chapter;
 use tapegrad::seed::model::{
     BOS, MAX_LEN, Mistake, PARAM_NAMES, PUBLISHED, SeedParams, TARGETS, TOKEN_NAMES, TOKENS, VOCAB, published_entries,
 };
-use tapegrad::Tape;
 
 /// The chapter's column headers ("transformers" is abbreviated, as the chapter prints it).
 const COLUMNS: [&str; VOCAB] = ["<PAD>", "<BOS>", "<EOS>", "I", "like", "trans"];
