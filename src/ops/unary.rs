@@ -36,15 +36,25 @@ pub(crate) enum Unary {
 }
 
 impl Unary {
+    /// The op as a label for dumps and graphs; constants with at most 6 significant digits.
     pub(crate) fn name(self) -> String {
+        let short = |c: f64| {
+            let exact = c.to_string();
+            if exact.len() <= 8 {
+                return exact;
+            }
+            let rounded: f64 = format!("{c:.5e}").parse().unwrap_or(c);
+            let plain = rounded.to_string();
+            if plain.len() <= 10 { plain } else { format!("{rounded:e}") }
+        };
         match self {
             Unary::Neg => "neg".into(),
-            Unary::AddScalar(c) => format!("add({c})"),
-            Unary::MulScalar(c) => format!("mul({c})"),
-            Unary::DivScalar(c) => format!("div({c})"),
-            Unary::ScalarSub(c) => format!("rsub({c})"),
-            Unary::ScalarDiv(c) => format!("rdiv({c})"),
-            Unary::Powf(p) => format!("powf({p})"),
+            Unary::AddScalar(c) => format!("add({})", short(c)),
+            Unary::MulScalar(c) => format!("mul({})", short(c)),
+            Unary::DivScalar(c) => format!("div({})", short(c)),
+            Unary::ScalarSub(c) => format!("rsub({})", short(c)),
+            Unary::ScalarDiv(c) => format!("rdiv({})", short(c)),
+            Unary::Powf(p) => format!("powf({})", short(p)),
             Unary::Exp => "exp".into(),
             Unary::Log => "log".into(),
             Unary::Sqrt => "sqrt".into(),
@@ -180,5 +190,19 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn gelu(self) -> Var<'t> {
         unary(self, Unary::Gelu)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unary;
+
+    #[test]
+    fn names_show_constants_briefly() {
+        assert_eq!(Unary::MulScalar(0.5).name(), "mul(0.5)");
+        assert_eq!(Unary::DivScalar(8f64.sqrt()).name(), "div(2.82843)");
+        assert_eq!(Unary::AddScalar(1e-10).name(), "add(1e-10)");
+        assert_eq!(Unary::Powf(1.0 / 3.0).name(), "powf(0.333333)");
+        assert_eq!(Unary::Exp.name(), "exp");
     }
 }
