@@ -7,7 +7,7 @@
 //! the other cores to flush their TLBs: on the W6 transformer step that was a quarter of the
 //! time; and buffers of tens of KiB made glibc trim and re-grow its heap every step (W5 at
 //! batch 16 took 85k page faults instead of 12k). So a dropped [`Tensor`](crate::Tensor) of at
-//! least 8 KiB hands its buffer to a per-thread pool (at most 1 GiB; past that, buffers are freed), and
+//! least 8 KiB hands its buffer to a per-thread pool (at most 512 MiB; past that, buffers are freed), and
 //! the next allocation of the same size reuses it. [`release_cached_buffers`] empties the pool.
 //!
 //! A large buffer comes fresh from the kernel (glibc serves allocations above a few MiB with
@@ -35,7 +35,7 @@ const POOL_MIN_LEN: usize = 1 << 10;
 /// The most the pool of one thread keeps, in bytes. It must hold a whole training step's worth
 /// of values and gradients (220 MiB for the W6 transformer, measured), or steps evict each
 /// other's buffers.
-const POOL_MAX_BYTES: usize = 1 << 30;
+const POOL_MAX_BYTES: usize = 512 << 20;
 
 /// Recycled buffers by capacity. A training step asks for the same sizes every step, so an
 /// exact match is the common case and the lookup is one hash probe.

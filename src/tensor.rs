@@ -54,7 +54,8 @@ impl Tensor {
 
     /// A tensor of `shape` with every element equal to `value`.
     pub fn full(shape: &[usize], value: f64) -> Tensor {
-        Tensor::from_parts(vec![value; shape::numel(shape)], shape)
+        let n = shape::numel(shape);
+        Tensor::from_parts(buffer::collect(n, std::iter::repeat_n(value, n)), shape)
     }
 
     /// A tensor of zeros.
@@ -76,7 +77,7 @@ impl Tensor {
     /// ```
     pub fn from_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> f64) -> Tensor {
         let n = shape::numel(shape);
-        let mut data = Vec::with_capacity(n);
+        let mut data = buffer::with_capacity(n);
         let mut index: Shape = SmallVec::from_elem(0, shape.len());
         for _ in 0..n {
             data.push(f(&index));
@@ -102,8 +103,8 @@ impl Tensor {
     /// assert_eq!(w.shape(), &[3, 4]);
     /// ```
     pub fn randn<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Tensor {
-        let data: Vec<f64> = (0..shape::numel(shape)).map(|_| StandardNormal.sample(rng)).collect();
-        Tensor::from_parts(data, shape)
+        let n = shape::numel(shape);
+        Tensor::from_parts(buffer::collect(n, (0..n).map(|_| StandardNormal.sample(rng))), shape)
     }
 
     /// Samples uniform on `[low, high)` from any random generator.
@@ -113,8 +114,8 @@ impl Tensor {
     pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f64, high: f64, rng: &mut R) -> Tensor {
         let dist = Uniform::new(low, high)
             .unwrap_or_else(|e| panic!("Tensor::uniform: bounds {low} and {high} are not a valid range ({e})"));
-        let data: Vec<f64> = (0..shape::numel(shape)).map(|_| dist.sample(rng)).collect();
-        Tensor::from_parts(data, shape)
+        let n = shape::numel(shape);
+        Tensor::from_parts(buffer::collect(n, (0..n).map(|_| dist.sample(rng))), shape)
     }
 
     /// The shape: one size per axis.

@@ -8,44 +8,54 @@ use crate::kernels::exp::exp;
 /// Independent accumulators: enough to fill an AVX-512 register of f64.
 const LANES: usize = 8;
 
-/// Folds `f(i)` for `i in 0..len` into `LANES` interleaved accumulators with `op`, then folds
-/// the accumulators and the tail.
+/// Folds `row` into `LANES` interleaved accumulators with `step(acc, x)`, then folds the
+/// accumulators (with `merge`) and the tail (with `step`). Written over `chunks_exact` so that
+/// the compiler sees fixed-size, independent lanes and vectorises the loop.
 #[inline(always)]
-fn fold_lanes(len: usize, init: f64, f: impl Fn(usize) -> f64, op: impl Fn(f64, f64) -> f64) -> f64 {
+fn fold_lanes(row: &[f64], init: f64, step: impl Fn(f64, f64) -> f64, merge: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [init; LANES];
-    let full = len - len % LANES;
-    for base in (0..full).step_by(LANES) {
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a = op(*a, f(base + j));
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = step(*a, x);
         }
     }
-    let lanes = acc.iter().fold(init, |m, &a| op(m, a));
-    (full..len).fold(lanes, |m, i| op(m, f(i)))
+    let lanes = acc.iter().fold(init, |m, &a| merge(m, a));
+    tail.iter().fold(lanes, |m, &x| step(m, x))
 }
 
 /// The largest element (`-inf` for an empty row; NaNs are skipped, as by `f64::max`).
 #[inline(always)]
 pub(crate) fn max(row: &[f64]) -> f64 {
-    fold_lanes(row.len(), f64::NEG_INFINITY, |i| row[i], f64::max)
+    fold_lanes(row, f64::NEG_INFINITY, f64::max, f64::max)
 }
 
 /// `sum_j row[j]`.
 #[inline(always)]
 pub(crate) fn sum(row: &[f64]) -> f64 {
-    fold_lanes(row.len(), 0.0, |i| row[i], |a, b| a + b)
+    fold_lanes(row, 0.0, |a, x| a + x, |a, b| a + b)
 }
 
 /// `sum_j a[j] * b[j]` (`b` at least as long as `a`).
 #[inline(always)]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let b = &b[..a.len()];
-    fold_lanes(a.len(), 0.0, |i| a[i] * b[i], |x, y| x + y)
+    let mut acc = [0.0; LANES];
+    let (chunks_a, chunks_b) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = chunks_a.remainder().iter().zip(chunks_b.remainder()).map(|(x, y)| x * y).sum();
+    for (ca, cb) in chunks_a.zip(chunks_b) {
+        for ((s, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
+            *s += x * y;
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// `sum_j exp(row[j] - shift)`.
 #[inline(always)]
 pub(crate) fn sum_exp(row: &[f64], shift: f64) -> f64 {
-    fold_lanes(row.len(), 0.0, |i| exp(row[i] - shift), |a, b| a + b)
+    fold_lanes(row, 0.0, |a, x| a + exp(x - shift), |a, b| a + b)
 }
 
 #[cfg(test)]
