@@ -98,23 +98,53 @@ pub fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl
 #[inline(always)]
 pub fn for_each_binary(a: &[usize], b: &[usize], out: &[usize], mut f: impl FnMut(usize, usize, usize)) {
     let n = numel(out);
+    match binary_layout(a, b, out) {
+        BinaryLayout::Same => (0..n).for_each(|i| f(i, i, i)),
+        BinaryLayout::RowsOfB(row) => {
+            for start in (0..n).step_by(row) {
+                (0..row).for_each(|j| f(start + j, start + j, j));
+            }
+        }
+        BinaryLayout::RowsOfA(row) => {
+            for start in (0..n).step_by(row) {
+                (0..row).for_each(|j| f(start + j, j, start + j));
+            }
+        }
+        BinaryLayout::General => {
+            let (sa, sb) = (broadcast_strides(a, out), broadcast_strides(b, out));
+            let mut i = 0;
+            for_each_broadcast(out, &sa, &sb, |ia, ib| {
+                f(i, ia, ib);
+                i += 1;
+            });
+        }
+    }
+}
+
+/// How two operands line up with their broadcast output, for ops that want straight slice loops
+/// for the common cases (see [`for_each_binary`] for the general visit).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BinaryLayout {
+    /// Both have the output's shape.
+    Same,
+    /// `a` has the output's shape; `b` is one row of this many elements, repeated.
+    RowsOfB(usize),
+    /// `b` has the output's shape; `a` is one row of this many elements, repeated.
+    RowsOfA(usize),
+    /// Anything else.
+    General,
+}
+
+/// Classifies the broadcast of `a` and `b` to `out`.
+pub fn binary_layout(a: &[usize], b: &[usize], out: &[usize]) -> BinaryLayout {
     if a == out && b == out {
-        (0..n).for_each(|i| f(i, i, i));
+        BinaryLayout::Same
     } else if let Some(row) = repeats_along_leading_axes(b, out).filter(|_| a == out) {
-        for start in (0..n).step_by(row) {
-            (0..row).for_each(|j| f(start + j, start + j, j));
-        }
+        BinaryLayout::RowsOfB(row)
     } else if let Some(row) = repeats_along_leading_axes(a, out).filter(|_| b == out) {
-        for start in (0..n).step_by(row) {
-            (0..row).for_each(|j| f(start + j, j, start + j));
-        }
+        BinaryLayout::RowsOfA(row)
     } else {
-        let (sa, sb) = (broadcast_strides(a, out), broadcast_strides(b, out));
-        let mut i = 0;
-        for_each_broadcast(out, &sa, &sb, |ia, ib| {
-            f(i, ia, ib);
-            i += 1;
-        });
+        BinaryLayout::General
     }
 }
 

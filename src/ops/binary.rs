@@ -10,7 +10,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 use crate::buffer::{self, Data};
 use crate::ops::Op;
 use crate::ops::unary::{Unary, unary};
-use crate::shape::{broadcast_shapes, for_each_binary, numel};
+use crate::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary, numel};
 use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
 
@@ -146,7 +146,23 @@ impl Job for Forward<'_> {
     fn run<F: Arithmetic>(self) -> Data {
         let (av, bv) = (self.a.data(), self.b.data());
         let mut out = buffer::zeroed(numel(self.shape));
-        for_each_binary(self.a.shape(), self.b.shape(), self.shape, |i, ia, ib| out[i] = F::apply(av[ia], bv[ib]));
+        // Straight slice loops for the common layouts (they vectorise); the general walk else.
+        match binary_layout(self.a.shape(), self.b.shape(), self.shape) {
+            BinaryLayout::Same => out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y)),
+            BinaryLayout::RowsOfB(row) => {
+                for (out, av) in out.chunks_exact_mut(row).zip(av.chunks_exact(row)) {
+                    out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y));
+                }
+            }
+            BinaryLayout::RowsOfA(row) => {
+                for (out, bv) in out.chunks_exact_mut(row).zip(bv.chunks_exact(row)) {
+                    out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y));
+                }
+            }
+            BinaryLayout::General => for_each_binary(self.a.shape(), self.b.shape(), self.shape, |i, ia, ib| {
+                out[i] = F::apply(av[ia], bv[ib])
+            }),
+        }
         out
     }
 }
@@ -168,21 +184,56 @@ impl Job for Backward<'_> {
         let mut da = self.want_a.then(|| buffer::zeroed(av.len()));
         let mut db = self.want_b.then(|| buffer::zeroed(bv.len()));
         let (sa, sb, sg) = (self.a.shape(), self.b.shape(), self.g.shape());
-        match (da.as_mut(), db.as_mut()) {
-            (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
-                let (pa, pb) = F::partials(av[ia], bv[ib]);
-                da[ia] += gv[i] * pa;
-                db[ib] += gv[i] * pb;
-            }),
-            (Some(da), None) => {
-                for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * F::partials(av[ia], bv[ib]).0)
+        match binary_layout(sa, sb, sg) {
+            // Straight slice loops for the common layouts: one row of the full-shape operand at
+            // a time against the repeated one.
+            BinaryLayout::Same => row_grads::<F>(av, bv, gv, da.as_deref_mut(), db.as_deref_mut()),
+            BinaryLayout::RowsOfB(row) => {
+                for (k, (ar, gr)) in av.chunks_exact(row).zip(gv.chunks_exact(row)).enumerate() {
+                    let da_row = da.as_deref_mut().map(|d| &mut d[k * row..(k + 1) * row]);
+                    row_grads::<F>(ar, bv, gr, da_row, db.as_deref_mut());
+                }
             }
-            (None, Some(db)) => {
-                for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * F::partials(av[ia], bv[ib]).1)
+            BinaryLayout::RowsOfA(row) => {
+                for (k, (br, gr)) in bv.chunks_exact(row).zip(gv.chunks_exact(row)).enumerate() {
+                    let db_row = db.as_deref_mut().map(|d| &mut d[k * row..(k + 1) * row]);
+                    row_grads::<F>(av, br, gr, da.as_deref_mut(), db_row);
+                }
             }
-            (None, None) => {}
+            BinaryLayout::General => match (da.as_mut(), db.as_mut()) {
+                (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
+                    let (pa, pb) = F::partials(av[ia], bv[ib]);
+                    da[ia] += gv[i] * pa;
+                    db[ib] += gv[i] * pb;
+                }),
+                (Some(da), None) => {
+                    for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * F::partials(av[ia], bv[ib]).0)
+                }
+                (None, Some(db)) => {
+                    for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * F::partials(av[ia], bv[ib]).1)
+                }
+                (None, None) => {}
+            },
         }
         (da, db)
+    }
+}
+
+/// Gradients over equally long slices `a`, `b`, `g`: `da += g * dy/da`, `db += g * dy/db`
+/// (only the wanted ones). A repeated operand's gradient is summed over the rows by calling
+/// this once per row with the same `db` (or `da`).
+#[inline(always)]
+fn row_grads<F: Arithmetic>(a: &[f64], b: &[f64], g: &[f64], da: Option<&mut [f64]>, db: Option<&mut [f64]>) {
+    let ab = a.iter().zip(b).zip(g);
+    match (da, db) {
+        (Some(da), Some(db)) => ab.zip(da.iter_mut().zip(db.iter_mut())).for_each(|(((&x, &y), &gi), (ga, gb))| {
+            let (pa, pb) = F::partials(x, y);
+            *ga += gi * pa;
+            *gb += gi * pb;
+        }),
+        (Some(da), None) => ab.zip(da).for_each(|(((&x, &y), &gi), ga)| *ga += gi * F::partials(x, y).0),
+        (None, Some(db)) => ab.zip(db).for_each(|(((&x, &y), &gi), gb)| *gb += gi * F::partials(x, y).1),
+        (None, None) => {}
     }
 }
 
