@@ -3,7 +3,7 @@
 
 use crate::buffer;
 use crate::ops::Op;
-use crate::shape::{broadcast_shapes, broadcast_strides, for_each_broadcast};
+use crate::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
 use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
 
@@ -40,14 +40,32 @@ impl<'t> Var<'t> {
             let (xs, ms) = (x.shape(), mask.shape());
             let fits = broadcast_shapes(xs, ms).is_some_and(|s| s.as_slice() == xs);
             assert!(fits, "masked_fill: mask of shape {ms:?} does not broadcast to input of shape {xs:?}");
-            let mut filled = Vec::with_capacity(x.numel());
-            let mut y = buffer::with_capacity(x.numel());
-            let (sx, sm) = (broadcast_strides(xs, xs), broadcast_strides(ms, xs));
-            for_each_broadcast(xs, &sx, &sm, |ix, im| {
-                let fill = mask.data()[im] != 0.0;
-                filled.push(fill);
-                y.push(if fill { value } else { x.data()[ix] });
-            });
+            let mut filled = vec![false; x.numel()];
+            let mut y = buffer::copy(x.data());
+            let md = mask.data();
+            // The mask usually repeats over leading axes (a [t, t] causal mask over
+            // [batch, heads, t, t] scores): then it is one slice loop per repetition.
+            let row = match binary_layout(xs, ms, xs) {
+                BinaryLayout::Same => Some(x.numel()),
+                BinaryLayout::RowsOfB(row) => Some(row),
+                _ => None,
+            };
+            match row {
+                Some(row) if row > 0 => {
+                    for (yr, fr) in y.chunks_exact_mut(row).zip(filled.chunks_exact_mut(row)) {
+                        for ((yi, fi), &m) in yr.iter_mut().zip(fr).zip(md) {
+                            if m != 0.0 {
+                                (*yi, *fi) = (value, true);
+                            }
+                        }
+                    }
+                }
+                _ => for_each_binary(xs, ms, xs, |i, _, im| {
+                    if md[im] != 0.0 {
+                        (y[i], filled[i]) = (value, true);
+                    }
+                }),
+            }
             (Tensor::from_parts(y, xs), filled)
         };
         self.tape.record(Op::MaskedFill { x: self.id, filled }, y)
