@@ -89,40 +89,20 @@ pub fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl
 }
 
 /// Visits every element `i` of the broadcast output `out` of two operands of shapes `a` and
-/// `b`, with the offsets `(ia, ib)` of the operand elements it is computed from.
-///
-/// Two layouts are so common that they get straight loops the compiler can vectorise: both
-/// operands of the output's shape (a residual `x + y`), and one operand of the output's shape
-/// with the other repeating along the leading axes (a bias `x + b`, or a scalar). Everything
-/// else takes the general walk ([`for_each_broadcast`]).
-#[inline(always)]
+/// `b`, with the offsets `(ia, ib)` of the operand elements it is computed from: the general
+/// walk, for any broadcast. Ops that care about speed first check [`binary_layout`] and use
+/// straight slice loops for its common layouts.
 pub fn for_each_binary(a: &[usize], b: &[usize], out: &[usize], mut f: impl FnMut(usize, usize, usize)) {
-    let n = numel(out);
-    match binary_layout(a, b, out) {
-        BinaryLayout::Same => (0..n).for_each(|i| f(i, i, i)),
-        BinaryLayout::RowsOfB(row) => {
-            for start in (0..n).step_by(row) {
-                (0..row).for_each(|j| f(start + j, start + j, j));
-            }
-        }
-        BinaryLayout::RowsOfA(row) => {
-            for start in (0..n).step_by(row) {
-                (0..row).for_each(|j| f(start + j, j, start + j));
-            }
-        }
-        BinaryLayout::General => {
-            let (sa, sb) = (broadcast_strides(a, out), broadcast_strides(b, out));
-            let mut i = 0;
-            for_each_broadcast(out, &sa, &sb, |ia, ib| {
-                f(i, ia, ib);
-                i += 1;
-            });
-        }
-    }
+    let (sa, sb) = (broadcast_strides(a, out), broadcast_strides(b, out));
+    let mut i = 0;
+    for_each_broadcast(out, &sa, &sb, |ia, ib| {
+        f(i, ia, ib);
+        i += 1;
+    });
 }
 
 /// How two operands line up with their broadcast output, for ops that want straight slice loops
-/// for the common cases (see [`for_each_binary`] for the general visit).
+/// for the common cases ([`for_each_binary`] visits any broadcast).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BinaryLayout {
     /// Both have the output's shape.
@@ -182,28 +162,23 @@ mod tests {
     }
 
     #[test]
-    fn for_each_binary_fast_layouts_match_the_general_walk() {
-        let cases: [(&[usize], &[usize]); 7] = [
-            (&[2, 3], &[2, 3]),
-            (&[2, 3], &[3]),
-            (&[3], &[2, 3]),
-            (&[2, 3], &[]),
-            (&[2, 3], &[1, 3]),
-            (&[2, 1, 4], &[3, 1]),
-            (&[2, 3, 4], &[3, 4]),
-        ];
-        for (a, b) in cases {
-            let out = broadcast_shapes(a, b).unwrap();
-            let mut fast = vec![];
-            for_each_binary(a, b, &out, |i, ia, ib| fast.push((i, ia, ib)));
-            let mut general = vec![];
-            let mut i = 0;
-            for_each_broadcast(&out, &broadcast_strides(a, &out), &broadcast_strides(b, &out), |ia, ib| {
-                general.push((i, ia, ib));
-                i += 1;
-            });
-            assert_eq!(fast, general, "{a:?} with {b:?}");
-        }
+    fn binary_layout_names_the_common_broadcasts() {
+        let layout = |a: &[usize], b: &[usize]| binary_layout(a, b, &broadcast_shapes(a, b).unwrap());
+        assert_eq!(layout(&[2, 3], &[2, 3]), BinaryLayout::Same);
+        assert_eq!(layout(&[2, 3], &[3]), BinaryLayout::RowsOfB(3));
+        assert_eq!(layout(&[2, 3], &[1, 3]), BinaryLayout::RowsOfB(3));
+        assert_eq!(layout(&[2, 3], &[]), BinaryLayout::RowsOfB(1));
+        assert_eq!(layout(&[3], &[2, 3]), BinaryLayout::RowsOfA(3));
+        assert_eq!(layout(&[2, 3, 4], &[3, 4]), BinaryLayout::RowsOfB(12));
+        assert_eq!(layout(&[2, 3], &[2, 1]), BinaryLayout::General);
+        assert_eq!(layout(&[2, 1, 4], &[3, 1]), BinaryLayout::General);
+    }
+
+    #[test]
+    fn for_each_binary_gives_output_and_operand_offsets() {
+        let mut seen = vec![];
+        for_each_binary(&[2, 1], &[3], &[2, 3], |i, ia, ib| seen.push((i, ia, ib)));
+        assert_eq!(seen, [(0, 0, 0), (1, 0, 1), (2, 0, 2), (3, 1, 0), (4, 1, 1), (5, 1, 2)]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Broadcasting's backward: an input element that was read for several output elements (a
 //! broadcast axis) receives the sum of their gradients. One rule, [`backward`], does that for
-//! every binary op in one pass over [`for_each_binary`], so no op writes its own reduction.
+//! every binary op in one pass (slice loops for the common layouts, [`for_each_binary`] for
+//! the rest), so no op writes its own reduction.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -277,5 +278,42 @@ impl<'t> Neg for Var<'t> {
     #[track_caller]
     fn neg(self) -> Var<'t> {
         unary(self, Unary::Neg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tape;
+
+    /// The slice loops of the common layouts against the general walk, value and gradients,
+    /// element by element (gradcheck would not notice a forward and a backward wrong alike).
+    #[test]
+    fn fast_layouts_match_the_general_walk() {
+        let cases: [(&[usize], &[usize]); 5] =
+            [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[3], &[2, 3]), (&[2, 3], &[]), (&[2, 3, 4], &[3, 4])];
+        for (sa, sb) in cases {
+            let a = Tensor::from_fn(sa, |ix| 1.5 + ix.iter().sum::<usize>() as f64);
+            let b = Tensor::from_fn(sb, |ix| {
+                0.25 + ix.iter().rev().enumerate().map(|(k, &i)| (k + 2) * i).sum::<usize>() as f64
+            });
+            let out = broadcast_shapes(sa, sb).unwrap();
+            let g = Tensor::from_fn(&out, |ix| 1.0 - 0.1 * ix.iter().sum::<usize>() as f64);
+            let tape = Tape::new();
+            let (va, vb) = (tape.var(a.clone()), tape.var(b.clone()));
+            let y = va / vb;
+            let grads = y.backward_with(g.clone());
+            let (mut expected_y, mut da, mut db) = (vec![0.0; g.numel()], vec![0.0; a.numel()], vec![0.0; b.numel()]);
+            for_each_binary(sa, sb, &out, |i, ia, ib| {
+                let (x, z) = (a.data()[ia], b.data()[ib]);
+                // The same expressions as `DivOp`, so the sums must agree to the bit.
+                expected_y[i] = x / z;
+                da[ia] += g.data()[i] * (1.0 / z);
+                db[ib] += g.data()[i] * (-x / (z * z));
+            });
+            assert_eq!(y.value().data(), expected_y.as_slice(), "{sa:?} / {sb:?}");
+            assert_eq!(grads.wrt(va).unwrap().data(), da.as_slice(), "{sa:?} / {sb:?}");
+            assert_eq!(grads.wrt(vb).unwrap().data(), db.as_slice(), "{sa:?} / {sb:?}");
+        }
     }
 }
