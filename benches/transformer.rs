@@ -84,7 +84,7 @@ fn loss<'t>(c: &Config, params: &[Var<'t>], ids: &[usize], mask: &Tensor) -> Var
 
 fn step(c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
     let tape = Tape::new();
-    let vars: Vec<Var> = params.iter().map(|p| tape.var(p.clone())).collect();
+    let vars = tape.vars(params);
     let loss = loss(c, &vars, ids, mask);
     let mut grads = loss.backward();
     for (param, var) in params.iter_mut().zip(&vars) {
@@ -109,7 +109,7 @@ fn bench(c: &Config, steps: usize) {
         .collect();
     times.sort_by(f64::total_cmp);
     let tape = Tape::new();
-    let vars: Vec<Var> = params.iter().map(|p| tape.var(p.clone())).collect();
+    let vars = tape.vars(&params);
     let last = loss(c, &vars, &ids, &mask).item();
     println!(
         "{}: {:.3} ms/step (median of {steps}), {} nodes, loss {first:.4} -> {last:.4}",

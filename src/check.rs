@@ -140,7 +140,7 @@ where
     F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
 {
     let tape = Tape::new();
-    let vars: Vec<Var> = inputs.iter().map(|t| tape.var(t.clone())).collect();
+    let vars = tape.vars(inputs);
     f(&vars).value()
 }
 
@@ -168,7 +168,7 @@ where
     F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
 {
     let tape = Tape::new();
-    let vars: Vec<Var> = inputs.iter().map(|t| tape.var(t.clone())).collect();
+    let vars = tape.vars(inputs);
     let out = f(&vars);
     let out_shape = out.shape();
     let mut first = Tensor::zeros(&out_shape);

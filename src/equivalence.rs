@@ -38,8 +38,7 @@ where
     G: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
 {
     let (fused_tape, composite_tape) = (Tape::new(), Tape::new());
-    let fused_vars: Vec<Var> = inputs.iter().map(|t| fused_tape.var(t.clone())).collect();
-    let composite_vars: Vec<Var> = inputs.iter().map(|t| composite_tape.var(t.clone())).collect();
+    let (fused_vars, composite_vars) = (fused_tape.vars(inputs), composite_tape.vars(inputs));
     let (y_fused, y_composite) = (fused(&fused_vars), composite(&composite_vars));
     let (value_fused, value_composite) = (y_fused.value(), y_composite.value());
     assert!(
@@ -69,22 +68,17 @@ where
         .map(|(k, input)| {
             let gf = grad(&grads_fused, fused_vars[k], input.shape());
             let gc = grad(&grads_composite, composite_vars[k], input.shape());
-            InputDiff { shape: input.shape().to_vec(), grad_diff: max_abs_diff(&gf, &gc), grad_scale: max_abs(&gc) }
+            InputDiff { shape: input.shape().to_vec(), grad_diff: gf.max_abs_diff(&gc), grad_scale: max_abs(&gc) }
         })
         .collect();
     Equivalence {
         output_shape: shape,
-        value_diff: max_abs_diff(&value_fused, &value_composite),
+        value_diff: value_fused.max_abs_diff(&value_composite),
         value_scale: max_abs(&value_composite),
         grads,
         fused: TapeSummary::of(&fused_tape),
         composite: TapeSummary::of(&composite_tape),
     }
-}
-
-/// The largest `|a - b|`, NaN when any element of either is NaN (a NaN is never "close").
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    a.data().iter().zip(b.data()).map(|(x, y)| (x - y).abs()).fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
 }
 
 /// The largest `|a|`.

@@ -57,7 +57,7 @@ where
     F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
 {
     let tape = Tape::new();
-    let vars: Vec<Var> = inputs.iter().map(|t| tape.var(t.clone())).collect();
+    let vars = tape.vars(inputs);
     let out = f(&vars);
     let out_shape = out.shape();
     let outputs: usize = out_shape.iter().product();

@@ -76,6 +76,12 @@ impl Tape {
         self.push(Op::Leaf, value, true)
     }
 
+    /// Records one differentiable leaf per tensor (copies of them), in order.
+    #[track_caller]
+    pub fn vars(&self, values: &[Tensor]) -> Vec<Var<'_>> {
+        values.iter().map(|value| self.var(value.clone())).collect()
+    }
+
     /// Records a leaf that needs no gradient (inputs, targets, masks).
     #[track_caller]
     pub fn constant(&self, value: Tensor) -> Var<'_> {

@@ -208,7 +208,8 @@ impl Tensor {
         self.data.iter().map(|x| x * x).sum::<f64>().sqrt()
     }
 
-    /// The largest absolute elementwise difference to `other` (same shape).
+    /// The largest absolute elementwise difference to `other` (same shape); NaN when any
+    /// element of either is NaN, so that a NaN is never taken for "close".
     #[track_caller]
     pub fn max_abs_diff(&self, other: &Tensor) -> f64 {
         assert_eq!(
@@ -218,7 +219,8 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+        let diffs = self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs());
+        diffs.fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
     }
 
     /// Adds `other` (same shape) into `self`, element by element.
@@ -371,6 +373,15 @@ mod tests {
     fn display_separates_blocks_of_rank_three() {
         let t = Tensor::from_fn(&[2, 1, 2], |ix| (ix[0] * 2 + ix[2]) as f64);
         assert_eq!(format!("{t:.0}"), "[[[0 1]]\n\n [[2 3]]]");
+    }
+
+    #[test]
+    fn max_abs_diff_propagates_nan() {
+        let a = Tensor::new(vec![1.0, 2.0, 3.0], &[3]).unwrap();
+        let b = Tensor::new(vec![1.5, 2.0, 1.0], &[3]).unwrap();
+        assert_eq!(a.max_abs_diff(&b), 2.0);
+        let nan = Tensor::new(vec![1.0, f64::NAN, 3.0], &[3]).unwrap();
+        assert!(a.max_abs_diff(&nan).is_nan() && nan.max_abs_diff(&nan).is_nan());
     }
 
     #[test]
