@@ -70,41 +70,40 @@ impl<'t> Var<'t> {
         let y = {
             let x = self.value_ref();
             check_axis("narrow", axis, x.shape());
-            let (outer, n, inner) = split_at_axis(x.shape(), axis);
+            let n = x.shape()[axis];
             assert!(
                 start + len <= n,
                 "narrow: slice {start}..{} of axis {axis} is out of range for shape {:?}",
                 start + len,
                 x.shape()
             );
-            let mut out = buffer::with_capacity(outer * len * inner);
-            for o in 0..outer {
-                let base = (o * n + start) * inner;
-                out.extend_from_slice(&x.data()[base..base + len * inner]);
-            }
-            let mut shape = x.shape().to_vec();
-            shape[axis] = len;
-            Tensor::from_parts(out, &shape)
+            slice_along(&x, axis, start, len)
         };
         self.tape.record(Op::Narrow { x: self.id, axis, start }, y)
     }
 }
 
+/// Elements `start..start + len` of `axis` of `t` (a copy): narrow's forward, and the block of
+/// concat's upstream gradient that belongs to one part.
+fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Tensor {
+    let (outer, n, inner) = split_at_axis(t.shape(), axis);
+    let mut out = buffer::with_capacity(outer * len * inner);
+    for o in 0..outer {
+        let base = (o * n + start) * inner;
+        out.extend_from_slice(&t.data()[base..base + len * inner]);
+    }
+    let mut shape = t.shape().to_vec();
+    shape[axis] = len;
+    Tensor::from_parts(out, &shape)
+}
+
 /// Concat backward: each part's elements were copied into its own block of the output, so its
 /// gradient is that block of `g` (a `narrow` of `g`).
 pub(crate) fn concat_backward(xs: &[usize], axis: usize, sizes: &[usize], g: &Tensor, sink: &mut GradSink) {
-    let (outer, total, inner) = split_at_axis(g.shape(), axis);
     let mut start = 0;
     for (&x_id, &len) in xs.iter().zip(sizes) {
         if sink.wants(x_id) {
-            let mut dx = buffer::with_capacity(outer * len * inner);
-            for o in 0..outer {
-                let base = (o * total + start) * inner;
-                dx.extend_from_slice(&g.data()[base..base + len * inner]);
-            }
-            let mut shape = g.shape().to_vec();
-            shape[axis] = len;
-            sink.add(x_id, Tensor::from_parts(dx, &shape));
+            sink.add(x_id, slice_along(g, axis, start, len));
         }
         start += len;
     }
