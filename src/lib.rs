@@ -40,31 +40,30 @@
 
 #![warn(missing_docs)]
 
-mod buffer;
+// The layers, each using only the ones below it (see docs/architecture.md):
+// tensor storage -> kernels -> autograd core -> ops -> study and checking tools.
+mod autograd;
 mod check;
-mod equivalence;
-mod error;
 pub mod inspect;
-mod jacobian;
 pub(crate) mod kernels;
 pub(crate) mod ops;
+mod tensor;
+
+mod error;
 pub mod optim;
 pub mod pyrandom;
 pub mod seed;
-pub mod shape;
-mod tape;
-mod tensor;
 
-pub use buffer::release_cached_buffers;
-pub use check::{Gradcheck, GradcheckError, gradcheck};
-pub use equivalence::{Equivalence, InputDiff, TapeSummary, check_equivalent};
+pub use autograd::{Anomaly, Grads, Phase, Tape, Var};
+pub use check::{
+    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, jacobian, jacobians,
+};
 pub use error::Error;
-pub use inspect::{Anomaly, Phase};
-pub use jacobian::{jacobian, jacobians};
+pub use ops::custom::CustomOp;
 pub use ops::mask::causal_mask;
 pub use pyrandom::PyRandom;
-pub use tape::{Grads, Tape, Var};
 pub use tensor::Tensor;
+pub use tensor::buffer::release_cached_buffers;
 
 /// The README's examples, compiled and run as doc tests so that the front door stays true.
 #[cfg(doctest)]

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
+use crate::autograd::{Grads, Tape};
 use crate::inspect::dump::{human_bytes, reads, short};
-use crate::tape::{Grads, Tape};
 
 impl Tape {
     /// The tape as a Graphviz DOT graph: ops are boxes, leaves ellipses (vars filled blue,
@@ -31,7 +31,11 @@ impl Tape {
 
     /// [`Tape::to_dot`] with gradient norms: every edge also shows `|g|`, the L2 norm of the
     /// gradient of the tensor on it (which flows against the arrow).
+    ///
+    /// Panics when `grads` were computed on another tape.
+    #[track_caller]
     pub fn to_dot_with(&self, grads: &Grads) -> String {
+        grads.check_tape(self, "Tape::to_dot_with");
         self.dot(Some(grads))
     }
 

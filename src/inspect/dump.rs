@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use crate::autograd::{Grads, Tape};
 use crate::inspect::memory::NodeMemory;
-use crate::tape::{Grads, Tape};
 use crate::tensor::Tensor;
 
 /// A printable table of a tape: `print!("{}", tape.dump())`. Made by [`Tape::dump`]; add
@@ -57,7 +57,11 @@ impl<'a> Dump<'a> {
     }
 
     /// Adds a column with the L2 norm of each node's gradient from `grads` (`-` where none).
+    ///
+    /// Panics when `grads` were computed on another tape.
+    #[track_caller]
     pub fn grads(mut self, grads: &'a Grads) -> Dump<'a> {
+        grads.check_tape(self.tape, "Dump::grads");
         self.grads = Some(grads);
         self
     }

@@ -1,104 +1,28 @@
 //! What each node keeps alive for backward, and the tape's memory accounting.
 //!
 //! The definition of "kept alive for backward" is in the [module docs](crate::inspect).
-//! [`Op::saved`] is the one exhaustive `match` that says what each rule reads; the dump, the
-//! DOT picture and [`MemoryReport`] all derive from it. The tests at the bottom check it
+//! Each op declares what its rule reads, once, in its home (`Rule::saved`); the dump, the DOT
+//! picture and [`MemoryReport`] all derive from that declaration. The tests at the bottom check it
 //! against the rules themselves: they overwrite every value that is *not* kept with NaN and
 //! check that backward still gives bit-identical gradients.
 
 use std::mem::size_of;
 use std::panic::Location;
 
-use smallvec::SmallVec;
+use crate::autograd::{Node, Rule, Saved, Tape, Wants};
 
-use crate::ops::{Binary, Op, Unary};
-use crate::tape::{Node, Tape};
-
-/// What one node's backward rule reads besides the upstream gradient.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Saved {
-    /// The node's own forward value.
-    pub(crate) output: bool,
-    /// The inputs whose values it reads.
-    pub(crate) inputs: SmallVec<[usize; 3]>,
-    /// Data saved by the op beyond values: `(name, bytes)`.
-    pub(crate) extras: SmallVec<[(&'static str, usize); 2]>,
-}
-
-/// The bytes of a saved `Vec<T>`.
-fn bytes_of<T>(v: &[T]) -> usize {
-    std::mem::size_of_val(v)
-}
-
-impl Op {
-    /// What this op's backward rule reads, given which node ids want a gradient (the rule
-    /// computes, and so reads for, only those). The derivations are on the rules themselves.
-    pub(crate) fn saved(&self, wants: impl Fn(usize) -> bool) -> Saved {
-        let mut s = Saved::default();
-        let mut read = |cond: bool, id: usize| {
-            if cond && !s.inputs.contains(&id) {
-                s.inputs.push(id);
-            }
-        };
-        match self {
-            Op::Leaf => {}
-            Op::Unary { x, f } => match f {
-                Unary::Neg | Unary::AddScalar(_) | Unary::MulScalar(_) | Unary::DivScalar(_) | Unary::ScalarSub(_) => {}
-                // d/dx of c/x is -y/x.
-                Unary::ScalarDiv(_) => {
-                    read(true, *x);
-                    s.output = true;
-                }
-                Unary::Powf(_) | Unary::Log | Unary::Relu | Unary::Gelu => read(true, *x),
-                Unary::Exp | Unary::Sqrt | Unary::Tanh | Unary::Sigmoid => s.output = true,
-            },
-            Op::Binary { a, b, f } => match f {
-                Binary::Add | Binary::Sub => {}
-                // da = g b, db = g a.
-                Binary::Mul => {
-                    read(wants(*a), *b);
-                    read(wants(*b), *a);
-                }
-                // da = g / b, db = -g a / b^2.
-                Binary::Div => {
-                    read(wants(*a) || wants(*b), *b);
-                    read(wants(*b), *a);
-                }
-            },
-            Op::Reduce { .. } | Op::Transpose { .. } | Op::Reshape { .. } | Op::Narrow { .. } => {}
-            Op::MaxAxis { argmax, .. } => s.extras.push(("argmax", bytes_of(argmax))),
-            // dA = G B^T, dB = A^T G.
-            Op::MatMul { a, b } => {
-                read(wants(*a), *b);
-                read(wants(*b), *a);
-            }
-            Op::Softmax { .. } | Op::LogSoftmax { .. } => s.output = true,
-            Op::NllLoss { targets, .. } => s.extras.push(("targets", bytes_of(targets))),
-            Op::CrossEntropy { x, targets, logsumexp } => {
-                read(true, *x);
-                s.extras.push(("targets", bytes_of(targets)));
-                s.extras.push(("lse", bytes_of(logsumexp)));
-            }
-            Op::Embedding { ids, .. } => s.extras.push(("ids", bytes_of(ids))),
-            // dgamma needs xhat (x, mean, rstd); dx needs xhat and gamma; dbeta needs nothing.
-            Op::LayerNorm { x, gamma, mean, rstd, .. } => {
-                read(wants(*x) || wants(*gamma), *x);
-                read(wants(*x), *gamma);
-                s.extras.push(("mean", bytes_of(mean)));
-                s.extras.push(("rstd", bytes_of(rstd)));
-            }
-            Op::MaskedFill { filled, .. } => s.extras.push(("mask", bytes_of(filled))),
-            Op::Concat { sizes, .. } => s.extras.push(("sizes", bytes_of(sizes))),
-        }
-        s
-    }
-}
-
-/// What [`Op::saved`] says for node `id` of `nodes`: nothing when the node needs no gradient
-/// (its rule never runs).
+/// What node `id`'s rule declares it reads ([`Rule::saved`]), with inputs as node ids:
+/// nothing when the node needs no gradient (its rule never runs).
 pub(crate) fn saved_by(nodes: &[Node], id: usize) -> Saved {
     let node = &nodes[id];
-    if node.needs_grad { node.op.saved(|input| nodes[input].needs_grad) } else { Saved::default() }
+    if !node.needs_grad {
+        return Saved::default();
+    }
+    let mut saved = node.op.saved(Wants::new(nodes, &node.inputs));
+    saved.inputs.iter_mut().for_each(|k| *k = node.inputs[*k]);
+    saved.inputs.sort_unstable();
+    saved.inputs.dedup();
+    saved
 }
 
 /// One node's row of a [`MemoryReport`].
@@ -190,8 +114,8 @@ impl MemoryReport {
                 value_read_by.sort_unstable();
                 NodeMemory {
                     id,
-                    op: op_label(node),
-                    inputs: node.op.inputs().to_vec(),
+                    op: node.label(),
+                    inputs: node.inputs.to_vec(),
                     shape: node.value.shape().to_vec(),
                     needs_grad: node.needs_grad,
                     value_bytes: node.value.numel() * size_of::<f64>(),
@@ -232,15 +156,6 @@ impl MemoryReport {
     }
 }
 
-/// The op's name, with leaves told apart: `var` (gets a gradient) or `constant`.
-pub(crate) fn op_label(node: &Node) -> String {
-    match node.op {
-        Op::Leaf if node.needs_grad => "var".into(),
-        Op::Leaf => "constant".into(),
-        ref op => op.name(),
-    }
-}
-
 impl Tape {
     /// The memory accounting of this tape: for every node, its value's bytes and what its
     /// backward keeps alive (see [`MemoryReport`]).
@@ -252,11 +167,11 @@ impl Tape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tape::Var;
+    use crate::autograd::Var;
     use crate::tensor::Tensor;
 
     /// Builds a graph with `build`, runs backward, then overwrites with NaN every value that
-    /// `Op::saved` says is not kept and runs backward again: the gradients of every node must
+    /// `Rule::saved` says is not kept and runs backward again: the gradients of every node must
     /// be bit-identical. This is what keeps the accounting honest about the rules.
     fn check_unkept_values_are_unread(build: impl for<'t> Fn(&'t Tape) -> Var<'t>) {
         let tape = Tape::new();

@@ -44,13 +44,10 @@
 //! assert_eq!(tape.memory().kept_bytes(), 6 * 8 + 2 * 8 + 2 * 8); // logits, targets, lse
 //! ```
 
-mod anomaly;
 mod dot;
 mod dump;
 pub(crate) mod memory;
 
-pub use anomaly::{Anomaly, Phase};
-pub(crate) use anomaly::{check_backward, check_forward};
 pub use dump::Dump;
 pub(crate) use dump::human_bytes;
 pub use memory::{MemoryReport, NodeMemory};

@@ -25,8 +25,8 @@ pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut 
 }
 
 /// The gradients requested (`Some`) of layer norm's three inputs; `dgamma` and `dbeta` are
-/// summed over rows. The formula is derived on
-/// [`ops::layer_norm::layer_norm_backward`](crate::ops::layer_norm).
+/// summed over rows. `gamma` is read only for `dx` (it may be empty otherwise). The formula is
+/// derived on the layer-norm op's backward rule (`ops/layer_norm.rs`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     x: &[f64],
@@ -38,7 +38,7 @@ pub(crate) fn backward(
     mut dgamma: Option<&mut [f64]>,
     mut dbeta: Option<&mut [f64]>,
 ) {
-    let d = gamma.len();
+    let Some(d) = x.len().checked_div(mean.len()) else { return };
     let mut xhat = vec![0.0; d];
     for (r, (row, grow)) in x.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
         for (h, v) in xhat.iter_mut().zip(row) {

@@ -14,7 +14,7 @@ use crate::kernels::exp::exp;
 use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::kernels::rows;
 
-type Split = (usize, usize, usize);
+use crate::tensor::shape::AxisSplit as Split;
 
 /// Splits the outer axis into independent blocks (one per core for large inputs) and runs
 /// `kernel` on each block of the output and the matching blocks of the inputs.
@@ -24,7 +24,7 @@ fn in_blocks<const N: usize>(
     split: Split,
     kernel: fn([&[f64]; N], &mut [f64], Split),
 ) {
-    let (outer, len, inner) = split;
+    let Split { outer, len, inner } = split;
     let per = rows_per_block(outer, len * inner);
     let block = per * len * inner;
     if block == 0 {
@@ -34,7 +34,7 @@ fn in_blocks<const N: usize>(
         let rows = out.len() / (len * inner);
         (inputs.map(|x| &x[b * block..b * block + out.len()]), out, rows)
     });
-    for_each_block(blocks, |(inputs, out, rows)| kernel(inputs, out, (rows, len, inner)));
+    for_each_block(blocks, |(inputs, out, rows)| kernel(inputs, out, Split { outer: rows, len, inner }));
 }
 
 /// One strided lane: its elements sit at `base`, `base + stride`, ... (`len` of them).
@@ -53,7 +53,7 @@ impl Lane {
 
 /// Calls `f` for every lane of the split.
 fn for_each_lane(split: Split, mut f: impl FnMut(Lane)) {
-    let (outer, len, inner) = split;
+    let Split { outer, len, inner } = split;
     for o in 0..outer {
         for k in 0..inner {
             f(Lane { base: o * len * inner + k, stride: inner, len });
@@ -64,8 +64,8 @@ fn for_each_lane(split: Split, mut f: impl FnMut(Lane)) {
 /// `y = exp(x - max) / sum(exp(x - max))` per lane.
 pub(crate) fn softmax(x: &[f64], y: &mut [f64], split: Split) {
     in_blocks([x], y, split, |[x], y, split| {
-        if split.2 == 1 {
-            softmax_rows(x, y, split.1)
+        if split.inner == 1 {
+            softmax_rows(x, y, split.len)
         } else {
             for_each_lane(split, |lane| {
                 let max = lane.offsets().map(|at| x[at]).fold(f64::NEG_INFINITY, f64::max);
@@ -95,8 +95,8 @@ fn softmax_rows(x: &[f64], y: &mut [f64], len: usize) {
 /// `y = (x - max) - ln(sum(exp(x - max)))` per lane.
 pub(crate) fn log_softmax(x: &[f64], y: &mut [f64], split: Split) {
     in_blocks([x], y, split, |[x], y, split| {
-        if split.2 == 1 {
-            log_softmax_rows(x, y, split.1)
+        if split.inner == 1 {
+            log_softmax_rows(x, y, split.len)
         } else {
             for_each_lane(split, |lane| {
                 let max = lane.offsets().map(|at| x[at]).fold(f64::NEG_INFINITY, f64::max);
@@ -121,8 +121,8 @@ fn log_softmax_rows(x: &[f64], y: &mut [f64], len: usize) {
 /// Softmax backward from its output `y`: `dx = y * (g - sum(g * y))` per lane.
 pub(crate) fn softmax_backward(y: &[f64], g: &[f64], dx: &mut [f64], split: Split) {
     in_blocks([y, g], dx, split, |[y, g], dx, split| {
-        if split.2 == 1 {
-            softmax_backward_rows(y, g, dx, split.1)
+        if split.inner == 1 {
+            softmax_backward_rows(y, g, dx, split.len)
         } else {
             for_each_lane(split, |lane| {
                 let dot: f64 = lane.offsets().map(|at| g[at] * y[at]).sum();
@@ -145,8 +145,8 @@ fn softmax_backward_rows(y: &[f64], g: &[f64], dx: &mut [f64], len: usize) {
 /// Log-softmax backward from its output `y`: `dx = g - exp(y) * sum(g)` per lane.
 pub(crate) fn log_softmax_backward(y: &[f64], g: &[f64], dx: &mut [f64], split: Split) {
     in_blocks([y, g], dx, split, |[y, g], dx, split| {
-        if split.2 == 1 {
-            log_softmax_backward_rows(y, g, dx, split.1)
+        if split.inner == 1 {
+            log_softmax_backward_rows(y, g, dx, split.len)
         } else {
             for_each_lane(split, |lane| {
                 let total: f64 = lane.offsets().map(|at| g[at]).sum();

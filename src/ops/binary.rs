@@ -8,12 +8,11 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::buffer::{self, Data};
-use crate::ops::Op;
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
 use crate::ops::unary::{Unary, unary};
-use crate::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary, numel};
-use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
+use crate::tensor::buffer::{self, Data};
+use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary, numel};
 
 /// The binary elementwise functions.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,7 +24,7 @@ pub(crate) enum Binary {
 }
 
 impl Binary {
-    pub(crate) fn name(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Binary::Add => "add",
             Binary::Sub => "sub",
@@ -37,7 +36,7 @@ impl Binary {
     /// Runs `job` with this op's arithmetic as a type, so that the loops inside `job` are
     /// compiled once per op with the arithmetic inlined, not a `match` per element.
     #[inline(always)]
-    fn dispatch<J: Job>(self, job: J) -> J::Output {
+    fn dispatch<J: BinaryJob>(self, job: J) -> J::Output {
         match self {
             Binary::Add => job.run::<AddOp>(),
             Binary::Sub => job.run::<SubOp>(),
@@ -55,7 +54,7 @@ trait Arithmetic {
 }
 
 /// A computation generic over the op's arithmetic (see [`Binary::dispatch`]).
-trait Job {
+trait BinaryJob {
     type Output;
     fn run<F: Arithmetic>(self) -> Self::Output;
 }
@@ -108,41 +107,62 @@ impl Arithmetic for DivOp {
 /// Forward: `y = f(a, b)` on the broadcast shape of `a` and `b`.
 #[track_caller]
 fn binary<'t>(a: Var<'t>, b: Var<'t>, f: Binary) -> Var<'t> {
-    a.same_tape(b, f.name());
     let y = {
         let (va, vb) = (a.value_ref(), b.value_ref());
         let Some(shape) = broadcast_shapes(va.shape(), vb.shape()) else {
-            panic!("{}: shapes {:?} and {:?} do not broadcast", f.name(), va.shape(), vb.shape());
+            panic!("{}: shapes {:?} and {:?} do not broadcast", f.label(), va.shape(), vb.shape());
         };
-        let out = f.dispatch(Forward { a: &va, b: &vb, shape: &shape });
+        let out = f.dispatch(Apply { a: &va, b: &vb, shape: &shape });
         Tensor::from_parts(out, &shape)
     };
-    a.tape.record(Op::Binary { a: a.id, b: b.id, f }, y)
+    a.tape.record(f, &[a, b], y)
 }
 
-/// Backward: `da = sum over broadcast axes of g * dy/da`, and likewise for `b` (the partials
-/// are on each op's [`Arithmetic`] impl). An input element read for several output elements (a broadcast
-/// axis) receives the sum of their gradients: `da[ia] += g[i] * dy/da` for every output `i`.
-pub(crate) fn backward(f: Binary, a: (usize, &Tensor), b: (usize, &Tensor), g: &Tensor, sink: &mut GradSink) {
-    let ((a_id, a), (b_id, b)) = (a, b);
-    let (want_a, want_b) = (sink.wants(a_id), sink.wants(b_id));
-    let (da, db) = f.dispatch(Backward { a, b, g, want_a, want_b });
-    if let Some(da) = da {
-        sink.add(a_id, Tensor::from_parts(da, a.shape()));
+impl Rule for Binary {
+    fn name(&self) -> String {
+        self.label().into()
     }
-    if let Some(db) = db {
-        sink.add(b_id, Tensor::from_parts(db, b.shape()));
+
+    /// `+` and `-` read nothing; `*` reads each operand for the other's gradient; `/` reads
+    /// `b` for either gradient and `a` for `b`'s (see the partials on each [`Arithmetic`]).
+    fn saved(&self, wants: Wants<'_>) -> Saved {
+        let (a, b) = (wants.input(0), wants.input(1));
+        match self {
+            Binary::Add | Binary::Sub => Saved::nothing(),
+            Binary::Mul => Saved::nothing().input_if(b, 0).input_if(a, 1),
+            Binary::Div => Saved::nothing().input_if(a || b, 1).input_if(b, 0),
+        }
+    }
+
+    /// `da = sum over broadcast axes of g * dy/da`, and likewise for `b` (the partials are on
+    /// each op's [`Arithmetic`] impl). An input element read for several output elements (a
+    /// broadcast axis) receives the sum of their gradients: `da[ia] += g[i] * dy/da` for every
+    /// output `i`.
+    ///
+    /// The loops stream both operand buffers; the arithmetic of each op uses only the values
+    /// [`Rule::saved`] declares (the memory tests overwrite the others with NaN to prove it).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let (want_a, want_b) = (cx.wants(0), cx.wants(1));
+        let (a, b) = (cx.operand(0), cx.operand(1));
+        let (da, db) = self.dispatch(ChainRule { a, b, g: cx.upstream(), want_a, want_b });
+        let (shape_a, shape_b) = (a.shape().to_vec(), b.shape().to_vec());
+        if let Some(da) = da {
+            cx.add(0, Tensor::from_parts(da, &shape_a));
+        }
+        if let Some(db) = db {
+            cx.add(1, Tensor::from_parts(db, &shape_b));
+        }
     }
 }
 
 /// The forward loop: `out[i] = f(a[ia], b[ib])` over the broadcast output.
-struct Forward<'a> {
+struct Apply<'a> {
     a: &'a Tensor,
     b: &'a Tensor,
     shape: &'a [usize],
 }
 
-impl Job for Forward<'_> {
+impl BinaryJob for Apply<'_> {
     type Output = Data;
     fn run<F: Arithmetic>(self) -> Data {
         let (av, bv) = (self.a.data(), self.b.data());
@@ -170,7 +190,7 @@ impl Job for Forward<'_> {
 
 /// The backward loops: `da[ia] += g[i] * dy/da`, `db[ib] += g[i] * dy/db`, only the wanted
 /// ones, one loop per combination so that no loop tests which it computes.
-struct Backward<'a> {
+struct ChainRule<'a> {
     a: &'a Tensor,
     b: &'a Tensor,
     g: &'a Tensor,
@@ -178,7 +198,7 @@ struct Backward<'a> {
     want_b: bool,
 }
 
-impl Job for Backward<'_> {
+impl BinaryJob for ChainRule<'_> {
     type Output = (Option<Data>, Option<Data>);
     fn run<F: Arithmetic>(self) -> Self::Output {
         let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());

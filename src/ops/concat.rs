@@ -1,11 +1,11 @@
 //! `concat` (join along an axis) and `narrow` (a contiguous slice along an axis): the two are
 //! each other's backward.
 
-use crate::buffer;
-use crate::ops::{Op, check_axis};
-use crate::shape::split_at_axis;
-use crate::tape::{GradSink, Var};
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::ops::check_axis;
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::shape::{AxisSplit, split_at_axis};
 
 impl<'t> Var<'t> {
     /// Joins `parts` along `axis`; every other axis must agree. Like `torch.cat`.
@@ -26,13 +26,7 @@ impl<'t> Var<'t> {
     pub fn concat(parts: &[Var<'t>], axis: usize) -> Var<'t> {
         let Some(&first) = parts.first() else { panic!("concat: no tensors to join") };
         let (y, sizes) = {
-            let values: Vec<_> = parts
-                .iter()
-                .map(|p| {
-                    first.same_tape(*p, "concat");
-                    p.value_ref()
-                })
-                .collect();
+            let values: Vec<_> = parts.iter().map(|p| p.value_ref()).collect();
             let shapes: Vec<&[usize]> = values.iter().map(|v| v.shape()).collect();
             check_axis("concat", axis, shapes[0]);
             let agree = shapes.iter().all(|s| {
@@ -40,7 +34,7 @@ impl<'t> Var<'t> {
             });
             assert!(agree, "concat: shapes {shapes:?} differ outside axis {axis}");
             let sizes: Vec<usize> = shapes.iter().map(|s| s[axis]).collect();
-            let (outer, _, inner) = split_at_axis(shapes[0], axis);
+            let AxisSplit { outer, inner, .. } = split_at_axis(shapes[0], axis);
             let mut out_shape = shapes[0].to_vec();
             out_shape[axis] = sizes.iter().sum();
             let mut out = buffer::with_capacity(out_shape.iter().product());
@@ -51,8 +45,7 @@ impl<'t> Var<'t> {
             }
             (Tensor::from_parts(out, &out_shape), sizes)
         };
-        let xs = parts.iter().map(|p| p.id).collect();
-        first.tape.record(Op::Concat { xs, axis, sizes }, y)
+        first.tape.record(Concat { axis, sizes }, parts, y)
     }
 
     /// The slice `start..start + len` along `axis` (a copy), like `torch.narrow`.
@@ -79,14 +72,14 @@ impl<'t> Var<'t> {
             );
             slice_along(&x, axis, start, len)
         };
-        self.tape.record(Op::Narrow { x: self.id, axis, start }, y)
+        self.tape.record(Narrow { axis, start }, &[self], y)
     }
 }
 
 /// Elements `start..start + len` of `axis` of `t` (a copy): narrow's forward, and the block of
 /// concat's upstream gradient that belongs to one part.
 fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Tensor {
-    let (outer, n, inner) = split_at_axis(t.shape(), axis);
+    let AxisSplit { outer, len: n, inner } = split_at_axis(t.shape(), axis);
     let mut out = buffer::with_capacity(outer * len * inner);
     for o in 0..outer {
         let base = (o * n + start) * inner;
@@ -97,30 +90,62 @@ fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Tensor {
     Tensor::from_parts(out, &shape)
 }
 
-/// Concat backward: each part's elements were copied into its own block of the output, so its
-/// gradient is that block of `g` (a `narrow` of `g`).
-pub(crate) fn concat_backward(xs: &[usize], axis: usize, sizes: &[usize], g: &Tensor, sink: &mut GradSink) {
-    let mut start = 0;
-    for (&x_id, &len) in xs.iter().zip(sizes) {
-        if sink.wants(x_id) {
-            sink.add(x_id, slice_along(g, axis, start, len));
+/// Join along an axis; `sizes` are the parts' sizes along it.
+#[derive(Clone, Debug)]
+pub(crate) struct Concat {
+    axis: usize,
+    sizes: Vec<usize>,
+}
+
+impl Rule for Concat {
+    fn name(&self) -> String {
+        format!("concat({})", self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("sizes", bytes_of(&self.sizes))
+    }
+
+    /// Each part's elements were copied into its own block of the output, so its gradient is
+    /// that block of `g` (a `narrow` of `g`).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let mut start = 0;
+        for (k, &len) in self.sizes.iter().enumerate() {
+            cx.add_with(k, |cx| slice_along(cx.upstream(), self.axis, start, len));
+            start += len;
         }
-        start += len;
     }
 }
 
-/// Narrow backward: the slice's elements are copies of the input's, the rest of the input was
-/// not read, so `dx` is zero with `g` written into the slice (a concat of zeros, `g`, zeros).
-pub(crate) fn narrow_backward(x_id: usize, x: &Tensor, axis: usize, start: usize, g: &Tensor, sink: &mut GradSink) {
-    if !sink.wants(x_id) {
-        return;
+/// The slice `start..start + len` along an axis (`len` is the output's size there).
+#[derive(Clone, Debug)]
+pub(crate) struct Narrow {
+    axis: usize,
+    start: usize,
+}
+
+impl Rule for Narrow {
+    fn name(&self) -> String {
+        format!("narrow({}, {})", self.axis, self.start)
     }
-    let (outer, n, inner) = split_at_axis(x.shape(), axis);
-    let len = g.shape()[axis];
-    let mut dx = buffer::zeroed(x.numel());
-    for o in 0..outer {
-        let base = (o * n + start) * inner;
-        dx[base..base + len * inner].copy_from_slice(&g.data()[o * len * inner..(o + 1) * len * inner]);
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
     }
-    sink.add(x_id, Tensor::from_parts(dx, x.shape()));
+
+    /// The slice's elements are copies of the input's, the rest of the input was not read, so
+    /// `dx` is zero with `g` written into the slice (a concat of zeros, `g`, zeros).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            let AxisSplit { outer, len: n, inner } = split_at_axis(shape, self.axis);
+            let len = g.shape()[self.axis];
+            let mut dx = buffer::zeroed(outer * n * inner);
+            for o in 0..outer {
+                let base = (o * n + self.start) * inner;
+                dx[base..base + len * inner].copy_from_slice(&g.data()[o * len * inner..(o + 1) * len * inner]);
+            }
+            Tensor::from_parts(dx, shape)
+        });
+    }
 }

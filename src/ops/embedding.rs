@@ -1,10 +1,9 @@
 //! `embedding(ids)`: row gather. The table `[rows, ..]` is indexed along its first axis; the
 //! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
 
-use crate::buffer;
-use crate::ops::Op;
-use crate::tape::{GradSink, Var};
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
 
 impl<'t> Var<'t> {
     /// Gathers rows of this table (shape `[rows, ..]`, at least one axis): output row `i` is
@@ -46,25 +45,42 @@ impl<'t> Var<'t> {
             out_shape[0] = ids.len();
             Tensor::from_parts(out, &out_shape)
         };
-        self.tape.record(Op::Embedding { table: self.id, ids: ids.to_vec() }, y)
+        self.tape.record(Embedding { ids: ids.to_vec() }, &[self], y)
     }
 }
 
-/// Embedding backward: output row `i` is a copy of table row `ids[i]`, so
-/// `d table[r] = sum_{i : ids[i] = r} g[i]`, a scatter-add. Rows never read get zero; a row
-/// read twice gets both gradients (forgetting to accumulate, writing `=` instead of `+=`, is the
-/// classic bug here).
-pub(crate) fn embedding_backward(table_id: usize, table: &Tensor, ids: &[usize], g: &Tensor, sink: &mut GradSink) {
-    if !sink.wants(table_id) {
-        return;
+/// Row gather `table[ids]` along the first axis.
+#[derive(Clone, Debug)]
+pub(crate) struct Embedding {
+    ids: Vec<usize>,
+}
+
+impl Rule for Embedding {
+    fn name(&self) -> String {
+        "embedding".into()
     }
-    let width = table.numel() / table.shape()[0].max(1);
-    let mut dt = buffer::zeroed(table.numel());
-    for (i, &id) in ids.iter().enumerate() {
-        let row = &mut dt[id * width..(id + 1) * width];
-        for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {
-            *d += gi;
-        }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("ids", bytes_of(&self.ids))
     }
-    sink.add(table_id, Tensor::from_parts(dt, table.shape()));
+
+    /// Output row `i` is a copy of table row `ids[i]`, so
+    /// `d table[r] = sum_{i : ids[i] = r} g[i]`, a scatter-add. Rows never read get zero; a row
+    /// read twice gets both gradients (forgetting to accumulate, writing `=` instead of `+=`, is
+    /// the classic bug here).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            let numel: usize = shape.iter().product();
+            let width = numel / shape[0].max(1);
+            let mut dt = buffer::zeroed(numel);
+            for (i, &id) in self.ids.iter().enumerate() {
+                let row = &mut dt[id * width..(id + 1) * width];
+                for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {
+                    *d += gi;
+                }
+            }
+            Tensor::from_parts(dt, shape)
+        });
+    }
 }

@@ -5,11 +5,10 @@
 //! nodes and keeps each of their values; the fused node keeps its output and two numbers per
 //! row (mean and `1/std`). The test `layer_norm_equals_composition` shows both agree to 1e-12.
 
-use crate::buffer;
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::layer_norm as kernel;
-use crate::ops::Op;
-use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
 
 impl<'t> Var<'t> {
     /// Layer normalisation over the last axis: each row `x` (of `d` features) becomes
@@ -30,8 +29,6 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn layer_norm(self, gamma: Var<'t>, beta: Var<'t>, eps: f64) -> Var<'t> {
-        self.same_tape(gamma, "layer_norm");
-        self.same_tape(beta, "layer_norm");
         let (y, mean, rstd) = {
             let (x, g, b) = (self.value_ref(), gamma.value_ref(), beta.value_ref());
             let (xs, gs, bs) = (x.shape(), g.shape(), b.shape());
@@ -47,48 +44,74 @@ impl<'t> Var<'t> {
             let (mean, rstd) = kernel::forward(x.data(), g.data(), b.data(), eps, &mut y);
             (Tensor::from_parts(y, xs), mean, rstd)
         };
-        self.tape.record(Op::LayerNorm { x: self.id, gamma: gamma.id, beta: beta.id, mean, rstd }, y)
+        self.tape.record(LayerNorm { mean, rstd }, &[self, gamma, beta], y)
     }
 }
 
-/// Layer norm backward, per row, with `xhat = (x - mu) r`, `r = 1/sqrt(var + eps)`,
-/// `y = gamma xhat + beta` and upstream `g`:
-/// - `dbeta = sum_rows g`, `dgamma = sum_rows g xhat`.
-/// - `dxhat = g gamma`. Through `xhat_j = (x_j - mu) r`: `dmu/dx_i = 1/d`, and
-///   `dr/dx_i = -r^3 (x_i - mu) / d = -r^2 xhat_i / d` (the mean's own derivative cancels
-///   because `sum_j (x_j - mu) = 0`). So `dxhat_j/dx_i = r ([i=j] - 1/d - xhat_i xhat_j / d)`
-///   and `dx_i = r (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))`:
-///   two reductions per row, then one pass (llm.c's `layernorm_backward`).
-pub(crate) fn layer_norm_backward(
-    (x_id, x): (usize, &Tensor),
-    (gamma_id, gamma): (usize, &Tensor),
-    beta_id: usize,
-    (mean, rstd): (&[f64], &[f64]),
-    g: &Tensor,
-    sink: &mut GradSink,
-) {
-    let (want_x, want_gamma, want_beta) = (sink.wants(x_id), sink.wants(gamma_id), sink.wants(beta_id));
-    let d = gamma.numel();
-    let mut dx = want_x.then(|| buffer::zeroed(x.numel()));
-    let mut dgamma = want_gamma.then(|| vec![0.0; d]);
-    let mut dbeta = want_beta.then(|| vec![0.0; d]);
-    kernel::backward(
-        x.data(),
-        gamma.data(),
-        mean,
-        rstd,
-        g.data(),
-        dx.as_deref_mut(),
-        dgamma.as_deref_mut(),
-        dbeta.as_deref_mut(),
-    );
-    if let Some(dx) = dx {
-        sink.add(x_id, Tensor::from_parts(dx, x.shape()));
+/// Fused layer norm over the last axis (inputs `x`, `gamma`, `beta`); saves the mean and
+/// `1/std` of every row.
+#[derive(Clone, Debug)]
+pub(crate) struct LayerNorm {
+    mean: Vec<f64>,
+    rstd: Vec<f64>,
+}
+
+impl Rule for LayerNorm {
+    fn name(&self) -> String {
+        "layer_norm".into()
     }
-    if let Some(dgamma) = dgamma {
-        sink.add(gamma_id, Tensor::from_parts(dgamma, &[d]));
+
+    /// `dgamma` needs `xhat` (`x`, mean, rstd); `dx` needs `xhat` and `gamma`; `dbeta` needs
+    /// nothing.
+    fn saved(&self, wants: Wants<'_>) -> Saved {
+        let (x, gamma) = (wants.input(0), wants.input(1));
+        Saved::nothing()
+            .input_if(x || gamma, 0)
+            .input_if(x, 1)
+            .extra("mean", bytes_of(&self.mean))
+            .extra("rstd", bytes_of(&self.rstd))
     }
-    if let Some(dbeta) = dbeta {
-        sink.add(beta_id, Tensor::from_parts(dbeta, &[d]));
+
+    /// Per row, with `xhat = (x - mu) r`, `r = 1/sqrt(var + eps)`, `y = gamma xhat + beta` and
+    /// upstream `g`:
+    /// - `dbeta = sum_rows g`, `dgamma = sum_rows g xhat`.
+    /// - `dxhat = g gamma`. Through `xhat_j = (x_j - mu) r`: `dmu/dx_i = 1/d`, and
+    ///   `dr/dx_i = -r^3 (x_i - mu) / d = -r^2 xhat_i / d` (the mean's own derivative cancels
+    ///   because `sum_j (x_j - mu) = 0`). So `dxhat_j/dx_i = r ([i=j] - 1/d - xhat_i xhat_j / d)`
+    ///   and `dx_i = r (dxhat_i - mean_j(dxhat_j) - xhat_i mean_j(dxhat_j xhat_j))`:
+    ///   two reductions per row, then one pass (llm.c's `layernorm_backward`).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let (want_x, want_gamma, want_beta) = (cx.wants(0), cx.wants(1), cx.wants(2));
+        let x_shape = cx.input_shape(0).to_vec();
+        let d = cx.input_shape(1)[0];
+        let mut dx = want_x.then(|| buffer::zeroed(x_shape.iter().product()));
+        let mut dgamma = want_gamma.then(|| vec![0.0; d]);
+        let mut dbeta = want_beta.then(|| vec![0.0; d]);
+        if want_x || want_gamma {
+            kernel::backward(
+                cx.input(0).data(),
+                if want_x { cx.input(1).data() } else { &[] },
+                &self.mean,
+                &self.rstd,
+                cx.upstream().data(),
+                dx.as_deref_mut(),
+                dgamma.as_deref_mut(),
+                dbeta.as_deref_mut(),
+            );
+        } else if let Some(dbeta) = dbeta.as_deref_mut() {
+            // dbeta = sum_rows g, which needs no value of the forward pass.
+            for row in cx.upstream().data().chunks_exact(d) {
+                dbeta.iter_mut().zip(row).for_each(|(db, g)| *db += g);
+            }
+        }
+        if let Some(dx) = dx {
+            cx.add(0, Tensor::from_parts(dx, &x_shape));
+        }
+        if let Some(dgamma) = dgamma {
+            cx.add(1, Tensor::from_parts(dgamma, &[d]));
+        }
+        if let Some(dbeta) = dbeta {
+            cx.add(2, Tensor::from_parts(dbeta, &[d]));
+        }
     }
 }

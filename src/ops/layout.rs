@@ -1,11 +1,11 @@
 //! Ops that move elements without changing them: `transpose` and `reshape`. Their backward
 //! rules move the gradient back the same way.
 
-use crate::buffer;
-use crate::ops::{Op, check_axis};
-use crate::shape::{Shape, for_each_broadcast, numel, strides};
-use crate::tape::{GradSink, Var};
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::ops::check_axis;
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::shape::{Shape, for_each_broadcast, numel, strides};
 
 /// A copy of `x` (of `shape`) with axes `a` and `b` swapped.
 fn swap_axes(x: &[f64], shape: &[usize], (a, b): (usize, usize)) -> Tensor {
@@ -29,7 +29,7 @@ impl<'t> Var<'t> {
             check_axis("transpose", b, v.shape());
             swap_axes(v.data(), v.shape(), (a, b))
         };
-        self.tape.record(Op::Transpose { x: self.id, axes: (a, b) }, y)
+        self.tape.record(Transpose { axes: (a, b) }, &[self], y)
     }
 
     /// The same elements in row-major order with a new shape of the same size.
@@ -46,22 +46,48 @@ impl<'t> Var<'t> {
             );
             Tensor::from_parts(buffer::copy(v.data()), shape)
         };
-        self.tape.record(Op::Reshape { x: self.id }, y)
+        self.tape.record(Reshape, &[self], y)
     }
 }
 
-/// Transpose backward: the output element at a swapped index came from the input element at
-/// the original index, so the gradient is swapped back: `dx = transpose(g)` (same axes).
-pub(crate) fn transpose_backward(x_id: usize, axes: (usize, usize), g: &Tensor, sink: &mut GradSink) {
-    if sink.wants(x_id) {
-        sink.add(x_id, swap_axes(g.data(), g.shape(), axes));
+/// `transpose(a, b)`.
+#[derive(Clone, Debug)]
+pub(crate) struct Transpose {
+    axes: (usize, usize),
+}
+
+impl Rule for Transpose {
+    fn name(&self) -> String {
+        format!("transpose({}, {})", self.axes.0, self.axes.1)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
+    }
+
+    /// The output element at a swapped index came from the input element at the original
+    /// index, so the gradient is swapped back: `dx = transpose(g)` (same axes).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| swap_axes(cx.upstream().data(), cx.upstream().shape(), self.axes));
     }
 }
 
-/// Reshape backward: element `i` of the output is element `i` of the input, so the gradient
-/// is the upstream gradient with the input's shape.
-pub(crate) fn reshape_backward(x_id: usize, x: &Tensor, g: &Tensor, sink: &mut GradSink) {
-    if sink.wants(x_id) {
-        sink.add(x_id, Tensor::from_parts(buffer::copy(g.data()), x.shape()));
+/// `reshape(shape)`.
+#[derive(Clone, Debug)]
+pub(crate) struct Reshape;
+
+impl Rule for Reshape {
+    fn name(&self) -> String {
+        "reshape".into()
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
+    }
+
+    /// Element `i` of the output is element `i` of the input, so the gradient is the upstream
+    /// gradient with the input's shape.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| Tensor::from_parts(buffer::copy(cx.upstream().data()), cx.input_shape(0)));
     }
 }

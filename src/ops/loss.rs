@@ -6,11 +6,10 @@
 //! - `nll_loss`: `-mean x[row, target]`. The unfused paths are `softmax -> log -> nll_loss` and
 //!   `log_softmax -> nll_loss`.
 
-use crate::buffer;
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::cross_entropy as kernel;
-use crate::ops::Op;
-use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
 
 /// Checks the targets against the logits' shape and returns `(rows, classes)`.
 #[track_caller]
@@ -56,7 +55,7 @@ impl<'t> Var<'t> {
             let (logsumexp, loss_sum) = kernel::forward(v.data(), classes, targets);
             (Tensor::scalar(loss_sum / rows as f64), logsumexp)
         };
-        self.tape.record(Op::CrossEntropy { x: self.id, targets: targets.to_vec(), logsumexp }, y)
+        self.tape.record(FusedCrossEntropy { targets: targets.to_vec(), logsumexp }, &[self], y)
     }
 
     /// Negative log-likelihood of log-probabilities, averaged over rows: `-mean_r x[r, t_r]`.
@@ -68,42 +67,70 @@ impl<'t> Var<'t> {
             let picked: f64 = targets.iter().enumerate().map(|(r, &t)| v.data()[r * classes + t]).sum();
             Tensor::scalar(-picked / rows as f64)
         };
-        self.tape.record(Op::NllLoss { x: self.id, targets: targets.to_vec() }, y)
+        self.tape.record(NllLoss { targets: targets.to_vec() }, &[self], y)
     }
 }
 
-/// Fused cross-entropy backward. Per row, with `p = softmax(x)` and `L = lse(x) - x_t`:
-/// `dL/dx_j = d lse/dx_j - [j=t] = exp(x_j - lse) - [j=t] = p_j - [j=t]`, because the
-/// derivative of log-sum-exp is the softmax. The mean over rows divides by `rows`; the
-/// upstream gradient `g` (a scalar) multiplies. So `dx = (P - onehot) * g / rows`, written in
-/// one pass with `P` recomputed from the saved `lse` (see `docs/derivation.md` for the
-/// longer route through the softmax Jacobian, and why the two agree).
-pub(crate) fn cross_entropy_backward(
-    x_id: usize,
-    x: &Tensor,
-    targets: &[usize],
-    logsumexp: &[f64],
-    g: &Tensor,
-    sink: &mut GradSink,
-) {
-    if !sink.wants(x_id) {
-        return;
-    }
-    let mut dx = buffer::zeroed(x.numel());
-    kernel::backward(x.data(), logsumexp, targets, g.item() / targets.len() as f64, &mut dx);
-    sink.add(x_id, Tensor::from_parts(dx, x.shape()));
+/// The fused softmax + cross-entropy node; keeps one log-sum-exp per row, not the
+/// probabilities.
+#[derive(Clone, Debug)]
+pub(crate) struct FusedCrossEntropy {
+    targets: Vec<usize>,
+    logsumexp: Vec<f64>,
 }
 
-/// NLL backward: only the picked entries get a gradient, `dx[r, t_r] = -g / rows`.
-pub(crate) fn nll_backward(x_id: usize, x: &Tensor, targets: &[usize], g: &Tensor, sink: &mut GradSink) {
-    if !sink.wants(x_id) {
-        return;
+impl Rule for FusedCrossEntropy {
+    fn name(&self) -> String {
+        "cross_entropy".into()
     }
-    let classes = *x.shape().last().expect("checked in forward");
-    let mut dx = buffer::zeroed(x.numel());
-    let scale = -g.item() / targets.len() as f64;
-    for (r, &t) in targets.iter().enumerate() {
-        dx[r * classes + t] = scale;
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().input(0).extra("targets", bytes_of(&self.targets)).extra("lse", bytes_of(&self.logsumexp))
     }
-    sink.add(x_id, Tensor::from_parts(dx, x.shape()));
+
+    /// Per row, with `p = softmax(x)` and `L = lse(x) - x_t`:
+    /// `dL/dx_j = d lse/dx_j - [j=t] = exp(x_j - lse) - [j=t] = p_j - [j=t]`, because the
+    /// derivative of log-sum-exp is the softmax. The mean over rows divides by `rows`; the
+    /// upstream gradient `g` (a scalar) multiplies. So `dx = (P - onehot) * g / rows`, written
+    /// in one pass with `P` recomputed from the saved `lse` (see `docs/derivation.md` for the
+    /// longer route through the softmax Jacobian, and why the two agree).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let x = cx.input(0);
+            let mut dx = buffer::zeroed(x.numel());
+            let scale = cx.upstream().item() / self.targets.len() as f64;
+            kernel::backward(x.data(), &self.logsumexp, &self.targets, scale, &mut dx);
+            Tensor::from_parts(dx, x.shape())
+        });
+    }
+}
+
+/// Mean negative log-likelihood of the targets over the last axis.
+#[derive(Clone, Debug)]
+pub(crate) struct NllLoss {
+    targets: Vec<usize>,
+}
+
+impl Rule for NllLoss {
+    fn name(&self) -> String {
+        "nll_loss".into()
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("targets", bytes_of(&self.targets))
+    }
+
+    /// Only the picked entries get a gradient, `dx[r, t_r] = -g / rows`.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            let classes = *shape.last().expect("checked in forward");
+            let mut dx = buffer::zeroed(shape.iter().product());
+            let scale = -cx.upstream().item() / self.targets.len() as f64;
+            for (r, &t) in self.targets.iter().enumerate() {
+                dx[r * classes + t] = scale;
+            }
+            Tensor::from_parts(dx, shape)
+        });
+    }
 }

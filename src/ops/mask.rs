@@ -1,11 +1,10 @@
 //! `masked_fill(mask, value)`: replaces the elements where a (broadcast) mask is set by a
 //! constant, and [`causal_mask`], the mask of a decoder's attention scores.
 
-use crate::buffer;
-use crate::ops::Op;
-use crate::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
-use crate::tape::{GradSink, Var};
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
 
 /// The causal mask of `t` positions, shape `[t, t]`: 1.0 where position `i` (row) must not
 /// see position `j` (column), that is `j > i`; 0.0 elsewhere. Feed it to
@@ -68,16 +67,37 @@ impl<'t> Var<'t> {
             }
             (Tensor::from_parts(y, xs), filled)
         };
-        self.tape.record(Op::MaskedFill { x: self.id, filled }, y)
+        self.tape.record(MaskedFill { filled }, &[self], y)
     }
 }
 
-/// Masked-fill backward: a kept element is the identity (`dx = g`), a filled one is a
-/// constant that does not depend on `x` (`dx = 0`).
-pub(crate) fn masked_fill_backward(x_id: usize, filled: &[bool], g: &Tensor, sink: &mut GradSink) {
-    if !sink.wants(x_id) {
-        return;
+/// Elements replaced by a constant where a mask is set (`filled`, one flag per element).
+#[derive(Clone, Debug)]
+pub(crate) struct MaskedFill {
+    filled: Vec<bool>,
+}
+
+impl Rule for MaskedFill {
+    fn name(&self) -> String {
+        "masked_fill".into()
     }
-    let dx = buffer::collect(g.numel(), g.data().iter().zip(filled).map(|(&gi, &f)| if f { 0.0 } else { gi }));
-    sink.add(x_id, Tensor::from_parts(dx, g.shape()));
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("mask", bytes_of(&self.filled))
+    }
+
+    /// A kept element is the identity (`dx = g`), a filled one is a constant that does not
+    /// depend on `x` (`dx = 0`).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream();
+            let dx = g.data().iter().zip(&self.filled).map(|(&gi, &f)| if f { 0.0 } else { gi });
+            Tensor::from_parts(buffer::collect(g.numel(), dx), g.shape())
+        });
+    }
+
+    /// The filled elements hold the value the user asked for (often `-inf`).
+    fn requested_non_finite(&self, i: usize) -> bool {
+        self.filled[i]
+    }
 }

@@ -1,12 +1,11 @@
 //! `matmul`: `[.., n, k] x [.., k, m] -> [.., n, m]`. The leading (batch) axes broadcast as
 //! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
 
-use crate::buffer;
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
 use crate::kernels::gemm::{MatRef, gemm};
-use crate::ops::Op;
-use crate::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
-use crate::tape::{GradSink, Var};
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
 
 /// The sizes of one product: `a` is `n x k`, `b` is `k x m`, and the batch shape they
 /// broadcast to.
@@ -59,7 +58,6 @@ impl<'t> Var<'t> {
     /// (`[b, n, k] x [k, m]`, `[b, 1, n, k] x [h, k, m]`, ...).
     #[track_caller]
     pub fn matmul(self, other: Var<'t>) -> Var<'t> {
-        self.same_tape(other, "matmul");
         let y = {
             let (a, b) = (self.value_ref(), other.value_ref());
             let plan = Plan::new(a.shape(), b.shape());
@@ -73,36 +71,52 @@ impl<'t> Var<'t> {
             });
             Tensor::from_parts(out, &shape)
         };
-        self.tape.record(Op::MatMul { a: self.id, b: other.id }, y)
+        self.tape.record(MatMul, &[self, other], y)
     }
 }
 
-/// Matmul backward. For one batch element, `Y = A B` gives `dY_ij/dA_il = B_lj` and
-/// `dY_ij/dB_lj = A_il`, so `dA = G B^T` and `dB = A^T G`. A batch axis that was broadcast
-/// sums the contributions of all its batch elements: each GEMM accumulates into the shared
-/// gradient matrix (`beta = 1`).
-pub(crate) fn backward(a: (usize, &Tensor), b: (usize, &Tensor), g: &Tensor, sink: &mut GradSink) {
-    let (want_a, want_b) = (sink.wants(a.0), sink.wants(b.0));
-    let (av, bv) = (a.1, b.1);
-    let plan = Plan::new(av.shape(), bv.shape());
-    let (n, k, m) = (plan.n, plan.k, plan.m);
-    let mut da = want_a.then(|| buffer::zeroed(av.numel()));
-    let mut db = want_b.then(|| buffer::zeroed(bv.numel()));
-    plan.for_each_batch(av.shape(), bv.shape(), |ia, ib, io| {
-        let gm = MatRef::row_major(&g.data()[io..io + n * m], n, m);
-        if let Some(da) = da.as_mut() {
-            let bm = MatRef::row_major(&bv.data()[ib..ib + k * m], k, m);
-            gemm(gm, bm.t(), 1.0, &mut da[ia..ia + n * k]);
-        }
-        if let Some(db) = db.as_mut() {
-            let am = MatRef::row_major(&av.data()[ia..ia + n * k], n, k);
-            gemm(am.t(), gm, 1.0, &mut db[ib..ib + k * m]);
-        }
-    });
-    if let Some(da) = da {
-        sink.add(a.0, Tensor::from_parts(da, av.shape()));
+/// `matmul`: the product of its two inputs.
+#[derive(Clone, Debug)]
+pub(crate) struct MatMul;
+
+impl Rule for MatMul {
+    fn name(&self) -> String {
+        "matmul".into()
     }
-    if let Some(db) = db {
-        sink.add(b.0, Tensor::from_parts(db, bv.shape()));
+
+    /// `dA = G B^T` reads `B`; `dB = A^T G` reads `A`.
+    fn saved(&self, wants: Wants<'_>) -> Saved {
+        Saved::nothing().input_if(wants.input(0), 1).input_if(wants.input(1), 0)
+    }
+
+    /// For one batch element, `Y = A B` gives `dY_ij/dA_il = B_lj` and `dY_ij/dB_lj = A_il`, so
+    /// `dA = G B^T` and `dB = A^T G`. A batch axis that was broadcast sums the contributions of
+    /// all its batch elements: each GEMM accumulates into the shared gradient matrix
+    /// (`beta = 1`).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let (shape_a, shape_b) = (cx.input_shape(0).to_vec(), cx.input_shape(1).to_vec());
+        let plan = Plan::new(&shape_a, &shape_b);
+        let (n, k, m) = (plan.n, plan.k, plan.m);
+        let g = cx.upstream();
+        let mut da = cx.wants(0).then(|| (buffer::zeroed(numel(&shape_a)), cx.input(1).data()));
+        let mut db = cx.wants(1).then(|| (buffer::zeroed(numel(&shape_b)), cx.input(0).data()));
+        plan.for_each_batch(&shape_a, &shape_b, |ia, ib, io| {
+            let gm = MatRef::row_major(&g.data()[io..io + n * m], n, m);
+            if let Some((da, b)) = da.as_mut() {
+                let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
+                gemm(gm, bm.t(), 1.0, &mut da[ia..ia + n * k]);
+            }
+            if let Some((db, a)) = db.as_mut() {
+                let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
+                gemm(am.t(), gm, 1.0, &mut db[ib..ib + k * m]);
+            }
+        });
+        let (da, db) = (da.map(|(d, _)| d), db.map(|(d, _)| d));
+        if let Some(da) = da {
+            cx.add(0, Tensor::from_parts(da, &shape_a));
+        }
+        if let Some(db) = db {
+            cx.add(1, Tensor::from_parts(db, &shape_b));
+        }
     }
 }

@@ -2,13 +2,13 @@
 //! `max_axis` over one axis.
 //!
 //! The axis-wise ones view the input as `[outer, len, inner]` (see
-//! [`split_at_axis`](crate::shape::split_at_axis)) and reduce the middle.
+//! [`split_at_axis`](crate::tensor::shape::split_at_axis)) and reduce the middle.
 
-use crate::buffer::{self, Data};
-use crate::ops::{Op, check_axis};
-use crate::shape::{Shape, split_at_axis};
-use crate::tape::{GradSink, Var};
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::ops::check_axis;
 use crate::tensor::Tensor;
+use crate::tensor::buffer::{self, Data};
+use crate::tensor::shape::{AxisSplit, Shape, split_at_axis};
 
 /// Sum or mean, over all elements or one axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,7 +20,7 @@ pub(crate) enum Reduce {
 }
 
 impl Reduce {
-    pub(crate) fn name(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Reduce::Sum => "sum".into(),
             Reduce::Mean => "mean".into(),
@@ -42,7 +42,7 @@ fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
 }
 
 /// Sums the middle axis of `x` viewed as `[outer, len, inner]`.
-fn sum_middle(x: &[f64], (outer, len, inner): (usize, usize, usize)) -> Data {
+fn sum_middle(x: &[f64], AxisSplit { outer, len, inner }: AxisSplit) -> Data {
     let mut out = buffer::zeroed(outer * inner);
     for o in 0..outer {
         let row = &mut out[o * inner..(o + 1) * inner];
@@ -64,67 +64,86 @@ fn reduce<'t>(x: Var<'t>, f: Reduce) -> Var<'t> {
             Reduce::Sum => Tensor::scalar(v.data().iter().sum()),
             Reduce::Mean => Tensor::scalar(v.data().iter().sum::<f64>() / v.numel() as f64),
             Reduce::SumAxis { axis, keep_dim } | Reduce::MeanAxis { axis, keep_dim } => {
-                check_axis(&f.name(), axis, v.shape());
+                check_axis(&f.label(), axis, v.shape());
                 let split = split_at_axis(v.shape(), axis);
                 let mut sums = sum_middle(v.data(), split);
                 if matches!(f, Reduce::MeanAxis { .. }) {
-                    sums.iter_mut().for_each(|s| *s /= split.1 as f64);
+                    sums.iter_mut().for_each(|s| *s /= split.len as f64);
                 }
                 Tensor::from_parts(sums, &reduced_shape(v.shape(), axis, keep_dim))
             }
         }
     };
-    x.tape.record(Op::Reduce { x: x.id, f }, y)
+    x.tape.record(f, &[x], y)
 }
 
-/// Backward: every input element contributed to its sum with weight 1 (to its mean with
-/// weight `1/n`), so `dx[o, i, k] = g[o, k]` (or `g[o, k] / n`): the upstream gradient is
-/// broadcast back along the reduced axis (over everything for `sum`/`mean`).
-pub(crate) fn backward(f: Reduce, x_id: usize, x: &Tensor, g: &Tensor, sink: &mut GradSink) {
-    if !sink.wants(x_id) {
-        return;
+impl Rule for Reduce {
+    fn name(&self) -> String {
+        self.label()
     }
-    let dx = match f {
-        Reduce::Sum => Tensor::full(x.shape(), g.item()),
-        Reduce::Mean => Tensor::full(x.shape(), g.item() / x.numel() as f64),
-        Reduce::SumAxis { axis, .. } | Reduce::MeanAxis { axis, .. } => {
-            let (outer, len, inner) = split_at_axis(x.shape(), axis);
-            let scale = if matches!(f, Reduce::MeanAxis { .. }) { 1.0 / len as f64 } else { 1.0 };
-            let mut dx = buffer::with_capacity(x.numel());
-            for o in 0..outer {
-                let row = &g.data()[o * inner..(o + 1) * inner];
-                for _ in 0..len {
-                    dx.extend(row.iter().map(|gk| gk * scale));
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
+    }
+
+    /// Every input element contributed to its sum with weight 1 (to its mean with weight
+    /// `1/n`), so `dx[o, i, k] = g[o, k]` (or `g[o, k] / n`): the upstream gradient is broadcast
+    /// back along the reduced axis (over everything for `sum`/`mean`).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            match *self {
+                Reduce::Sum => Tensor::full(shape, g.item()),
+                Reduce::Mean => Tensor::full(shape, g.item() / shape.iter().product::<usize>() as f64),
+                Reduce::SumAxis { axis, .. } | Reduce::MeanAxis { axis, .. } => {
+                    let AxisSplit { outer, len, inner } = split_at_axis(shape, axis);
+                    let scale = if matches!(self, Reduce::MeanAxis { .. }) { 1.0 / len as f64 } else { 1.0 };
+                    let mut dx = buffer::with_capacity(outer * len * inner);
+                    for o in 0..outer {
+                        let row = &g.data()[o * inner..(o + 1) * inner];
+                        for _ in 0..len {
+                            dx.extend(row.iter().map(|gk| gk * scale));
+                        }
+                    }
+                    Tensor::from_parts(dx, shape)
                 }
             }
-            Tensor::from_parts(dx, x.shape())
-        }
-    };
-    sink.add(x_id, dx);
+        });
+    }
 }
 
-/// Backward of `max_axis`: the gradient goes to the arg-max only (the first one on ties, as
-/// PyTorch's `max(dim)`), because the max is locally equal to that one input:
-/// `dx[o, argmax[o, k], k] = g[o, k]`, zero elsewhere.
-pub(crate) fn max_axis_backward(
-    x_id: usize,
-    x: &Tensor,
+/// `max_axis(axis)`: remembers where each maximum was (its position along the axis).
+#[derive(Clone, Debug)]
+pub(crate) struct MaxAxis {
     axis: usize,
-    argmax: &[usize],
-    g: &Tensor,
-    sink: &mut GradSink,
-) {
-    if !sink.wants(x_id) {
-        return;
+    argmax: Vec<usize>,
+}
+
+impl Rule for MaxAxis {
+    fn name(&self) -> String {
+        format!("max_axis({})", self.axis)
     }
-    let (outer, len, inner) = split_at_axis(x.shape(), axis);
-    let mut dx = buffer::zeroed(x.numel());
-    for o in 0..outer {
-        for k in 0..inner {
-            dx[(o * len + argmax[o * inner + k]) * inner + k] += g.data()[o * inner + k];
-        }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("argmax", bytes_of(&self.argmax))
     }
-    sink.add(x_id, Tensor::from_parts(dx, x.shape()));
+
+    /// The gradient goes to the arg-max only (the first one on ties, as PyTorch's
+    /// `max(dim)`), because the max is locally equal to that one input:
+    /// `dx[o, argmax[o, k], k] = g[o, k]`, zero elsewhere.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            let AxisSplit { outer, len, inner } = split_at_axis(shape, self.axis);
+            let mut dx = buffer::zeroed(outer * len * inner);
+            for o in 0..outer {
+                for k in 0..inner {
+                    dx[(o * len + self.argmax[o * inner + k]) * inner + k] += g.data()[o * inner + k];
+                }
+            }
+            Tensor::from_parts(dx, shape)
+        });
+    }
 }
 
 impl<'t> Var<'t> {
@@ -152,13 +171,15 @@ impl<'t> Var<'t> {
         reduce(self, Reduce::MeanAxis { axis, keep_dim })
     }
 
-    /// The maximum over `axis`. Its gradient goes to the arg-max (the first, on ties).
+    /// The maximum over `axis`. Its gradient goes to the arg-max (the first, on ties). A NaN
+    /// along the axis makes the maximum NaN, and the gradient goes to the first NaN (as
+    /// PyTorch).
     #[track_caller]
     pub fn max_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
         let (y, argmax) = {
             let v = self.value_ref();
             check_axis("max_axis", axis, v.shape());
-            let (outer, len, inner) = split_at_axis(v.shape(), axis);
+            let AxisSplit { outer, len, inner } = split_at_axis(v.shape(), axis);
             assert!(len > 0, "max_axis: axis {axis} of shape {:?} is empty", v.shape());
             let mut max = vec![f64::NEG_INFINITY; outer * inner];
             let mut argmax = vec![0; outer * inner];
@@ -167,8 +188,10 @@ impl<'t> Var<'t> {
                     for k in 0..inner {
                         let x = v.data()[(o * len + i) * inner + k];
                         let at = o * inner + k;
-                        // `i == 0` takes the first element even when it is NaN or -inf.
-                        if i == 0 || x > max[at] {
+                        // `i == 0` takes the first element even when it is -inf; a NaN wins
+                        // over any number and the first NaN stays (NaN propagates, and the
+                        // gradient goes to it, as PyTorch's `max(dim)`).
+                        if i == 0 || x > max[at] || (x.is_nan() && !max[at].is_nan()) {
                             max[at] = x;
                             argmax[at] = i;
                         }
@@ -177,6 +200,6 @@ impl<'t> Var<'t> {
             }
             (Tensor::from_parts(max, &reduced_shape(v.shape(), axis, keep_dim)), argmax)
         };
-        self.tape.record(Op::MaxAxis { x: self.id, axis, argmax }, y)
+        self.tape.record(MaxAxis { axis, argmax }, &[self], y)
     }
 }

@@ -4,10 +4,9 @@
 //! it may be computed from the input `x` or, when cheaper, from the output `y` (as dfdx's
 //! `UnaryDerivative` does: `exp' = y`, `tanh' = 1 - y^2`, `sigmoid' = y (1 - y)`).
 
-use crate::buffer;
-use crate::ops::Op;
-use crate::tape::{GradSink, Var};
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
 use crate::tensor::Tensor;
+use crate::tensor::buffer;
 
 /// `sqrt(2 / pi)`, the constant of GELU's tanh approximation.
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -37,7 +36,7 @@ pub(crate) enum Unary {
 
 impl Unary {
     /// The op as a label for dumps and graphs; constants with at most 6 significant digits.
-    pub(crate) fn name(self) -> String {
+    pub(crate) fn label(self) -> String {
         let short = |c: f64| {
             let exact = c.to_string();
             if exact.len() <= 8 {
@@ -65,103 +64,163 @@ impl Unary {
         }
     }
 
-    /// Runs `job` with this op's function `f(x)` and derivative `f'(x, y)` (from the input `x`
-    /// or, when cheaper, the output `y`) as closures of their own types, so that the loops in
-    /// `job` are compiled per op with the arithmetic inlined, not a `match` per element.
+    /// Runs `job` with this op's function `f(x)`, what its derivative reads, and the
+    /// derivative `f'(x, y)` itself (from the input `x` or, when cheaper, the output `y`), as
+    /// closures of their own types, so that the loops in `job` are compiled per op with the
+    /// arithmetic inlined, not a `match` per element.
     ///
     /// This table is the one definition of every elementwise op; each derivative's derivation
-    /// is the comment on its arm.
+    /// is the comment on its arm. NaN policy (as PyTorch): a NaN input gives a NaN output.
     #[inline(always)]
-    fn dispatch<J: Job>(self, job: J) -> J::Output {
+    fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
+        use DerivativeOf::{Input, Nothing, Output};
         match self {
             // -1
-            Unary::Neg => job.run(|x| -x, |_, _| -1.0),
+            Unary::Neg => job.run(|x| -x, Nothing, |_, _| -1.0),
             // 1
-            Unary::AddScalar(c) => job.run(move |x| x + c, |_, _| 1.0),
+            Unary::AddScalar(c) => job.run(move |x| x + c, Nothing, |_, _| 1.0),
             // c
-            Unary::MulScalar(c) => job.run(move |x| x * c, move |_, _| c),
+            Unary::MulScalar(c) => job.run(move |x| x * c, Nothing, move |_, _| c),
             // 1/c
-            Unary::DivScalar(c) => job.run(move |x| x / c, move |_, _| 1.0 / c),
+            Unary::DivScalar(c) => job.run(move |x| x / c, Nothing, move |_, _| 1.0 / c),
             // -1
-            Unary::ScalarSub(c) => job.run(move |x| c - x, |_, _| -1.0),
-            // d(c/x)/dx = -c/x^2, written -y/x with y = c/x
-            Unary::ScalarDiv(c) => job.run(move |x| c / x, |x, y| -y / x),
-            // p x^(p-1)
-            Unary::Powf(p) => job.run(move |x| x.powf(p), move |x, _| p * x.powf(p - 1.0)),
+            Unary::ScalarSub(c) => job.run(move |x| c - x, Nothing, |_, _| -1.0),
+            // d(c/x)/dx = -c/x^2
+            Unary::ScalarDiv(c) => job.run(move |x| c / x, Input, move |x, _| -c / (x * x)),
+            // p x^(p-1); exactly 0 for p = 0 (x^0 is the constant 1, even at x = 0, where the
+            // formula would give 0 * inf = NaN), as PyTorch
+            Unary::Powf(p) => {
+                job.run(move |x| x.powf(p), Input, move |x, _| if p == 0.0 { 0.0 } else { p * x.powf(p - 1.0) })
+            }
             // e^x = y
-            Unary::Exp => job.run(f64::exp, |_, y| y),
+            Unary::Exp => job.run(f64::exp, Output, |_, y| y),
             // 1/x
-            Unary::Log => job.run(f64::ln, |x, _| 1.0 / x),
+            Unary::Log => job.run(f64::ln, Input, |x, _| 1.0 / x),
             // 1/(2 sqrt x) = 1/(2y): infinite at 0, as in PyTorch
-            Unary::Sqrt => job.run(f64::sqrt, |_, y| 0.5 / y),
+            Unary::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y),
             // 1 - tanh^2 x = 1 - y^2
-            Unary::Tanh => job.run(f64::tanh, |_, y| 1.0 - y * y),
-            // 1 where x > 0, else 0 (0 at the kink, as PyTorch)
-            Unary::Relu => job.run(|x| x.max(0.0), |x, _| if x > 0.0 { 1.0 } else { 0.0 }),
+            Unary::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y),
+            // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
+            // through forward and backward lets the gradient through, as PyTorch's
+            // `threshold_backward`.
+            Unary::Relu => job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }),
             // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
-            Unary::Sigmoid => job.run(|x| 1.0 / (1.0 + (-x).exp()), |_, y| y * (1.0 - y)),
+            Unary::Sigmoid => job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y)),
             // gelu x = x/2 (1 + t), t = tanh(u), u = k (x + a x^3), k = sqrt(2/pi), a = 0.044715:
-            // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2)
+            // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). Where t = ±1 exactly the
+            // second term is 0 (it is, in the limit: 1 - t^2 falls like e^-2|u| while x^3 grows),
+            // so it is skipped rather than computed as 0 * inf once x^2 overflows.
             Unary::Gelu => job.run(
                 |x| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()),
+                Input,
                 |x, _| {
                     let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
-                    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+                    let slope = 1.0 - t * t;
+                    let tail = if slope == 0.0 {
+                        0.0
+                    } else {
+                        0.5 * x * slope * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+                    };
+                    0.5 * (1.0 + t) + tail
                 },
             ),
         }
     }
 }
 
+/// What an elementwise op's derivative is computed from.
+#[derive(Clone, Copy, PartialEq)]
+enum DerivativeOf {
+    /// The input `x` (its value is kept for backward).
+    Input,
+    /// The output `y` (its value is kept for backward).
+    Output,
+    /// Neither: the derivative is a constant.
+    Nothing,
+}
+
 /// A computation generic over an elementwise op's function and derivative (see
 /// [`Unary::dispatch`]).
-trait Job {
+trait UnaryJob {
     type Output;
-    fn run(self, f: impl Fn(f64) -> f64, derivative: impl Fn(f64, f64) -> f64) -> Self::Output;
+    fn run(self, f: impl Fn(f64) -> f64, of: DerivativeOf, derivative: impl Fn(f64, f64) -> f64) -> Self::Output;
 }
 
 /// The forward loop: `y[i] = f(x[i])`.
-struct Forward<'a>(&'a Tensor);
+struct Apply<'a>(&'a Tensor);
 
-impl Job for Forward<'_> {
+impl UnaryJob for Apply<'_> {
     type Output = Tensor;
-    fn run(self, f: impl Fn(f64) -> f64, _: impl Fn(f64, f64) -> f64) -> Tensor {
+    fn run(self, f: impl Fn(f64) -> f64, _: DerivativeOf, _: impl Fn(f64, f64) -> f64) -> Tensor {
         self.0.map(f)
     }
 }
 
-/// The backward loop: `dx[i] = g[i] * f'(x[i], y[i])`.
-struct Backward<'a> {
-    x: &'a Tensor,
-    y: &'a Tensor,
-    g: &'a Tensor,
+/// What the derivative reads, for [`Rule::saved`].
+struct Reads;
+
+impl UnaryJob for Reads {
+    type Output = DerivativeOf;
+    fn run(self, _: impl Fn(f64) -> f64, of: DerivativeOf, _: impl Fn(f64, f64) -> f64) -> DerivativeOf {
+        of
+    }
 }
 
-impl Job for Backward<'_> {
+/// The backward loop: `dx[i] = g[i] * f'(x[i], y[i])`, reading only what the derivative is
+/// computed from.
+struct ChainRule<'a, 'c>(&'a BackwardCx<'c>);
+
+impl UnaryJob for ChainRule<'_, '_> {
     type Output = Tensor;
-    fn run(self, _: impl Fn(f64) -> f64, derivative: impl Fn(f64, f64) -> f64) -> Tensor {
-        let (x, y, g) = (self.x.data(), self.y.data(), self.g.data());
-        let mut dx = buffer::zeroed(x.len());
-        for (((d, &xi), &yi), &gi) in dx.iter_mut().zip(x).zip(y).zip(g) {
-            *d = gi * derivative(xi, yi);
+    fn run(self, _: impl Fn(f64) -> f64, of: DerivativeOf, derivative: impl Fn(f64, f64) -> f64) -> Tensor {
+        let cx = self.0;
+        let g = cx.upstream();
+        let mut dx = buffer::zeroed(g.numel());
+        match of {
+            DerivativeOf::Input => {
+                for ((d, &xi), &gi) in dx.iter_mut().zip(cx.input(0).data()).zip(g.data()) {
+                    *d = gi * derivative(xi, 0.0);
+                }
+            }
+            DerivativeOf::Output => {
+                for ((d, &yi), &gi) in dx.iter_mut().zip(cx.output().data()).zip(g.data()) {
+                    *d = gi * derivative(0.0, yi);
+                }
+            }
+            DerivativeOf::Nothing => {
+                let c = derivative(0.0, 0.0);
+                dx.iter_mut().zip(g.data()).for_each(|(d, &gi)| *d = gi * c);
+            }
         }
-        Tensor::from_parts(dx, self.x.shape())
+        Tensor::from_parts(dx, g.shape())
+    }
+}
+
+impl Rule for Unary {
+    fn name(&self) -> String {
+        self.label()
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        match self.dispatch(Reads) {
+            DerivativeOf::Input => Saved::nothing().input(0),
+            DerivativeOf::Output => Saved::nothing().output(),
+            DerivativeOf::Nothing => Saved::nothing(),
+        }
+    }
+
+    /// `dx[i] = g[i] * f'(x[i])` (the chain rule, elementwise; each derivative's derivation is
+    /// on its arm of [`Unary::dispatch`]).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| self.dispatch(ChainRule(cx)));
     }
 }
 
 /// Forward: `y[i] = f(x[i])`, recorded as one node.
 #[track_caller]
 pub(crate) fn unary<'t>(x: Var<'t>, f: Unary) -> Var<'t> {
-    let y = f.dispatch(Forward(&x.value_ref()));
-    x.tape.record(Op::Unary { x: x.id, f }, y)
-}
-
-/// Backward: `dx[i] = g[i] * f'(x[i], y[i])` (the chain rule, elementwise; each derivative's
-/// derivation is on its arm of [`Unary::dispatch`]).
-pub(crate) fn backward(f: Unary, x_id: usize, x: &Tensor, y: &Tensor, g: &Tensor, sink: &mut GradSink) {
-    if sink.wants(x_id) {
-        sink.add(x_id, f.dispatch(Backward { x, y, g }));
-    }
+    let y = f.dispatch(Apply(&x.value_ref()));
+    x.tape.record(f, &[x], y)
 }
 
 impl<'t> Var<'t> {
@@ -220,10 +279,10 @@ mod tests {
 
     #[test]
     fn names_show_constants_briefly() {
-        assert_eq!(Unary::MulScalar(0.5).name(), "mul(0.5)");
-        assert_eq!(Unary::DivScalar(8f64.sqrt()).name(), "div(2.82843)");
-        assert_eq!(Unary::AddScalar(1e-10).name(), "add(1e-10)");
-        assert_eq!(Unary::Powf(1.0 / 3.0).name(), "powf(0.333333)");
-        assert_eq!(Unary::Exp.name(), "exp");
+        assert_eq!(Unary::MulScalar(0.5).label(), "mul(0.5)");
+        assert_eq!(Unary::DivScalar(8f64.sqrt()).label(), "div(2.82843)");
+        assert_eq!(Unary::AddScalar(1e-10).label(), "add(1e-10)");
+        assert_eq!(Unary::Powf(1.0 / 3.0).label(), "powf(0.333333)");
+        assert_eq!(Unary::Exp.label(), "exp");
     }
 }

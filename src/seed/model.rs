@@ -20,9 +20,9 @@
 //! with tapegrad ops (a statistic brought in as a constant, a path cut, a gradient routed
 //! through a transposed matrix), so that the tape computes what the slip would compute.
 
+use crate::autograd::{Tape, Var};
 use crate::ops::mask::causal_mask;
 use crate::pyrandom::PyRandom;
-use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// The vocabulary size.

@@ -9,8 +9,9 @@
 
 use std::fmt;
 
-use crate::tape::{Tape, Var};
+use crate::autograd::{Tape, Var};
 use crate::tensor::Tensor;
+use crate::tensor::shape::unravel;
 
 /// Checks the gradients of `f` at `inputs` against central finite differences with PyTorch's
 /// defaults (eps 1e-6, atol 1e-5, rtol 1e-3). `f` may return any shape.
@@ -124,16 +125,6 @@ impl Gradcheck {
     }
 }
 
-/// The row-major multi-index of flat offset `at` in `shape`.
-pub(crate) fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
-    let mut index = vec![0; shape.len()];
-    for axis in (0..shape.len()).rev() {
-        index[axis] = at % shape[axis];
-        at /= shape[axis];
-    }
-    index
-}
-
 /// Evaluates `f` on a fresh tape and returns the output's value.
 fn evaluate<F>(inputs: &[Tensor], f: &F) -> Tensor
 where
@@ -152,7 +143,7 @@ where
     F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
 {
     check_backward_properties(inputs, f)?;
-    Ok(crate::jacobian::jacobians(inputs, f)
+    Ok(super::jacobian::jacobians(inputs, f)
         .into_iter()
         .zip(inputs)
         .map(|(jacobian, input)| {

@@ -1,6 +1,6 @@
 //! `jacobian(f, x)`: the full Jacobian of a small function, one backward per output element.
 
-use crate::tape::{Tape, Var};
+use crate::autograd::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// The full Jacobian of `f` at `x`: `J[i..., j...] = d f(x)[i...] / d x[j...]`, with shape

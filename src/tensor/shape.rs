@@ -136,11 +136,29 @@ fn repeats_along_leading_axes(shape: &[usize], out: &[usize]) -> Option<usize> {
     (out.ends_with(significant) && row > 0).then_some(row)
 }
 
-/// Splits `shape` around `axis` into `(outer, len, inner)`: the product of the axes before it,
+/// A shape seen around one axis as `[outer, len, inner]`: the product of the axes before it,
 /// its size and the product of the axes after it. Every axis-wise op walks the data this way:
 /// element `(o, i, k)` is at `o * len * inner + i * inner + k`.
-pub fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (numel(&shape[..axis]), shape[axis], numel(&shape[axis + 1..]))
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AxisSplit {
+    pub(crate) outer: usize,
+    pub(crate) len: usize,
+    pub(crate) inner: usize,
+}
+
+/// Splits `shape` around `axis` (see [`AxisSplit`]).
+pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> AxisSplit {
+    AxisSplit { outer: numel(&shape[..axis]), len: shape[axis], inner: numel(&shape[axis + 1..]) }
+}
+
+/// The row-major multi-index of flat offset `at` in `shape`.
+pub(crate) fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for axis in (0..shape.len()).rev() {
+        index[axis] = at % shape[axis];
+        at /= shape[axis];
+    }
+    index
 }
 
 #[cfg(test)]

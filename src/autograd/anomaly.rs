@@ -6,11 +6,10 @@
 use std::fmt;
 use std::panic::Location;
 
-use crate::check::unravel;
-use crate::inspect::memory::op_label;
+use crate::autograd::{Node, Rule};
 use crate::ops::Op;
-use crate::tape::Node;
 use crate::tensor::Tensor;
+use crate::tensor::shape::unravel;
 
 /// Where an [`Anomaly`] appeared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,11 +98,9 @@ fn first_non_finite(t: &Tensor, skip: impl Fn(usize) -> bool) -> Option<(usize, 
 /// line, when its output holds NaN or ±inf. Elements an op was asked to set to a non-finite
 /// constant (`masked_fill(mask, -inf)`) are the user's data, like leaves, and pass.
 #[track_caller]
-pub(crate) fn check_forward(nodes: &[Node], node: usize, op: &Op, value: &Tensor) {
-    let filled = |i: usize| matches!(op, Op::MaskedFill { filled, .. } if filled[i]);
-    let Some((at, bad)) = first_non_finite(value, filled) else { return };
-    let bad_inputs =
-        op.inputs().into_iter().filter(|&i| nodes[i].value.data().iter().any(|v| !v.is_finite())).collect();
+pub(crate) fn check_forward(nodes: &[Node], node: usize, op: &Op, inputs: &[usize], value: &Tensor) {
+    let Some((at, bad)) = first_non_finite(value, |i| op.requested_non_finite(i)) else { return };
+    let bad_inputs = inputs.iter().copied().filter(|&i| nodes[i].value.data().iter().any(|v| !v.is_finite())).collect();
     let anomaly = Anomaly {
         phase: Phase::Forward,
         op: op.name(),
@@ -128,7 +125,7 @@ pub(crate) fn check_backward(
 ) -> Result<(), Anomaly> {
     let anomaly = |phase, tensor_of: usize, (at, value): (usize, f64)| Anomaly {
         phase,
-        op: op_label(&nodes[node]),
+        op: nodes[node].label(),
         node,
         location: nodes[node].location,
         tensor_of,
@@ -142,7 +139,7 @@ pub(crate) fn check_backward(
             None => Ok(()),
         };
     }
-    for input in nodes[node].op.inputs() {
+    for &input in &nodes[node].inputs {
         if let Some(bad) = grads[input].as_ref().and_then(|g| first_non_finite(g, |_| false)) {
             return Err(anomaly(Phase::Backward, input, bad));
         }

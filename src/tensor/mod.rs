@@ -9,9 +9,12 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
-use crate::buffer::{self, Data};
+pub(crate) mod buffer;
+pub(crate) mod shape;
+
 use crate::error::Error;
-use crate::shape::{self, Shape};
+use crate::tensor::buffer::Data;
+use crate::tensor::shape::Shape;
 
 /// An owned, dense, row-major array of `f64`. Rank 0 (a scalar, shape `[]`) and up.
 #[derive(PartialEq)]

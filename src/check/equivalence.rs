@@ -2,8 +2,8 @@
 
 use std::fmt;
 
+use crate::autograd::{Tape, Var};
 use crate::inspect::{MemoryReport, human_bytes};
-use crate::tape::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// Builds `fused` and `composite` on two fresh tapes from the same `inputs` (all as

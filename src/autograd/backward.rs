@@ -1,0 +1,142 @@
+//! Reverse-mode differentiation: [`Var::backward`] walks the tape once, from the output down
+//! to the first node, and returns [`Grads`].
+
+use crate::autograd::rule::{BackwardCx, Rule, Wants};
+use crate::autograd::tape::{Node, TapeId};
+use crate::autograd::{Tape, Var};
+use crate::tensor::Tensor;
+
+impl<'t> Var<'t> {
+    /// Reverse-mode differentiation of a one-element output: the gradient of this value with
+    /// respect to every node that leads to it.
+    ///
+    /// Panics when the value has more than one element (use [`Var::backward_with`] for a
+    /// vector-Jacobian product).
+    #[track_caller]
+    pub fn backward(self) -> Grads {
+        self.backward_with(self.scalar_seed("backward"))
+    }
+
+    /// The seed `1` of a one-element output; panics, naming `op`, for a larger one.
+    #[track_caller]
+    fn scalar_seed(self, op: &str) -> Tensor {
+        let shape = self.shape();
+        assert!(
+            shape.iter().product::<usize>() == 1,
+            "{op}: output of shape {shape:?} is not a single value; reduce it (sum, mean, a loss) \
+             or call backward_with(seed) with a seed of that shape"
+        );
+        Tensor::ones(&shape)
+    }
+
+    /// Backward from an arbitrary output gradient `seed` (same shape as this value): computes
+    /// the vector-Jacobian product `seed^T J` for every node, as PyTorch's
+    /// `y.backward(gradient=seed)`.
+    ///
+    /// In anomaly mode ([`Tape::with_anomaly_detection`]) it panics at the first rule that
+    /// produces a NaN or ±inf gradient, naming that op, its node id and the line that recorded
+    /// it.
+    #[track_caller]
+    pub fn backward_with(self, seed: Tensor) -> Grads {
+        match self.run_backward(seed, self.tape.anomaly_detection()) {
+            Ok(grads) => grads,
+            Err(anomaly) => panic!("{anomaly}"),
+        }
+    }
+
+    /// [`Var::backward`] that checks every gradient as it is made, in any mode: `Err` names
+    /// the first op whose backward rule produced a NaN or ±inf, its node id and the line that
+    /// recorded it (see [`Anomaly`](crate::Anomaly)).
+    #[track_caller]
+    pub fn try_backward(self) -> Result<Grads, crate::Anomaly> {
+        self.run_backward(self.scalar_seed("try_backward"), true)
+    }
+
+    /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf.
+    #[track_caller]
+    fn run_backward(self, seed: Tensor, check: bool) -> Result<Grads, crate::Anomaly> {
+        let nodes = self.tape.nodes.borrow();
+        let out_shape = nodes[self.id].value.shape();
+        assert!(
+            seed.shape() == out_shape,
+            "backward_with: seed of shape {:?} does not match output of shape {out_shape:?}",
+            seed.shape()
+        );
+        let mut grads: Vec<Option<Tensor>> = vec![None; self.id + 1];
+        if nodes[self.id].needs_grad {
+            grads[self.id] = Some(seed);
+        }
+        if check {
+            crate::autograd::anomaly::check_backward(&nodes, self.id, &grads, true)?;
+        }
+        // One loop from the output down to the first node: every node's gradient is complete
+        // before it is visited, because all its consumers have larger ids.
+        for id in (0..=self.id).rev() {
+            let Some(upstream) = grads[id].take() else { continue };
+            run_rule(&nodes, id, &upstream, &mut grads);
+            grads[id] = Some(upstream);
+            if check {
+                crate::autograd::anomaly::check_backward(&nodes, id, &grads, false)?;
+            }
+        }
+        Ok(Grads { grads, tape: self.tape.id() })
+    }
+}
+
+/// Runs node `id`'s backward rule with `upstream`, accumulating into `grads`.
+pub(crate) fn run_rule(nodes: &[Node], id: usize, upstream: &Tensor, grads: &mut [Option<Tensor>]) {
+    let node = &nodes[id];
+    let mut cx = BackwardCx {
+        nodes,
+        inputs: &node.inputs,
+        output: &node.value,
+        upstream,
+        grads,
+        #[cfg(debug_assertions)]
+        declared: node.op.saved(Wants::new(nodes, &node.inputs)),
+    };
+    node.op.backward(&mut cx);
+}
+
+/// The gradients computed by one backward pass, one per node of the tape that leads to the
+/// output.
+#[derive(Clone, Debug)]
+pub struct Grads {
+    grads: Vec<Option<Tensor>>,
+    /// The tape that ran backward, to refuse `Var`s of any other tape.
+    tape: TapeId,
+}
+
+impl Grads {
+    /// The gradient of the output with respect to `v` (leaf or intermediate): `None` where `v`
+    /// does not influence the output, and for constants.
+    ///
+    /// Panics when `v` belongs to another tape (even one allocated where this one's tape was).
+    #[track_caller]
+    pub fn wrt(&self, v: Var<'_>) -> Option<&Tensor> {
+        self.check_tape(v.tape, "Grads::wrt");
+        self.grads.get(v.id).and_then(Option::as_ref)
+    }
+
+    /// Takes the gradient of `v` out, leaving `None` (saves a copy in optimizers).
+    #[track_caller]
+    pub fn take(&mut self, v: Var<'_>) -> Option<Tensor> {
+        self.wrt(v)?;
+        self.grads[v.id].take()
+    }
+
+    /// The gradient of the node with id `id`, if any.
+    pub fn by_id(&self, id: usize) -> Option<&Tensor> {
+        self.grads.get(id).and_then(Option::as_ref)
+    }
+
+    /// Panics, naming `op`, unless these gradients were computed on `tape`.
+    #[track_caller]
+    pub(crate) fn check_tape(&self, tape: &Tape, op: &str) {
+        assert!(
+            tape.id() == self.tape,
+            "{op}: these gradients were computed on another tape than the one asked about \
+             (a Grads answers only for the tape that ran its backward)"
+        );
+    }
+}

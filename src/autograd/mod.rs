@@ -1,0 +1,16 @@
+//! The autograd core: the [`Tape`] that records nodes, the [`Var`] handle, the backward loop
+//! that returns [`Grads`], the [`Rule`](rule::Rule) contract every op fulfils, and anomaly
+//! checks. It knows ops only through that contract and the list of them in `ops`.
+
+pub(crate) mod anomaly;
+mod backward;
+pub(crate) mod rule;
+pub(crate) mod tape;
+mod var;
+
+pub use anomaly::{Anomaly, Phase};
+pub use backward::Grads;
+pub(crate) use rule::{BackwardCx, Rule, Saved, Wants, bytes_of};
+pub(crate) use tape::Node;
+pub use tape::Tape;
+pub use var::Var;

@@ -1,0 +1,193 @@
+//! The contract every op fulfils: [`Rule`]. An op is one struct holding what its node must
+//! remember (its parameters and whatever its forward saved); implementing [`Rule`] for it gives
+//! the tape everything else it needs to know, in one place:
+//!
+//! - [`Rule::name`]: how the op is displayed (`"softmax(1)"`);
+//! - [`Rule::saved`]: what its backward reads, declared once; the memory accounting
+//!   ([`Tape::memory`](crate::Tape::memory), the dump, the DOT picture) derives from this, and
+//!   in debug builds [`BackwardCx`] refuses to hand a rule a value it did not declare, so the
+//!   declaration and the rule cannot drift apart;
+//! - [`Rule::backward`]: the chain rule, with the derivation beside it.
+//!
+//! The node's inputs are not part of the op: the tape records them with the node, in the order
+//! the op's forward passed them, and a rule refers to them by position (`0`, `1`, ...).
+
+use smallvec::SmallVec;
+
+use crate::autograd::tape::Node;
+use crate::tensor::Tensor;
+
+/// One op's backward rule and what it needs. See the [module docs](self).
+pub(crate) trait Rule {
+    /// The op as users write it, with its parameters: `"sum_axis(1)"`, `"mul(0.5)"`.
+    fn name(&self) -> String;
+
+    /// What [`Rule::backward`] reads besides the upstream gradient, given which inputs want a
+    /// gradient (a rule computes, and so reads for, only those).
+    fn saved(&self, wants: Wants<'_>) -> Saved;
+
+    /// Adds the gradients of the inputs that want one, from the upstream gradient.
+    fn backward(&self, cx: &mut BackwardCx<'_>);
+
+    /// Whether element `i` of this op's forward value may be non-finite by the user's request
+    /// (`masked_fill(mask, -inf)`): anomaly mode then lets it pass, as it does leaves.
+    fn requested_non_finite(&self, _i: usize) -> bool {
+        false
+    }
+}
+
+/// Which inputs of a node want a gradient, by position.
+#[derive(Clone, Copy)]
+pub(crate) struct Wants<'a> {
+    nodes: &'a [Node],
+    inputs: &'a [usize],
+}
+
+impl<'a> Wants<'a> {
+    pub(crate) fn new(nodes: &'a [Node], inputs: &'a [usize]) -> Wants<'a> {
+        Wants { nodes, inputs }
+    }
+
+    /// Whether input `k` (by position) wants a gradient.
+    pub(crate) fn input(self, k: usize) -> bool {
+        self.nodes[self.inputs[k]].needs_grad
+    }
+
+    /// The number of inputs.
+    pub(crate) fn arity(self) -> usize {
+        self.inputs.len()
+    }
+}
+
+/// What one node's backward rule reads besides the upstream gradient: built with
+/// `Saved::nothing().output().input(0).extra("lse", bytes)`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Saved {
+    /// The node's own forward value.
+    pub(crate) output: bool,
+    /// The inputs whose values it reads, by position.
+    pub(crate) inputs: SmallVec<[usize; 3]>,
+    /// Data saved by the op beyond values: `(name, bytes)`.
+    pub(crate) extras: SmallVec<[(&'static str, usize); 2]>,
+}
+
+impl Saved {
+    /// Reads nothing but the upstream gradient.
+    pub(crate) fn nothing() -> Saved {
+        Saved::default()
+    }
+
+    /// Reads the node's own forward value.
+    pub(crate) fn output(mut self) -> Saved {
+        self.output = true;
+        self
+    }
+
+    /// Reads the value of input `k`.
+    pub(crate) fn input(self, k: usize) -> Saved {
+        self.input_if(true, k)
+    }
+
+    /// Reads the value of input `k` when `cond` holds (usually: when some other input wants a
+    /// gradient).
+    pub(crate) fn input_if(mut self, cond: bool, k: usize) -> Saved {
+        if cond && !self.inputs.contains(&k) {
+            self.inputs.push(k);
+        }
+        self
+    }
+
+    /// Keeps data of the op's own (targets, arg-max, ...) of `bytes` bytes.
+    pub(crate) fn extra(mut self, name: &'static str, bytes: usize) -> Saved {
+        self.extras.push((name, bytes));
+        self
+    }
+}
+
+/// The bytes of a saved slice, for [`Saved::extra`].
+pub(crate) fn bytes_of<T>(v: &[T]) -> usize {
+    std::mem::size_of_val(v)
+}
+
+/// What a backward rule works with: the values it declared in [`Rule::saved`], the upstream
+/// gradient, and [`BackwardCx::add`] to hand a gradient to an input (dropped when that input
+/// wants none).
+pub(crate) struct BackwardCx<'a> {
+    pub(crate) nodes: &'a [Node],
+    pub(crate) inputs: &'a [usize],
+    pub(crate) output: &'a Tensor,
+    pub(crate) upstream: &'a Tensor,
+    pub(crate) grads: &'a mut [Option<Tensor>],
+    /// What the rule declared it reads; checked in debug builds.
+    #[cfg(debug_assertions)]
+    pub(crate) declared: Saved,
+}
+
+impl BackwardCx<'_> {
+    /// Whether input `k` wants a gradient; rules skip computing what nobody wants.
+    pub(crate) fn wants(&self, k: usize) -> bool {
+        self.nodes[self.inputs[k]].needs_grad
+    }
+
+    /// The forward value of input `k` (declared in [`Rule::saved`]).
+    pub(crate) fn input(&self, k: usize) -> &Tensor {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.declared.inputs.contains(&k),
+            "a backward rule read input {k}, which its `saved` does not declare"
+        );
+        &self.nodes[self.inputs[k]].value
+    }
+
+    /// The value of input `k` without the declaration check: for loops that stream an operand
+    /// whose values the arithmetic may not use (binary ops). Their declarations are proven by
+    /// the memory tests, which overwrite every undeclared value with NaN.
+    pub(crate) fn operand(&self, k: usize) -> &Tensor {
+        &self.nodes[self.inputs[k]].value
+    }
+
+    /// The shape of input `k` (metadata: always available).
+    pub(crate) fn input_shape(&self, k: usize) -> &[usize] {
+        self.nodes[self.inputs[k]].value.shape()
+    }
+
+    /// The node's own forward value (declared in [`Rule::saved`]).
+    pub(crate) fn output(&self) -> &Tensor {
+        #[cfg(debug_assertions)]
+        assert!(self.declared.output, "a backward rule read its output, which its `saved` does not declare");
+        self.output
+    }
+
+    /// The gradient of the final output with respect to this node's value.
+    pub(crate) fn upstream(&self) -> &Tensor {
+        self.upstream
+    }
+
+    /// The number of inputs.
+    pub(crate) fn arity(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Adds `grad` (shaped like input `k`) to input `k`'s gradient, when it wants one. Sums
+    /// gradients that reach a node along several paths.
+    pub(crate) fn add(&mut self, k: usize, grad: Tensor) {
+        if !self.wants(k) {
+            return;
+        }
+        let id = self.inputs[k];
+        debug_assert_eq!(grad.shape(), self.nodes[id].value.shape(), "gradient shape of node {id}");
+        match &mut self.grads[id] {
+            Some(sum) => sum.add_assign_same_shape(&grad),
+            empty => *empty = Some(grad),
+        }
+    }
+
+    /// Computes input `k`'s gradient with `grad` and adds it, only when `k` wants one: the
+    /// usual form of a rule with one formula per input.
+    pub(crate) fn add_with(&mut self, k: usize, grad: impl FnOnce(&Self) -> Tensor) {
+        if self.wants(k) {
+            let g = grad(self);
+            self.add(k, g);
+        }
+    }
+}

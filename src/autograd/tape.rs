@@ -1,0 +1,181 @@
+//! The tape: [`Tape`] owns the recorded nodes in execution order.
+//!
+//! Nodes are appended in execution order, so an input always has a smaller id than the node
+//! that uses it: reverse id order is already a topological order, and backward is one loop
+//! (see [`backward`](super::backward)).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use smallvec::SmallVec;
+
+use crate::autograd::{Rule, Var};
+use crate::ops::Op;
+use crate::ops::leaf::Leaf;
+use crate::tensor::Tensor;
+
+/// The node ids an op read, in the order its forward passed them.
+pub(crate) type Inputs = SmallVec<[usize; 2]>;
+
+/// Records every operation on [`Var`]s so that [`Var::backward`] can differentiate it.
+///
+/// A tape is cheap: make a fresh one per training step and drop it afterwards.
+///
+/// ```
+/// use tapegrad::{Tape, Tensor};
+/// let tape = Tape::new();
+/// let x = tape.var(Tensor::scalar(3.0));
+/// let y = x * x + 2.0 * x; // dy/dx = 2x + 2 = 8
+/// let grads = y.backward();
+/// assert_eq!(grads.wrt(x).unwrap().item(), 8.0);
+/// ```
+pub struct Tape {
+    pub(crate) nodes: RefCell<Vec<Node>>,
+    /// Unique for the life of the process: a [`Grads`](crate::Grads) recognises its tape by
+    /// it, never by address (a new tape may be allocated where a dropped one was).
+    id: TapeId,
+    /// Anomaly mode: see [`Tape::with_anomaly_detection`].
+    anomaly: bool,
+}
+
+/// A tape's identity: a number no other tape of this process has had or will have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TapeId(u64);
+
+impl TapeId {
+    fn fresh() -> TapeId {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        TapeId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// One recorded operation: what it was, which nodes it read, its forward value, and whether
+/// any gradient flows through it.
+pub(crate) struct Node {
+    pub(crate) op: Op,
+    pub(crate) inputs: Inputs,
+    pub(crate) value: Tensor,
+    /// True when some input (transitively) is a [`Tape::var`] leaf. Nodes computed only from
+    /// constants get no gradient and cost nothing in backward.
+    pub(crate) needs_grad: bool,
+    /// The line of user code that recorded the node (from `#[track_caller]`).
+    pub(crate) location: &'static Location<'static>,
+}
+
+impl Node {
+    /// The op's name, with leaves told apart: `var` (gets a gradient) or `constant`.
+    pub(crate) fn label(&self) -> String {
+        match self.op {
+            Op::Leaf(_) if self.needs_grad => "var".into(),
+            Op::Leaf(_) => "constant".into(),
+            ref op => op.name(),
+        }
+    }
+}
+
+impl Default for Tape {
+    fn default() -> Tape {
+        Tape { nodes: RefCell::default(), id: TapeId::fresh(), anomaly: false }
+    }
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new() -> Tape {
+        Tape::default()
+    }
+
+    /// An empty tape in anomaly mode: the first op whose forward output holds NaN or ±inf
+    /// panics at once, and so does the first backward rule that produces a NaN or ±inf
+    /// gradient. The message names the op, its node id and the line of your code that recorded
+    /// it (see [`Anomaly`](crate::Anomaly); [`Var::try_backward`] returns it instead of
+    /// panicking). Leaves are your data and are not checked, nor are the elements
+    /// `masked_fill` was asked to set to `-inf`. Without it, checks cost one branch per op.
+    ///
+    /// ```should_panic
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::with_anomaly_detection();
+    /// let x = tape.var(Tensor::scalar(-1.0));
+    /// let y = x.log(); // panics: "anomaly: log (node 1, recorded at src/main.rs:5:11) produced NaN ..."
+    /// ```
+    pub fn with_anomaly_detection() -> Tape {
+        Tape { anomaly: true, ..Tape::default() }
+    }
+
+    /// Whether this tape is in anomaly mode.
+    pub fn anomaly_detection(&self) -> bool {
+        self.anomaly
+    }
+
+    pub(crate) fn id(&self) -> TapeId {
+        self.id
+    }
+
+    /// Records a differentiable leaf: backward computes its gradient.
+    #[track_caller]
+    pub fn var(&self, value: Tensor) -> Var<'_> {
+        self.push(Op::Leaf(Leaf), Inputs::new(), value, true)
+    }
+
+    /// Records one differentiable leaf per tensor (copies of them), in order.
+    #[track_caller]
+    pub fn vars(&self, values: &[Tensor]) -> Vec<Var<'_>> {
+        values.iter().map(|value| self.var(value.clone())).collect()
+    }
+
+    /// Records a leaf that needs no gradient (inputs, targets, masks).
+    #[track_caller]
+    pub fn constant(&self, value: Tensor) -> Var<'_> {
+        self.push(Op::Leaf(Leaf), Inputs::new(), value, false)
+    }
+
+    /// The number of recorded nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+
+    /// True when nothing has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records the result of `op` applied to `inputs`. The node needs a gradient when any of
+    /// its inputs does. Panics, naming the op, when an input is on another tape.
+    #[track_caller]
+    pub(crate) fn record(&self, op: impl Into<Op>, inputs: &[Var<'_>], value: Tensor) -> Var<'_> {
+        let op = op.into();
+        let mut ids = Inputs::with_capacity(inputs.len());
+        for input in inputs {
+            assert!(
+                input.tape.id == self.id,
+                "{}: the {}operands were recorded on different tapes; build the whole graph on one Tape",
+                op.name(),
+                if inputs.len() == 2 { "two " } else { "" }
+            );
+            ids.push(input.id);
+        }
+        let needs_grad = {
+            let nodes = self.nodes.borrow();
+            if self.anomaly {
+                crate::autograd::anomaly::check_forward(&nodes, nodes.len(), &op, &ids, &value);
+            }
+            ids.iter().any(|&input| nodes[input].needs_grad)
+        };
+        self.push(op, ids, value, needs_grad)
+    }
+
+    #[track_caller]
+    fn push(&self, op: Op, inputs: Inputs, value: Tensor, needs_grad: bool) -> Var<'_> {
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller() });
+        Var { tape: self, id: nodes.len() - 1 }
+    }
+}
+
+impl fmt::Debug for Tape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tape").field("nodes", &self.len()).finish()
+    }
+}

@@ -1,0 +1,55 @@
+//! [`Var`]: a `Copy` handle to one node of a [`Tape`].
+
+use std::cell::Ref;
+use std::fmt;
+
+use crate::autograd::Tape;
+use crate::tensor::Tensor;
+
+/// A handle to one node of a [`Tape`]: `Copy`, so `a * b + c` reads like math.
+///
+/// The lifetime ties it to its tape: a `Var` cannot outlive the tape that recorded it.
+#[derive(Clone, Copy)]
+pub struct Var<'t> {
+    pub(crate) tape: &'t Tape,
+    pub(crate) id: usize,
+}
+
+impl<'t> Var<'t> {
+    /// The tape this variable lives on.
+    pub fn tape(self) -> &'t Tape {
+        self.tape
+    }
+
+    /// The node's index on its tape (its position in execution order).
+    pub fn id(self) -> usize {
+        self.id
+    }
+
+    /// A copy of the forward value.
+    pub fn value(self) -> Tensor {
+        self.value_ref().clone()
+    }
+
+    /// The shape of the forward value.
+    pub fn shape(self) -> Vec<usize> {
+        self.value_ref().shape().to_vec()
+    }
+
+    /// The value of a one-element variable. Panics otherwise.
+    #[track_caller]
+    pub fn item(self) -> f64 {
+        self.value_ref().item()
+    }
+
+    /// Borrows the forward value without copying it.
+    pub(crate) fn value_ref(self) -> Ref<'t, Tensor> {
+        Ref::map(self.tape.nodes.borrow(), |nodes| &nodes[self.id].value)
+    }
+}
+
+impl fmt::Debug for Var<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Var#{}{:?}", self.id, self.value_ref().shape())
+    }
+}

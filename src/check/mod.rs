@@ -1,0 +1,12 @@
+//! Checking tools: they build functions on fresh tapes and read the results, never changing
+//! how a tape works. [`gradcheck`](crate::gradcheck) compares analytical gradients with finite
+//! differences, [`jacobian`](crate::jacobian) builds full Jacobians, and
+//! [`check_equivalent`](crate::check_equivalent) compares a fused op with its composition.
+
+mod equivalence;
+mod gradcheck;
+mod jacobian;
+
+pub use equivalence::{Equivalence, InputDiff, TapeSummary, check_equivalent};
+pub use gradcheck::{Gradcheck, GradcheckError, gradcheck};
+pub use jacobian::{jacobian, jacobians};
