@@ -68,7 +68,17 @@ fn elementwise_functions() {
     check([x.clone()], |v| v[0].gelu());
     // Away from the kink at 0.
     let away_from_zero = x.map(|e| if e.abs() < 0.1 { e + 0.3 } else { e });
-    check([away_from_zero], |v| v[0].relu());
+    check([away_from_zero.clone()], |v| v[0].relu());
+    check([away_from_zero], |v| v[0].abs());
+}
+
+#[test]
+fn abs_at_its_kink_has_gradient_zero_as_pytorch() {
+    let tape = tapegrad::Tape::new();
+    let x = tape.var(Tensor::new(vec![-2.0, 0.0, -0.0, 3.0], &[4]).unwrap());
+    let y = x.abs();
+    assert_eq!(y.value().data(), &[2.0, 0.0, 0.0, 3.0]);
+    assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[-1.0, 0.0, 0.0, 1.0]);
 }
 
 #[test]

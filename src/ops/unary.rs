@@ -32,6 +32,7 @@ pub(crate) enum Unary {
     Relu,
     Sigmoid,
     Gelu,
+    Abs,
 }
 
 impl Unary {
@@ -61,6 +62,7 @@ impl Unary {
             Unary::Relu => "relu".into(),
             Unary::Sigmoid => "sigmoid".into(),
             Unary::Gelu => "gelu".into(),
+            Unary::Abs => "abs".into(),
         }
     }
 
@@ -124,6 +126,8 @@ impl Unary {
                     0.5 * (1.0 + t) + tail
                 },
             ),
+            // sign(x); 0 at the kink, as PyTorch (and NaN for NaN: `signum` of NaN is NaN)
+            Unary::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }),
         }
     }
 }
@@ -264,6 +268,12 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn sigmoid(self) -> Var<'t> {
         unary(self, Unary::Sigmoid)
+    }
+
+    /// `|x|` elementwise. Its gradient is `sign(x)`, and 0 at `x = 0` (as PyTorch).
+    #[track_caller]
+    pub fn abs(self) -> Var<'t> {
+        unary(self, Unary::Abs)
     }
 
     /// GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
