@@ -3,15 +3,8 @@
 
 mod common;
 
-use common::{randn, uniform};
+use common::{check, randn, uniform};
 use tapegrad::{Gradcheck, GradcheckError, Tensor, gradcheck};
-
-/// Gradchecks `f` at `inputs` with PyTorch's tolerances and panics with the worst element.
-fn check<const N: usize>(inputs: [Tensor; N], f: impl for<'t> Fn(&[tapegrad::Var<'t>]) -> tapegrad::Var<'t>) {
-    if let Err(e) = gradcheck(&inputs, f) {
-        panic!("{e}");
-    }
-}
 
 #[test]
 fn arithmetic_same_shape() {

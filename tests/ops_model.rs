@@ -5,14 +5,8 @@
 mod common;
 
 use approx::assert_abs_diff_eq;
-use common::randn;
-use tapegrad::{Gradcheck, Tape, Tensor, Var, causal_mask, gradcheck};
-
-fn check(inputs: &[Tensor], f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {
-    if let Err(e) = gradcheck(inputs, f) {
-        panic!("{e}");
-    }
-}
+use common::{check, randn};
+use tapegrad::{Gradcheck, Tape, Tensor, Var, causal_mask};
 
 #[test]
 fn embedding_gathers_rows_and_its_gradient_scatter_adds() {

@@ -12,6 +12,7 @@ use crate::tensor::Tensor;
 use crate::tensor::shape::unravel;
 
 /// Where an [`Anomaly`] appeared.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// In an op's forward output.
@@ -35,6 +36,7 @@ pub enum Phase {
 /// assert_eq!((anomaly.phase, anomaly.op.as_str(), anomaly.node), (Phase::Backward, "sqrt", 1));
 /// assert_eq!(anomaly.location.line(), line!() - 3);
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Anomaly {
     /// Forward output, backward gradient, or the seed.

@@ -5,6 +5,7 @@ use std::fmt;
 use crate::autograd::{Tape, Var};
 use crate::inspect::{MemoryReport, human_bytes};
 use crate::tensor::Tensor;
+use crate::tensor::max_propagating_nan;
 
 /// Builds `fused` and `composite` on two fresh tapes from the same `inputs` (all as
 /// [`Tape::var`] leaves), runs backward on both with the same seed, and reports the largest
@@ -87,6 +88,7 @@ fn max_abs(a: &Tensor) -> f64 {
 }
 
 /// Node count and bytes of one tape.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TapeSummary {
     /// Nodes on the tape, leaves included.
@@ -105,6 +107,7 @@ impl TapeSummary {
 }
 
 /// One input's row of an [`Equivalence`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputDiff {
     /// The input's shape.
@@ -116,6 +119,7 @@ pub struct InputDiff {
 }
 
 /// The report of [`check_equivalent`]. `Display` prints it as a table.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Equivalence {
     /// The shape of both outputs.
@@ -135,7 +139,7 @@ pub struct Equivalence {
 impl Equivalence {
     /// The largest difference of all, values and gradients (NaN if any is NaN).
     pub fn max_diff(&self) -> f64 {
-        self.grads.iter().map(|g| g.grad_diff).fold(self.value_diff, |m, d| if d.is_nan() || d > m { d } else { m })
+        max_propagating_nan(std::iter::once(self.value_diff).chain(self.grads.iter().map(|g| g.grad_diff)))
     }
 
     /// Panics, printing the table, unless every difference is at most `tol`.

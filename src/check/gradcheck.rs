@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use super::jacobian::unit_seed;
 use crate::autograd::{Tape, Var};
 use crate::tensor::Tensor;
 use crate::tensor::shape::unravel;
@@ -162,10 +163,7 @@ where
     let vars = tape.vars(inputs);
     let out = f(&vars);
     let out_shape = out.shape();
-    let mut first = Tensor::zeros(&out_shape);
-    if let Some(x) = first.data_mut().first_mut() {
-        *x = 1.0;
-    }
+    let first = unit_seed(&out_shape, 0);
     let (once, twice, zero) =
         (out.backward_with(first.clone()), out.backward_with(first), out.backward_with(Tensor::zeros(&out_shape)));
     for (input, &var) in vars.iter().enumerate() {

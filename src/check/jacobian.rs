@@ -63,9 +63,7 @@ where
     let outputs: usize = out_shape.iter().product();
     let mut rows: Vec<Vec<f64>> = inputs.iter().map(|t| Vec::with_capacity(outputs * t.numel())).collect();
     for i in 0..outputs {
-        let mut seed = Tensor::zeros(&out_shape);
-        seed.data_mut()[i] = 1.0;
-        let grads = out.backward_with(seed);
+        let grads = out.backward_with(unit_seed(&out_shape, i));
         for ((var, input), row) in vars.iter().zip(inputs).zip(&mut rows) {
             match grads.wrt(*var) {
                 Some(g) => row.extend_from_slice(g.data()),
@@ -80,4 +78,14 @@ where
             Tensor::new(data, &shape).expect("outputs x input elements")
         })
         .collect()
+}
+
+/// The seed that picks output element `i` (zeros elsewhere): backward with it gives row `i` of
+/// the Jacobian. All zeros when the output has no element `i` (an empty output).
+pub(crate) fn unit_seed(shape: &[usize], i: usize) -> Tensor {
+    let mut seed = Tensor::zeros(shape);
+    if let Some(x) = seed.data_mut().get_mut(i) {
+        *x = 1.0;
+    }
+    seed
 }

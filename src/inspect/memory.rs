@@ -26,6 +26,7 @@ pub(crate) fn saved_by(nodes: &[Node], id: usize) -> Saved {
 }
 
 /// One node's row of a [`MemoryReport`].
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeMemory {
     /// The node's id on its tape.
@@ -85,6 +86,7 @@ impl NodeMemory {
 /// assert_eq!(m.kept_value_bytes(), 4 * 6 * 8);
 /// assert_eq!(m.extra_bytes(), 4 * 8); // nll_loss's targets
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemoryReport {
     /// One row per node, in tape order.

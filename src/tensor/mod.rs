@@ -222,8 +222,7 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        let diffs = self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs());
-        diffs.fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
+        max_propagating_nan(self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()))
     }
 
     /// Adds `other` (same shape) into `self`, element by element.
@@ -358,6 +357,12 @@ impl approx::UlpsEq for Tensor {
     fn ulps_eq(&self, other: &Tensor, epsilon: f64, max_ulps: u32) -> bool {
         self.shape == other.shape && self.data.iter().zip(&other.data).all(|(a, b)| a.ulps_eq(b, epsilon, max_ulps))
     }
+}
+
+/// The largest of `values` (0 for none), NaN as soon as one is NaN: `f64::max` would skip a
+/// NaN, and a comparison that skips NaN reports a broken result as a small difference.
+pub(crate) fn max_propagating_nan(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(0.0, |m, d| if d.is_nan() || d > m { d } else { m })
 }
 
 #[cfg(test)]

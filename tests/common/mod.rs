@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tapegrad::Tensor;
+use tapegrad::{Tensor, Var, gradcheck};
 
 /// A reproducible generator for test data.
 pub fn rng(seed: u64) -> StdRng {
@@ -28,4 +28,11 @@ pub fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .expect("panic payload is a string")
+}
+
+/// Gradchecks `f` at `inputs` with PyTorch's tolerances and panics with the worst element.
+pub fn check(inputs: impl AsRef<[Tensor]>, f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {
+    if let Err(e) = gradcheck(inputs.as_ref(), f) {
+        panic!("{e}");
+    }
 }
