@@ -154,3 +154,24 @@ fn equivalence_of_fused_and_composite_layer_norm() {
     assert_eq!(eq.fused.kept_bytes, 15 * 8 + 5 * 8 + 2 * 3 * 8);
     assert_eq!(eq.composite.kept_bytes, 15 * 8 + 3 * 8 + 15 * 8 + 5 * 8);
 }
+
+#[test]
+fn a_profiling_tape_times_every_node_and_totals_by_kind() {
+    let tape = Tape::with_profiling();
+    let x = tape.var(Tensor::ones(&[32, 32]));
+    let y = x.matmul(x).softmax(1).matmul(x).sum();
+    y.backward();
+    let profile = tape.profile().expect("a profiling tape has a profile");
+    assert_eq!(profile.nodes.len(), tape.len());
+    // Every node that needs a gradient ran its backward rule; the leaf's is timed too.
+    assert!(profile.nodes.iter().all(|n| n.backward.is_some()));
+    let kinds = profile.by_op();
+    let matmul = kinds.iter().find(|k| k.op == "matmul").unwrap();
+    assert_eq!(matmul.count, 2);
+    assert_eq!(kinds.iter().map(|k| k.count).sum::<usize>(), tape.len());
+    let total: std::time::Duration = kinds.iter().map(|k| k.total()).sum();
+    assert_eq!(total, profile.total());
+    let text = tape.dump().profile().to_string();
+    assert!(text.contains("fwd µs") && text.contains("time by op"), "{text}");
+    assert!(Tape::new().profile().is_none());
+}

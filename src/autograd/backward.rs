@@ -1,6 +1,8 @@
 //! Reverse-mode differentiation: [`Var::backward`] walks the tape once, from the output down
 //! to the first node, and returns [`Grads`].
 
+use std::time::Instant;
+
 use crate::autograd::rule::{BackwardCx, Rule, Wants};
 use crate::autograd::tape::{Node, TapeId};
 use crate::autograd::{Tape, Var};
@@ -71,9 +73,22 @@ impl<'t> Var<'t> {
         }
         // One loop from the output down to the first node: every node's gradient is complete
         // before it is visited, because all its consumers have larger ids.
+        let mut timings = self.tape.profile.as_ref().map(|t| {
+            let mut backward = t.backward.borrow_mut();
+            backward.clear();
+            backward.resize(nodes.len(), None);
+            backward
+        });
         for id in (0..=self.id).rev() {
             let Some(upstream) = grads[id].take() else { continue };
-            run_rule(&nodes, id, &upstream, &mut grads);
+            match timings.as_mut() {
+                None => run_rule(&nodes, id, &upstream, &mut grads),
+                Some(backward) => {
+                    let start = Instant::now();
+                    run_rule(&nodes, id, &upstream, &mut grads);
+                    backward[id] = Some(start.elapsed());
+                }
+            }
             grads[id] = Some(upstream);
             if check {
                 crate::autograd::anomaly::check_backward(&nodes, id, &grads, false)?;

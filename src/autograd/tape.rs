@@ -4,10 +4,11 @@
 //! that uses it: reverse id order is already a topological order, and backward is one loop
 //! (see [`backward`](super::backward)).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
@@ -38,6 +39,17 @@ pub struct Tape {
     id: TapeId,
     /// Anomaly mode: see [`Tape::with_anomaly_detection`].
     anomaly: bool,
+    /// Per-node timing: see [`Tape::with_profiling`].
+    pub(crate) profile: Option<Timings>,
+}
+
+/// What a profiling tape measures: per node, the wall time from the previous node's recording
+/// to its own (its forward, and any user code in between), and the time of its backward rule
+/// in the last backward pass.
+pub(crate) struct Timings {
+    pub(crate) forward: RefCell<Vec<Duration>>,
+    pub(crate) backward: RefCell<Vec<Option<Duration>>>,
+    last: Cell<Instant>,
 }
 
 /// A tape's identity: a number no other tape of this process has had or will have.
@@ -77,7 +89,7 @@ impl Node {
 
 impl Default for Tape {
     fn default() -> Tape {
-        Tape { nodes: RefCell::default(), id: TapeId::fresh(), anomaly: false }
+        Tape { nodes: RefCell::default(), id: TapeId::fresh(), anomaly: false, profile: None }
     }
 }
 
@@ -102,6 +114,29 @@ impl Tape {
     /// ```
     pub fn with_anomaly_detection() -> Tape {
         Tape { anomaly: true, ..Tape::default() }
+    }
+
+    /// An empty tape that times every node: the forward time of each op (the wall time from
+    /// the previous node's recording to its own, so any code you run between ops counts too)
+    /// and the time of its backward rule in the last backward pass. Read them with
+    /// [`Tape::profile`], or as columns of [`Tape::dump`] with `.profile()`. Without it, the
+    /// check costs one branch per op.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::with_profiling();
+    /// let x = tape.var(Tensor::ones(&[64, 64]));
+    /// let loss = x.matmul(x).tanh().sum();
+    /// loss.backward();
+    /// let profile = tape.profile().unwrap();
+    /// assert_eq!(profile.nodes.len(), 4);
+    /// assert!(profile.by_op().iter().any(|kind| kind.op == "matmul"));
+    /// print!("{}", tape.dump().profile());
+    /// ```
+    pub fn with_profiling() -> Tape {
+        let timings =
+            Timings { forward: RefCell::default(), backward: RefCell::default(), last: Cell::new(Instant::now()) };
+        Tape { profile: Some(timings), ..Tape::default() }
     }
 
     /// Whether this tape is in anomaly mode.
@@ -170,6 +205,10 @@ impl Tape {
     fn push(&self, op: Op, inputs: Inputs, value: Tensor, needs_grad: bool) -> Var<'_> {
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller() });
+        if let Some(timings) = &self.profile {
+            let now = Instant::now();
+            timings.forward.borrow_mut().push(now - timings.last.replace(now));
+        }
         Var { tape: self, id: nodes.len() - 1 }
     }
 }

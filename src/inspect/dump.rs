@@ -1,9 +1,11 @@
 //! `tape.dump()`: the tape as a table, one row per node, with its memory accounting.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::autograd::{Grads, Tape};
 use crate::inspect::memory::NodeMemory;
+use crate::inspect::profile::{micros, share};
 use crate::tensor::Tensor;
 
 /// A printable table of a tape: `print!("{}", tape.dump())`. Made by [`Tape::dump`]; add
@@ -32,13 +34,14 @@ pub struct Dump<'a> {
     values: bool,
     grads: Option<&'a Grads>,
     locations: bool,
+    profile: bool,
 }
 
 impl Tape {
     /// The tape as a table, one row per node: see [`Dump`]. `Display` for `Tape` prints the
     /// same table.
     pub fn dump(&self) -> Dump<'_> {
-        Dump { tape: self, values: false, grads: None, locations: false }
+        Dump { tape: self, values: false, grads: None, locations: false, profile: false }
     }
 }
 
@@ -63,6 +66,14 @@ impl<'a> Dump<'a> {
     pub fn grads(mut self, grads: &'a Grads) -> Dump<'a> {
         grads.check_tape(self.tape, "Dump::grads");
         self.grads = Some(grads);
+        self
+    }
+
+    /// Adds each node's forward and backward time and its share of the step, and the totals
+    /// by kind of op under the table (a tape made with
+    /// [`Tape::with_profiling`](crate::Tape::with_profiling); no effect on another tape).
+    pub fn profile(mut self) -> Dump<'a> {
+        self.profile = true;
         self
     }
 
@@ -159,6 +170,15 @@ impl fmt::Display for Dump<'_> {
             let norms = (0..nodes.len()).map(|id| grads.by_id(id).map_or("-".into(), |g| short(g.norm())));
             columns.push(("|grad|", true, norms.collect()));
         }
+        let profile = if self.profile { self.tape.profile() } else { None };
+        if let Some(profile) = &profile {
+            let total = profile.total();
+            let time = |t: Option<Duration>| t.map_or("-".into(), micros);
+            columns.push(("fwd µs", true, profile.nodes.iter().map(|n| micros(n.forward)).collect()));
+            columns.push(("bwd µs", true, profile.nodes.iter().map(|n| time(n.backward)).collect()));
+            let shares = profile.nodes.iter().map(|n| share(n.forward + n.backward.unwrap_or_default(), total));
+            columns.push(("share", true, shares.collect()));
+        }
         if self.locations {
             columns.push(("recorded at", false, report.nodes.iter().map(|r| r.location.to_string()).collect()));
         }
@@ -195,6 +215,9 @@ impl fmt::Display for Dump<'_> {
             human_bytes(report.kept_value_bytes()),
             human_bytes(report.extra_bytes()),
         )?;
+        if let Some(profile) = &profile {
+            write!(f, "{profile}")?;
+        }
         f.write_str(LEGEND)
     }
 }

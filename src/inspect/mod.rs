@@ -8,6 +8,9 @@
 //!   `dot -Tsvg tape.dot -o tape.svg` (Graphviz: `apt-get install graphviz`,
 //!   `brew install graphviz`, or <https://graphviz.org/download/>).
 //! - [`Tape::memory`](crate::Tape::memory): the accounting behind the dump's bytes, as data.
+//! - [`Tape::with_profiling`](crate::Tape::with_profiling) and
+//!   [`Tape::profile`](crate::Tape::profile): forward and backward time per node, totals by
+//!   kind of op; `tape.dump().profile()` adds them as columns.
 //! - [`Tape::with_anomaly_detection`](crate::Tape::with_anomaly_detection): stops at the first
 //!   op whose forward output or backward gradient holds NaN or ±inf, naming the op, its node id
 //!   and the line of your code that recorded it ([`Anomaly`]).
@@ -47,7 +50,9 @@
 mod dot;
 mod dump;
 pub(crate) mod memory;
+mod profile;
 
 pub use dump::Dump;
 pub(crate) use dump::human_bytes;
 pub use memory::{MemoryReport, NodeMemory};
+pub use profile::{NodeTime, OpTime, Profile};
