@@ -93,7 +93,7 @@ impl Profile {
             kind.forward += node.forward;
             kind.backward += node.backward.unwrap_or_default();
         }
-        kinds.sort_by(|a, b| b.total().cmp(&a.total()));
+        kinds.sort_by_key(|kind| std::cmp::Reverse(kind.total()));
         kinds
     }
 }
