@@ -10,7 +10,7 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use smallvec::SmallVec;
+use smallvec::{SmallVec, smallvec};
 
 use crate::autograd::{Rule, Var};
 use crate::ops::Op;
@@ -180,17 +180,21 @@ impl Tape {
     /// its inputs does. Panics, naming the op, when an input is on another tape.
     #[track_caller]
     pub(crate) fn record(&self, op: impl Into<Op>, inputs: &[Var<'_>], value: Tensor) -> Var<'_> {
-        let op = op.into();
-        let mut ids = Inputs::with_capacity(inputs.len());
-        for input in inputs {
-            assert!(
-                input.tape.id == self.id,
+        // A `Var` borrows its tape, so a live tape at the same address is the same tape: the
+        // address is enough here (`Grads`, which outlive tapes, compare ids).
+        if inputs.iter().any(|v| !std::ptr::eq(v.tape, self)) {
+            panic!(
                 "{}: the {}operands were recorded on different tapes; build the whole graph on one Tape",
-                op.name(),
+                op.into().name(),
                 if inputs.len() == 2 { "two " } else { "" }
             );
-            ids.push(input.id);
         }
+        let ids: Inputs = match inputs {
+            [a] => smallvec![a.id],
+            [a, b] => smallvec![a.id, b.id],
+            _ => inputs.iter().map(|v| v.id).collect(),
+        };
+        let op = op.into();
         let needs_grad = {
             let nodes = self.nodes.borrow();
             if self.anomaly {
