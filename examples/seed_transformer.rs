@@ -229,10 +229,10 @@ fn main() {
     section("5. One AdamW step (lr 0.001, betas 0.9/0.999, eps 1e-8, weight decay 0.01 as theta *= 1 - lr wd)");
     let mut stepped = params.clone();
     let mut opt = AdamW::new(0.001);
-    opt.step(&mut stepped.tensors_mut(), &truth.grads.iter().collect::<Vec<_>>());
+    opt.step_tensors(&mut stepped.tensors_mut(), &truth.grads.iter().collect::<Vec<_>>());
     let after = stepped.mean_loss();
     let mut series = params.clone();
-    AdamW::new(0.001).step(&mut series.tensors_mut(), &slip.grads.iter().collect::<Vec<_>>());
+    AdamW::new(0.001).step_tensors(&mut series.tensors_mut(), &slip.grads.iter().collect::<Vec<_>>());
     println!("mean loss before:                                  {:.16}", truth.mean_loss);
     println!("mean loss after, from the correct gradients:       {after:.16}");
     println!("mean loss after, from the W_O-slip gradients:      {:.16}", series.mean_loss());
@@ -255,7 +255,7 @@ fn main() {
         if step.mean_loss < 0.01 {
             break step.mean_loss;
         }
-        opt.step(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
+        opt.step_tensors(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
     };
     let elapsed = started.elapsed();
     println!(

@@ -49,8 +49,16 @@ pub(crate) mod kernels;
 pub(crate) mod ops;
 mod tensor;
 
-mod error;
+// Training, built on the public API: parameters and layers, optimizers, checkpoints, data,
+// and conveniences on tensors and Vars outside the ops.
+pub mod checkpoint;
+pub mod data;
+pub mod nn;
 pub mod optim;
+mod tensor_arith;
+mod var_ref_ops;
+
+mod error;
 pub mod pyrandom;
 pub mod seed;
 
@@ -59,11 +67,17 @@ pub use check::{
     Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, jacobian, jacobians,
 };
 pub use error::Error;
+pub use nn::{ParamGrads, ParamVars, Params};
 pub use ops::custom::CustomOp;
 pub use ops::mask::causal_mask;
+pub use optim::Optimizer;
 pub use pyrandom::PyRandom;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
+
+/// The `rand` that tapegrad's constructors and initialisers take (`Tensor::randn`, `nn::init`,
+/// `data`): use `tapegrad::rand::{SeedableRng, rngs::StdRng}` so the versions always agree.
+pub use rand;
 
 /// The README's examples, compiled and run as doc tests so that the front door stays true.
 #[cfg(doctest)]

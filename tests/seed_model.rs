@@ -173,7 +173,7 @@ fn one_adamw_step_as_the_series_takes_it() {
     let step = params.step(Mistake::None);
     let before = params.clone();
     let mut opt = AdamW::new(0.001);
-    opt.step(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
+    opt.step_tensors(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
     // At step 1 the bias-corrected moments are g and g^2: every weight moves by
     // lr * g / (|g| + eps) after the decay theta *= 1 - lr * wd.
     let (p0, g0) = (before.w_v.data()[0], step.grads[4].data()[0]);
@@ -192,7 +192,7 @@ fn training_reaches_loss_below_0_01_and_decodes_the_sentence() {
     let mut opt = AdamW::new(0.001);
     for _ in 0..600 {
         let step = params.step(Mistake::None);
-        opt.step(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
+        opt.step_tensors(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
     }
     let loss = params.mean_loss();
     assert!(loss < 0.01, "loss after 600 steps: {loss}");

@@ -107,15 +107,20 @@ impl Arithmetic for DivOp {
 /// Forward: `y = f(a, b)` on the broadcast shape of `a` and `b`.
 #[track_caller]
 fn binary<'t>(a: Var<'t>, b: Var<'t>, f: Binary) -> Var<'t> {
-    let y = {
-        let (va, vb) = (a.value_ref(), b.value_ref());
-        let Some(shape) = broadcast_shapes(va.shape(), vb.shape()) else {
-            panic!("{}: shapes {:?} and {:?} do not broadcast", f.label(), va.shape(), vb.shape());
-        };
-        let out = f.dispatch(Apply { a: &va, b: &vb, shape: &shape });
-        Tensor::from_parts(out, &shape)
-    };
+    let y = eval(f, &a.value_ref(), &b.value_ref());
     a.tape.record(f, &[a, b], y)
+}
+
+/// The forward kernel alone, `f(a, b)` on the broadcast shape, with no tape: `Var`'s operators
+/// and `Tensor`'s (`&a + &b`) both use it. Panics, naming the op and both shapes, when the
+/// shapes do not broadcast.
+#[track_caller]
+pub(crate) fn eval(f: Binary, a: &Tensor, b: &Tensor) -> Tensor {
+    let Some(shape) = broadcast_shapes(a.shape(), b.shape()) else {
+        panic!("{}: shapes {:?} and {:?} do not broadcast", f.label(), a.shape(), b.shape());
+    };
+    let out = f.dispatch(Apply { a, b, shape: &shape });
+    Tensor::from_parts(out, &shape)
 }
 
 impl Rule for Binary {

@@ -1,0 +1,54 @@
+//! `Embedding`: a table of rows looked up by id, as `torch.nn.Embedding`.
+
+use rand::Rng;
+
+use super::{ParamVars, Params, join};
+use crate::autograd::Var;
+use crate::tensor::Tensor;
+
+/// A lookup table of `num_embeddings` rows of size `embedding_dim` (key `"<name>.weight"`),
+/// initialised N(0, 1) as PyTorch.
+///
+/// ```
+/// use tapegrad::nn::{Embedding, Params};
+/// use tapegrad::rand::{rngs::StdRng, SeedableRng};
+/// use tapegrad::Tape;
+/// let mut params = Params::new();
+/// let emb = Embedding::new(&mut params, "wte", 27, 10, &mut StdRng::seed_from_u64(0));
+/// let tape = Tape::new();
+/// let p = params.on(&tape);
+/// let rows = emb.forward(&p, &[5, 0, 5]);
+/// assert_eq!(rows.shape(), [3, 10]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    /// The key of the table, `"<name>.weight"`.
+    pub weight: String,
+    /// The number of rows.
+    pub num_embeddings: usize,
+    /// The size of each row.
+    pub embedding_dim: usize,
+}
+
+impl Embedding {
+    /// A table added to `params` under `name`, N(0, 1).
+    #[track_caller]
+    pub fn new<R: Rng + ?Sized>(
+        params: &mut Params,
+        name: &str,
+        num_embeddings: usize,
+        embedding_dim: usize,
+        rng: &mut R,
+    ) -> Embedding {
+        let weight = join(name, "weight");
+        params.insert(weight.clone(), Tensor::randn(&[num_embeddings, embedding_dim], rng));
+        Embedding { weight, num_embeddings, embedding_dim }
+    }
+
+    /// The rows of `ids`, shape `[ids.len(), embedding_dim]` (one `embedding` node; reshape
+    /// for batches of contexts). Panics when an id is out of range.
+    #[track_caller]
+    pub fn forward<'t>(&self, p: &ParamVars<'t>, ids: &[usize]) -> Var<'t> {
+        p[&self.weight].embedding(ids)
+    }
+}

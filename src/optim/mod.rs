@@ -1,0 +1,75 @@
+//! Optimizers over a [`Params`] store, stepping BY NAME (the order in which a model reads its
+//! parameters never matters), and what goes with them: [`clip_grad_norm`] and learning-rate
+//! schedules. Each follows PyTorch's update rule to the letter (`torch.optim.SGD`, `Adam`,
+//! `AdamW`); the tests work two steps of each by hand.
+//!
+//! ```
+//! use tapegrad::optim::{Optimizer, Sgd};
+//! use tapegrad::{Params, Tape, Tensor};
+//!
+//! let mut params = Params::new();
+//! params.insert("w", Tensor::new(vec![1.0, -2.0], &[2])?);
+//! let mut opt = Sgd::new(0.1);
+//! for _ in 0..3 {
+//!     let tape = Tape::new(); // a fresh tape per step
+//!     let p = params.on(&tape);
+//!     let grads = (p["w"] * p["w"]).sum().backward(); // d/dw = 2w
+//!     opt.step(&mut params, &p.grads(&grads));
+//! }
+//! assert!((params["w"].data()[0] - 0.8f64.powi(3)).abs() < 1e-15);
+//! # Ok::<(), tapegrad::Error>(())
+//! ```
+//!
+//! An optimizer keeps its state (moments, step counts) per parameter name and checks at every
+//! step that each parameter still has the shape its state was made for: a changed shape panics
+//! at the caller's line, naming the optimizer, the parameter and both shapes.
+
+mod adam;
+mod clip;
+mod schedule;
+mod sgd;
+mod state;
+
+use std::path::Path;
+
+pub use adam::{Adam, AdamFamily, AdamW, DecoupledDecay, L2Decay, WeightDecayKind};
+pub use clip::clip_grad_norm;
+pub use schedule::{CosineLr, LrSchedule, StepLr, WarmupCosineLr};
+pub use sgd::Sgd;
+
+use crate::error::Error;
+use crate::nn::{ParamGrads, Params};
+
+/// What every optimizer does: update the parameters of a store from their gradients, by name.
+///
+/// ```
+/// use tapegrad::optim::{AdamW, Optimizer, Sgd};
+/// // Optimizers are interchangeable behind the trait.
+/// let opts: Vec<Box<dyn Optimizer>> = vec![Box::new(Sgd::new(0.1)), Box::new(AdamW::new(1e-3))];
+/// assert_eq!(opts[1].lr(), 1e-3);
+/// ```
+pub trait Optimizer {
+    /// One update of every parameter that has a gradient in `grads` (matched by name; frozen
+    /// parameters are left alone). Panics, at the caller's line, when a gradient names no
+    /// parameter, a gradient's shape differs from its parameter's, or a parameter's shape
+    /// differs from the one its state was made for.
+    fn step(&mut self, params: &mut Params, grads: &ParamGrads);
+
+    /// The learning rate.
+    fn lr(&self) -> f64;
+
+    /// Sets the learning rate (what a schedule does before each step).
+    fn set_lr(&mut self, lr: f64);
+
+    /// The number of steps taken.
+    fn steps(&self) -> u64;
+
+    /// Writes the state (step counts and every per-parameter buffer: momentum, moments) to a
+    /// safetensors file, so that training can resume exactly with [`Optimizer::load_state`].
+    /// Hyperparameters are not saved: make the optimizer as before, then load.
+    fn save_state(&self, path: &Path) -> Result<(), Error>;
+
+    /// Replaces the state with one written by [`Optimizer::save_state`] of the same kind of
+    /// optimizer and settings; `Err` when the file is malformed or holds other buffers.
+    fn load_state(&mut self, path: &Path) -> Result<(), Error>;
+}

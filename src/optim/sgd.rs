@@ -1,0 +1,183 @@
+//! Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay,
+//! as `torch.optim.SGD`.
+
+use std::path::Path;
+
+use super::Optimizer;
+use super::state::{Slots, check_grad, pairs, positional_name};
+use crate::error::Error;
+use crate::nn::{ParamGrads, Params};
+use crate::tensor::Tensor;
+
+/// SGD as `torch.optim.SGD`. For each parameter `p` with gradient `g`, at every step:
+///
+/// ```text
+/// g = g + weight_decay * p                          (when weight_decay != 0)
+/// b = g at the first step, else momentum * b + (1 - dampening) * g   (when momentum != 0)
+/// g = g + momentum * b if nesterov, else b           (when momentum != 0)
+/// p = p - lr * g
+/// ```
+///
+/// ```
+/// use tapegrad::optim::{Optimizer, Sgd};
+/// use tapegrad::{ParamGrads, Params, Tensor};
+/// let mut params = Params::new();
+/// params.insert("w", Tensor::scalar(1.0));
+/// let mut grads = ParamGrads::new();
+/// grads.insert("w", Tensor::scalar(0.5));
+/// let mut opt = Sgd::new(0.1).momentum(0.9);
+/// opt.step(&mut params, &grads); // b = 0.5,              w = 1 - 0.05
+/// opt.step(&mut params, &grads); // b = 0.9 * 0.5 + 0.5,  w -= 0.1 * 0.95
+/// assert!((params["w"].item() - (1.0 - 0.05 - 0.095)).abs() < 1e-15);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    /// The learning rate.
+    pub lr: f64,
+    /// Momentum factor (0: none).
+    pub momentum: f64,
+    /// Dampening of the gradient in the momentum buffer (0).
+    pub dampening: f64,
+    /// Nesterov momentum (needs `momentum > 0` and `dampening == 0`, as PyTorch).
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient: `g += weight_decay * p` (0).
+    pub weight_decay: f64,
+    slots: Slots,
+}
+
+/// The buffer names in checkpoints (PyTorch's).
+const BUFFERS: &[&str] = &["momentum_buffer"];
+
+impl Sgd {
+    /// Plain gradient descent with learning rate `lr`: `p -= lr * g` (PyTorch's defaults: no
+    /// momentum, no dampening, no weight decay).
+    pub fn new(lr: f64) -> Sgd {
+        Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, slots: Slots::default() }
+    }
+
+    /// With momentum factor `m`.
+    ///
+    /// ```
+    /// # use tapegrad::optim::Sgd;
+    /// let opt = Sgd::new(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4);
+    /// assert_eq!((opt.momentum, opt.nesterov), (0.9, true));
+    /// ```
+    pub fn momentum(mut self, m: f64) -> Sgd {
+        self.momentum = m;
+        self
+    }
+
+    /// With dampening `d` of the momentum buffer's new gradient.
+    pub fn dampening(mut self, d: f64) -> Sgd {
+        self.dampening = d;
+        self
+    }
+
+    /// With (or without) Nesterov momentum.
+    pub fn nesterov(mut self, on: bool) -> Sgd {
+        self.nesterov = on;
+        self
+    }
+
+    /// With L2 weight decay `wd`.
+    pub fn weight_decay(mut self, wd: f64) -> Sgd {
+        self.weight_decay = wd;
+        self
+    }
+
+    /// The positional form: `params[i]` is updated from `grads[i]`; the state of position `i`
+    /// is kept under the name `"[i]"`, so pass the parameters in the same order at every step
+    /// (the named [`Optimizer::step`] has no such rule).
+    ///
+    /// ```
+    /// # use tapegrad::{optim::Sgd, Tensor};
+    /// let mut w = Tensor::new(vec![1.0, 2.0], &[2])?;
+    /// let g = Tensor::new(vec![0.2, -4.0], &[2])?;
+    /// Sgd::new(0.5).step_tensors(&mut [&mut w], &[&g]);
+    /// assert_eq!(w.data(), &[0.9, 4.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn step_tensors(&mut self, params: &mut [&mut Tensor], grads: &[&Tensor]) {
+        assert!(params.len() == grads.len(), "Sgd::step: {} parameters but {} gradients", params.len(), grads.len());
+        self.check_settings();
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            check_grad("Sgd::step", &positional_name(i), p, g);
+        }
+        self.slots.steps += 1;
+        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
+            self.update(&positional_name(i), p, g);
+        }
+    }
+
+    #[track_caller]
+    fn check_settings(&self) {
+        assert!(
+            !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
+            "Sgd::step: Nesterov momentum requires a momentum > 0 and zero dampening (momentum {}, dampening {})",
+            self.momentum,
+            self.dampening
+        );
+    }
+
+    /// One parameter's update (the formula in the type's docs).
+    #[track_caller]
+    fn update(&mut self, name: &str, p: &mut Tensor, g: &Tensor) {
+        let (lr, m, damp, wd, nesterov) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
+        // d = g + wd * p, as PyTorch's `grad.add(param, alpha=weight_decay)`.
+        let mut d: Vec<f64> = if wd != 0.0 {
+            g.data().iter().zip(p.data()).map(|(&gi, &pi)| gi + wd * pi).collect()
+        } else {
+            g.data().to_vec()
+        };
+        if m != 0.0 {
+            let slot = self.slots.slot("Sgd::step", name, p.shape(), || vec![Tensor::zeros(p.shape())]);
+            let buf = slot.bufs[0].data_mut();
+            if slot.step == 0 {
+                buf.copy_from_slice(&d); // the buffer starts as the first gradient
+            } else {
+                buf.iter_mut().zip(&d).for_each(|(b, &di)| *b = *b * m + (1.0 - damp) * di);
+            }
+            slot.step += 1;
+            if nesterov {
+                d.iter_mut().zip(buf.iter()).for_each(|(di, &b)| *di += m * b);
+            } else {
+                d.copy_from_slice(buf);
+            }
+        }
+        p.data_mut().iter_mut().zip(&d).for_each(|(x, &di)| *x += -lr * di);
+    }
+}
+
+impl Optimizer for Sgd {
+    #[track_caller]
+    fn step(&mut self, params: &mut Params, grads: &ParamGrads) {
+        self.check_settings();
+        let pairs = pairs("Sgd::step", params, grads);
+        self.slots.steps += 1;
+        for (name, p, g) in pairs {
+            self.update(name, p, g);
+        }
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn steps(&self) -> u64 {
+        self.slots.steps
+    }
+
+    fn save_state(&self, path: &Path) -> Result<(), Error> {
+        self.slots.save(path, BUFFERS)
+    }
+
+    fn load_state(&mut self, path: &Path) -> Result<(), Error> {
+        self.slots = Slots::load(path, BUFFERS)?;
+        Ok(())
+    }
+}
