@@ -26,12 +26,54 @@
 //! # Ok::<(), tapegrad::Error>(())
 //! ```
 //!
+//! **Training.** Parameters live outside the tape in a [`Params`] store, under PyTorch's
+//! `state_dict` names. A model is a struct of layers from [`nn`] that remember those names; its
+//! `forward` takes the parameters' `Var`s on the current tape (`'t` is the tape's lifetime).
+//! Each step makes a fresh tape, [`Params::on`] brings every parameter onto it, and an
+//! [`Optimizer`] updates the store by name:
+//!
+//! ```
+//! use tapegrad::nn::{Activation, Mlp, ParamVars, Params};
+//! use tapegrad::optim::{AdamW, Optimizer};
+//! use tapegrad::rand::{rngs::StdRng, SeedableRng};
+//! use tapegrad::{Tape, Tensor, Var};
+//!
+//! struct Model {
+//!     mlp: Mlp,
+//! }
+//!
+//! impl Model {
+//!     fn forward<'t>(&self, p: &ParamVars<'t>, x: Var<'t>) -> Var<'t> {
+//!         self.mlp.forward(p, x)
+//!     }
+//! }
+//!
+//! let mut params = Params::new();
+//! let mut rng = StdRng::seed_from_u64(0);
+//! let model = Model { mlp: Mlp::new(&mut params, "mlp", &[2, 8, 2], Activation::Relu, &mut rng) };
+//! let x = Tensor::new(vec![0.0, 1.0, 1.0, 0.0], &[2, 2])?;
+//! let mut opt = AdamW::new(0.05);
+//! let mut losses = vec![];
+//! for _ in 0..50 {
+//!     let tape = Tape::new();
+//!     let p = params.on(&tape);
+//!     let loss = model.forward(&p, tape.constant(x.clone())).cross_entropy(&[0, 1]);
+//!     losses.push(loss.item());
+//!     opt.step(&mut params, &p.grads(&loss.backward()));
+//! }
+//! assert!(losses[49] < 0.1 * losses[0]);
+//! params.save(std::env::temp_dir().join("tapegrad-doc-model.safetensors"))?; // PyTorch reads it
+//! # Ok::<(), tapegrad::Error>(())
+//! ```
+//!
 //! **Where to read next.**
 //! - [`ops`](crate::Var): every op is a method on `Var`; its source file holds the forward,
 //!   the backward rule and the derivation side by side (`src/ops/`).
 //! - The fused [`Var::cross_entropy`] next to the unfused `softmax -> log -> nll_loss`, and
 //!   `docs/derivation.md` for why both give `P - onehot`.
 //! - [`gradcheck`] checks any function's gradients against finite differences.
+//! - [`nn`], [`optim`], [`checkpoint`] and [`data`] for training; `tapegrad::rand` is the
+//!   `rand` their constructors take.
 //!
 //! **Errors.** Bad data from outside is a `Result` with [`Error`]. A graph that cannot be built
 //! (shapes that do not broadcast, an axis out of range, a target outside `0..classes`,
