@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use tapegrad::Tape;
-use tapegrad::optim::AdamW;
+use tapegrad::optim::{AdamW, Optimizer};
 use tapegrad::seed::chapter::Chapter;
 use tapegrad::seed::model::{
     BOS, MAX_LEN, Mistake, PARAM_NAMES, PUBLISHED, SeedParams, TARGETS, TOKEN_NAMES, TOKENS, VOCAB, published_entries,

@@ -14,7 +14,8 @@ fn t(data: &[f64], shape: &[usize]) -> Tensor {
 /// broadcast layout and every owned/borrowed mix.
 #[test]
 fn tensor_arithmetic_matches_the_ops_on_vars() {
-    let shapes: [(&[usize], &[usize]); 5] = [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[3], &[2, 3]), (&[2, 1, 3], &[4, 1]), (&[], &[2])];
+    let shapes: [(&[usize], &[usize]); 5] =
+        [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[3], &[2, 3]), (&[2, 1, 3], &[4, 1]), (&[], &[2])];
     for (sa, sb) in shapes {
         let a = Tensor::from_fn(sa, |ix| 0.3 + ix.iter().sum::<usize>() as f64 / 3.0);
         let b = Tensor::from_fn(sb, |ix| 1.7 - ix.iter().sum::<usize>() as f64 / 7.0);
@@ -164,5 +165,8 @@ fn data_helpers_cover_every_index_once() {
     train_sorted.sort();
     assert_eq!(seen, train_sorted);
     // The same seed gives the same split.
-    assert_eq!(train_val_split(10, 0.5, &mut StdRng::seed_from_u64(1)), train_val_split(10, 0.5, &mut StdRng::seed_from_u64(1)));
+    assert_eq!(
+        train_val_split(10, 0.5, &mut StdRng::seed_from_u64(1)),
+        train_val_split(10, 0.5, &mut StdRng::seed_from_u64(1))
+    );
 }

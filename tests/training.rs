@@ -143,7 +143,18 @@ fn layers_have_pytorch_keys_shapes_and_inits() {
     let names: Vec<&str> = params.names().collect();
     assert_eq!(
         names,
-        ["fc.weight", "fc.bias", "proj.weight", "wte.weight", "ln.weight", "ln.bias", "0.weight", "0.bias", "2.weight", "2.bias"]
+        [
+            "fc.weight",
+            "fc.bias",
+            "proj.weight",
+            "wte.weight",
+            "ln.weight",
+            "ln.bias",
+            "0.weight",
+            "0.bias",
+            "2.weight",
+            "2.bias"
+        ]
     );
     assert_eq!(params["fc.weight"].shape(), &[300, 400]);
     assert_eq!(params["proj.weight"].shape(), &[6, 4]);
@@ -151,7 +162,9 @@ fn layers_have_pytorch_keys_shapes_and_inits() {
     // Linear: U(-1/sqrt(400), 1/sqrt(400)) = U(-0.05, 0.05): variance 0.05^2 / 3.
     let w = &params["fc.weight"];
     assert!(w.data().iter().all(|x| x.abs() < 0.05));
-    assert!((w.data().iter().map(|x| x * x).sum::<f64>() / w.numel() as f64 - 0.0025 / 3.0).abs() < 0.02 * 0.0025 / 3.0);
+    assert!(
+        (w.data().iter().map(|x| x * x).sum::<f64>() / w.numel() as f64 - 0.0025 / 3.0).abs() < 0.02 * 0.0025 / 3.0
+    );
     assert!(params["fc.bias"].data().iter().all(|x| x.abs() < 0.05));
     // Embedding: N(0, 1).
     let e = &params["wte.weight"];

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::path::Path;
 
 use super::Optimizer;
-use super::state::{Slots, check_grad, pairs, positional_name};
+use super::state::Slots;
 use crate::error::Error;
 use crate::nn::{ParamGrads, Params};
 use crate::tensor::Tensor;
@@ -152,32 +152,6 @@ impl<D: WeightDecayKind> AdamFamily<D> {
         if self.amsgrad { BUFFERS } else { &BUFFERS[..2] }
     }
 
-    /// The positional form: `params[i]` is updated from `grads[i]`; the state of position `i`
-    /// is kept under the name `"[i]"`, so pass the parameters in the same order at every step
-    /// (the named [`Optimizer::step`] has no such rule). A parameter whose shape differs from
-    /// the one its state was made for panics, naming the optimizer and both shapes.
-    ///
-    /// ```
-    /// # use tapegrad::{optim::Adam, Tensor};
-    /// let mut w = Tensor::new(vec![1.0, 2.0], &[2])?;
-    /// let g = Tensor::new(vec![0.5, -0.5], &[2])?;
-    /// Adam::new(0.1).step_tensors(&mut [&mut w], &[&g]); // step 1 moves each by lr * sign(g)
-    /// assert!((w.data()[0] - 0.9).abs() < 1e-7 && (w.data()[1] - 2.1).abs() < 1e-7);
-    /// # Ok::<(), tapegrad::Error>(())
-    /// ```
-    #[track_caller]
-    pub fn step_tensors(&mut self, params: &mut [&mut Tensor], grads: &[&Tensor]) {
-        let op = D::STEP;
-        assert!(params.len() == grads.len(), "{op}: {} parameters but {} gradients", params.len(), grads.len());
-        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            check_grad(op, &positional_name(i), p, g);
-        }
-        self.slots.steps += 1;
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            self.update(&positional_name(i), p, g);
-        }
-    }
-
     /// One parameter's update (the formula in the type's docs).
     #[track_caller]
     fn update(&mut self, name: &str, p: &mut Tensor, g: &Tensor) {
@@ -229,34 +203,15 @@ fn lerp(start: f64, end: f64, w: f64) -> f64 {
     if w.abs() < 0.5 { start + w * (end - start) } else { end - (end - start) * (1.0 - w) }
 }
 
-impl<D: WeightDecayKind> Optimizer for AdamFamily<D> {
-    #[track_caller]
-    fn step(&mut self, params: &mut Params, grads: &ParamGrads) {
-        let pairs = pairs(D::STEP, params, grads);
-        self.slots.steps += 1;
-        for (name, p, g) in pairs {
-            self.update(name, p, g);
-        }
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn steps(&self) -> u64 {
-        self.slots.steps
-    }
-
-    fn save_state(&self, path: &Path) -> Result<(), Error> {
-        self.slots.save(path, self.buffers())
-    }
-
-    fn load_state(&mut self, path: &Path) -> Result<(), Error> {
-        self.slots = Slots::load(path, self.buffers())?;
-        Ok(())
-    }
-}
+optimizer!(
+    [D: WeightDecayKind] AdamFamily<D>,
+    D::STEP,
+    "```
+# use tapegrad::{optim::Adam, Tensor};
+let mut w = Tensor::new(vec![1.0, 2.0], &[2])?;
+let g = Tensor::new(vec![0.5, -0.5], &[2])?;
+Adam::new(0.1).step_tensors(&mut [&mut w], &[&g]); // step 1 moves each by lr * sign(g)
+assert!((w.data()[0] - 0.9).abs() < 1e-7 && (w.data()[1] - 2.1).abs() < 1e-7);
+# Ok::<(), tapegrad::Error>(())
+```"
+);

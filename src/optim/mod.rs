@@ -24,6 +24,64 @@
 //! step that each parameter still has the shape its state was made for: a changed shape panics
 //! at the caller's line, naming the optimizer, the parameter and both shapes.
 
+/// Implements [`Optimizer`] and the positional `step_tensors` for an optimizer type with
+/// fields `lr` and `slots` (its [`state::Slots`]) and methods `buffers(&self)` (its buffer
+/// names) and `update(&mut self, name, param, grad)` (its rule for one parameter). `$op` names
+/// the step in messages; `$example` is `step_tensors`'s doc example.
+macro_rules! optimizer {
+    ([$($generics:tt)*] $ty:ty, $op:expr, $example:literal) => {
+        impl<$($generics)*> $ty {
+            /// The positional form: `params[i]` is updated from `grads[i]`; the state of
+            /// position `i` is kept under the name `"[i]"`, so pass the parameters in the same
+            /// order at every step (the named [`Optimizer::step`] has no such rule). A
+            /// parameter whose shape differs from the one its state was made for panics,
+            /// naming the optimizer, the position and both shapes.
+            ///
+            #[doc = $example]
+            #[track_caller]
+            pub fn step_tensors(&mut self, params: &mut [&mut Tensor], grads: &[&Tensor]) {
+                let pairs = $crate::optim::state::positional_pairs($op, params, grads);
+                self.slots.steps += 1;
+                for (name, p, g) in pairs {
+                    self.update(&name, p, g);
+                }
+            }
+        }
+
+        impl<$($generics)*> Optimizer for $ty {
+            #[track_caller]
+            fn step(&mut self, params: &mut Params, grads: &ParamGrads) {
+                let pairs = $crate::optim::state::pairs($op, params, grads);
+                self.slots.steps += 1;
+                for (name, p, g) in pairs {
+                    self.update(name, p, g);
+                }
+            }
+
+            fn lr(&self) -> f64 {
+                self.lr
+            }
+
+            fn set_lr(&mut self, lr: f64) {
+                self.lr = lr;
+            }
+
+            fn steps(&self) -> u64 {
+                self.slots.steps
+            }
+
+            fn save_state(&self, path: &Path) -> Result<(), Error> {
+                self.slots.save(path, self.buffers())
+            }
+
+            fn load_state(&mut self, path: &Path) -> Result<(), Error> {
+                self.slots = $crate::optim::state::Slots::load(path, self.buffers())?;
+                Ok(())
+            }
+        }
+    };
+}
+
 mod adam;
 mod clip;
 mod schedule;

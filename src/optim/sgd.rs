@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::Optimizer;
-use super::state::{Slots, check_grad, pairs, positional_name};
+use super::state::Slots;
 use crate::error::Error;
 use crate::nn::{ParamGrads, Params};
 use crate::tensor::Tensor;
@@ -85,29 +85,9 @@ impl Sgd {
         self
     }
 
-    /// The positional form: `params[i]` is updated from `grads[i]`; the state of position `i`
-    /// is kept under the name `"[i]"`, so pass the parameters in the same order at every step
-    /// (the named [`Optimizer::step`] has no such rule).
-    ///
-    /// ```
-    /// # use tapegrad::{optim::Sgd, Tensor};
-    /// let mut w = Tensor::new(vec![1.0, 2.0], &[2])?;
-    /// let g = Tensor::new(vec![0.2, -4.0], &[2])?;
-    /// Sgd::new(0.5).step_tensors(&mut [&mut w], &[&g]);
-    /// assert_eq!(w.data(), &[0.9, 4.0]);
-    /// # Ok::<(), tapegrad::Error>(())
-    /// ```
-    #[track_caller]
-    pub fn step_tensors(&mut self, params: &mut [&mut Tensor], grads: &[&Tensor]) {
-        assert!(params.len() == grads.len(), "Sgd::step: {} parameters but {} gradients", params.len(), grads.len());
-        self.check_settings();
-        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            check_grad("Sgd::step", &positional_name(i), p, g);
-        }
-        self.slots.steps += 1;
-        for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
-            self.update(&positional_name(i), p, g);
-        }
+    /// The buffer names of this configuration.
+    fn buffers(&self) -> &'static [&'static str] {
+        BUFFERS
     }
 
     #[track_caller]
@@ -123,6 +103,7 @@ impl Sgd {
     /// One parameter's update (the formula in the type's docs).
     #[track_caller]
     fn update(&mut self, name: &str, p: &mut Tensor, g: &Tensor) {
+        self.check_settings();
         let (lr, m, damp, wd, nesterov) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
         // d = g + wd * p, as PyTorch's `grad.add(param, alpha=weight_decay)`.
         let mut d: Vec<f64> = if wd != 0.0 {
@@ -149,35 +130,15 @@ impl Sgd {
     }
 }
 
-impl Optimizer for Sgd {
-    #[track_caller]
-    fn step(&mut self, params: &mut Params, grads: &ParamGrads) {
-        self.check_settings();
-        let pairs = pairs("Sgd::step", params, grads);
-        self.slots.steps += 1;
-        for (name, p, g) in pairs {
-            self.update(name, p, g);
-        }
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn steps(&self) -> u64 {
-        self.slots.steps
-    }
-
-    fn save_state(&self, path: &Path) -> Result<(), Error> {
-        self.slots.save(path, BUFFERS)
-    }
-
-    fn load_state(&mut self, path: &Path) -> Result<(), Error> {
-        self.slots = Slots::load(path, BUFFERS)?;
-        Ok(())
-    }
-}
+optimizer!(
+    [] Sgd,
+    "Sgd::step",
+    "```
+# use tapegrad::{optim::Sgd, Tensor};
+let mut w = Tensor::new(vec![1.0, 2.0], &[2])?;
+let g = Tensor::new(vec![0.2, -4.0], &[2])?;
+Sgd::new(0.5).step_tensors(&mut [&mut w], &[&g]);
+assert_eq!(w.data(), &[0.9, 4.0]);
+# Ok::<(), tapegrad::Error>(())
+```"
+);

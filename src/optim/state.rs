@@ -135,7 +135,19 @@ pub(crate) fn check_grad(op: &str, name: &str, p: &Tensor, g: &Tensor) {
     );
 }
 
-/// Positional names for the slice form of `step` (`"[0]"`, `"[1]"`, ...).
-pub(crate) fn positional_name(i: usize) -> String {
-    format!("[{i}]")
+/// Pairs `params[i]` with `grads[i]` for the positional `step_tensors`, checking counts and
+/// shapes; position `i` keeps its state under the name `"[i]"`.
+#[track_caller]
+pub(crate) fn positional_pairs<'a>(
+    op: &str,
+    params: &'a mut [&mut Tensor],
+    grads: &'a [&Tensor],
+) -> Vec<(String, &'a mut Tensor, &'a Tensor)> {
+    assert!(params.len() == grads.len(), "{op}: {} parameters but {} gradients", params.len(), grads.len());
+    let named = params.iter_mut().zip(grads).enumerate().map(|(i, (p, g))| (format!("[{i}]"), &mut **p, *g));
+    let pairs: Vec<_> = named.collect();
+    for (name, p, g) in &pairs {
+        check_grad(op, name, p, g);
+    }
+    pairs
 }
