@@ -226,6 +226,13 @@ impl Tensor {
 
     /// The flat index of the smallest element (first on ties; NaN counts as the smallest).
     /// Panics for an empty tensor.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::new(vec![2.0, -1.0, -1.0], &[3])?;
+    /// assert_eq!(t.argmin(), 1);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     #[track_caller]
     pub fn argmin(&self) -> usize {
         assert!(self.numel() > 0, "argmin: tensor of shape {:?} is empty", self.shape());
@@ -250,6 +257,13 @@ impl Tensor {
     }
 
     /// The position of the smallest element along `axis` (see [`Tensor::argmax_axis`]).
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::new(vec![2.0, -1.0, 0.0, 5.0], &[2, 2])?;
+    /// assert_eq!(t.argmin_axis(1), [1, 0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     #[track_caller]
     pub fn argmin_axis(&self, axis: usize) -> Vec<usize> {
         self.arg_axis("argmin_axis", axis, |x, best| x < best)

@@ -32,6 +32,14 @@ pub struct Embedding {
 
 impl Embedding {
     /// A table added to `params` under `name`, N(0, 1).
+    ///
+    /// ```
+    /// # use tapegrad::nn::{Embedding, Params};
+    /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
+    /// let mut params = Params::new();
+    /// Embedding::new(&mut params, "wte", 27, 10, &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(params["wte.weight"].shape(), &[27, 10]);
+    /// ```
     #[track_caller]
     pub fn new<R: Rng + ?Sized>(
         params: &mut Params,
@@ -47,6 +55,17 @@ impl Embedding {
 
     /// The rows of `ids`, shape `[ids.len(), embedding_dim]` (one `embedding` node; reshape
     /// for batches of contexts). Panics when an id is out of range.
+    ///
+    /// ```
+    /// # use tapegrad::nn::{Embedding, Params};
+    /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
+    /// # use tapegrad::Tape;
+    /// let mut params = Params::new();
+    /// let emb = Embedding::new(&mut params, "wte", 4, 2, &mut StdRng::seed_from_u64(0));
+    /// let tape = Tape::new();
+    /// let rows = emb.forward(&params.on(&tape), &[3, 3]);
+    /// assert_eq!(rows.value().data()[..2], params["wte.weight"].data()[6..8]);
+    /// ```
     #[track_caller]
     pub fn forward<'t>(&self, p: &ParamVars<'t>, ids: &[usize]) -> Var<'t> {
         p[&self.weight].embedding(ids)

@@ -9,6 +9,11 @@ use crate::tensor::Tensor;
 use crate::tensor::shape::numel;
 
 /// A non-linearity, for [`calculate_gain`].
+///
+/// ```
+/// use tapegrad::nn::init::{calculate_gain, Nonlinearity};
+/// assert_eq!(calculate_gain(Nonlinearity::LeakyRelu(0.0)), 2f64.sqrt());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Nonlinearity {
     /// Identity (and convolutions): gain 1.
@@ -28,6 +33,14 @@ pub enum Nonlinearity {
 
 /// Which fan `kaiming_*` scales by: `FanIn` preserves the forward pass's variance, `FanOut`
 /// the backward's.
+///
+/// ```
+/// use tapegrad::nn::init::{kaiming_normal, FanMode, Nonlinearity};
+/// use tapegrad::rand::{rngs::StdRng, SeedableRng};
+/// // [out 4, in 100]: fan_out = 4 gives a spread 5 times fan_in's.
+/// let w = kaiming_normal(&[4, 100], FanMode::FanOut, Nonlinearity::Relu, &mut StdRng::seed_from_u64(0));
+/// assert_eq!(w.shape(), &[4, 100]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FanMode {
     /// The number of inputs of each output unit.

@@ -30,6 +30,13 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Normalisation of rows of size `dim`, its parameters added to `params` under `name`.
+    ///
+    /// ```
+    /// # use tapegrad::nn::{LayerNorm, Params};
+    /// let mut params = Params::new();
+    /// let ln = LayerNorm::new(&mut params, "ln_1", 8);
+    /// assert_eq!((ln.weight.as_str(), ln.eps), ("ln_1.weight", 1e-5));
+    /// ```
     #[track_caller]
     pub fn new(params: &mut Params, name: &str, dim: usize) -> LayerNorm {
         let (weight, bias) = (join(name, "weight"), join(name, "bias"));
@@ -39,6 +46,17 @@ impl LayerNorm {
     }
 
     /// The normalised `x` (one fused `layer_norm` node).
+    ///
+    /// ```
+    /// # use tapegrad::nn::{LayerNorm, Params};
+    /// # use tapegrad::{Tape, Tensor};
+    /// let mut params = Params::new();
+    /// let ln = LayerNorm::new(&mut params, "ln", 2);
+    /// let tape = Tape::new();
+    /// let y = ln.forward(&params.on(&tape), tape.constant(Tensor::new(vec![1.0, 3.0], &[1, 2])?));
+    /// assert!((y.value().data()[1] - 1.0).abs() < 1e-4); // (3 - 2) / sqrt(1 + 1e-5)
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     #[track_caller]
     pub fn forward<'t>(&self, p: &ParamVars<'t>, x: Var<'t>) -> Var<'t> {
         x.layer_norm(p[&self.weight], p[&self.bias], self.eps)

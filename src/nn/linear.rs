@@ -37,6 +37,15 @@ pub struct Linear {
 
 impl Linear {
     /// A layer with a bias, its parameters added to `params` under `name`.
+    ///
+    /// ```
+    /// # use tapegrad::nn::{Linear, Params};
+    /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
+    /// let mut params = Params::new();
+    /// let fc = Linear::new(&mut params, "fc1", 784, 128, &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(fc.bias.as_deref(), Some("fc1.bias"));
+    /// assert!(params["fc1.bias"].data().iter().all(|b| b.abs() < 1.0 / 28.0));
+    /// ```
     #[track_caller]
     pub fn new<R: Rng + ?Sized>(
         params: &mut Params,
@@ -92,6 +101,20 @@ impl Linear {
 
     /// `x W^T + b` for `x` of shape `[.., in_features]`: three nodes on the tape (transpose,
     /// matmul, add).
+    ///
+    /// ```
+    /// # use tapegrad::nn::{Linear, Params};
+    /// # use tapegrad::{Tape, Tensor};
+    /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
+    /// let mut params = Params::new();
+    /// let fc = Linear::new(&mut params, "fc", 2, 1, &mut StdRng::seed_from_u64(0));
+    /// params.set("fc.weight", Tensor::new(vec![2.0, -1.0], &[1, 2])?);
+    /// params.set("fc.bias", Tensor::new(vec![0.5], &[1])?);
+    /// let tape = Tape::new();
+    /// let y = fc.forward(&params.on(&tape), tape.constant(Tensor::new(vec![1.0, 3.0], &[1, 2])?));
+    /// assert_eq!(y.item(), 2.0 - 3.0 + 0.5);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     #[track_caller]
     pub fn forward<'t>(&self, p: &ParamVars<'t>, x: Var<'t>) -> Var<'t> {
         let y = x.matmul(p[&self.weight].transpose(0, 1));

@@ -6,6 +6,14 @@ use super::{Linear, ParamVars, Params, join};
 use crate::autograd::Var;
 
 /// The activation between the layers of an [`Mlp`].
+///
+/// ```
+/// use tapegrad::nn::{Activation, Mlp, Params};
+/// use tapegrad::rand::{rngs::StdRng, SeedableRng};
+/// let mut params = Params::new();
+/// let mlp = Mlp::new(&mut params, "mlp", &[4, 4], Activation::Gelu, &mut StdRng::seed_from_u64(0));
+/// assert_eq!(mlp.activation, Activation::Gelu);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     /// `relu`.
@@ -68,6 +76,15 @@ pub struct Mlp {
 impl Mlp {
     /// Layers of the given sizes (at least two: input and output), each a [`Linear`] with bias
     /// and PyTorch's initialisation, added to `params` under `name`.
+    ///
+    /// ```
+    /// # use tapegrad::nn::{Activation, Mlp, Params};
+    /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
+    /// let mut params = Params::new();
+    /// let mlp = Mlp::new(&mut params, "", &[2, 16, 16, 1], Activation::Relu, &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(mlp.layers.len(), 3);
+    /// assert_eq!(params.names().next(), Some("0.weight")); // as nn.Sequential's state_dict
+    /// ```
     #[track_caller]
     pub fn new<R: Rng + ?Sized>(
         params: &mut Params,
@@ -86,6 +103,17 @@ impl Mlp {
     }
 
     /// Every layer in turn, the activation between them.
+    ///
+    /// ```
+    /// # use tapegrad::nn::{Activation, Mlp, Params};
+    /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
+    /// # use tapegrad::{Tape, Tensor};
+    /// let mut params = Params::new();
+    /// let mlp = Mlp::new(&mut params, "net", &[3, 5, 2], Activation::Tanh, &mut StdRng::seed_from_u64(0));
+    /// let tape = Tape::new();
+    /// let y = mlp.forward(&params.on(&tape), tape.constant(Tensor::ones(&[7, 3])));
+    /// assert_eq!(y.shape(), [7, 2]);
+    /// ```
     #[track_caller]
     pub fn forward<'t>(&self, p: &ParamVars<'t>, x: Var<'t>) -> Var<'t> {
         let last = self.layers.len() - 1;

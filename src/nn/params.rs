@@ -48,6 +48,12 @@ pub struct Params {
 
 impl Params {
     /// An empty store.
+    ///
+    /// ```
+    /// # use tapegrad::Params;
+    /// let params = Params::new();
+    /// assert!(params.is_empty());
+    /// ```
     pub fn new() -> Params {
         Params::default()
     }
@@ -123,16 +129,35 @@ impl Params {
     }
 
     /// Whether a parameter called `name` is stored.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::zeros(&[1]));
+    /// assert!(params.contains("w") && !params.contains("v"));
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.index.contains_key(name)
     }
 
     /// The number of named parameters (tensors).
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::zeros(&[3, 3]));
+    /// assert_eq!(params.len(), 1); // one tensor, of 9 elements
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True when no parameter is stored.
+    ///
+    /// ```
+    /// # use tapegrad::Params;
+    /// assert!(Params::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -166,6 +191,14 @@ impl Params {
     }
 
     /// The names, in insertion order.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("b", Tensor::zeros(&[1]));
+    /// params.insert("a", Tensor::zeros(&[1]));
+    /// assert_eq!(params.names().collect::<Vec<_>>(), ["b", "a"]); // insertion order
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|e| e.name.as_str())
     }
@@ -220,6 +253,15 @@ impl Params {
     }
 
     /// Undoes [`Params::freeze`]. Panics when `name` is not stored.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::zeros(&[1]));
+    /// params.freeze("w");
+    /// params.unfreeze("w");
+    /// assert!(!params.is_frozen("w"));
+    /// ```
     #[track_caller]
     pub fn unfreeze(&mut self, name: &str) {
         let i = self.position("Params::unfreeze", name);
@@ -227,6 +269,15 @@ impl Params {
     }
 
     /// Whether `name` is frozen. Panics when `name` is not stored.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::zeros(&[1]));
+    /// assert!(!params.is_frozen("w"));
+    /// params.freeze("w");
+    /// assert!(params.is_frozen("w"));
+    /// ```
     #[track_caller]
     pub fn is_frozen(&self, name: &str) -> bool {
         self.entries[self.position("Params::is_frozen", name)].frozen
@@ -282,6 +333,19 @@ impl Params {
     /// file, strictly (as PyTorch's `load_state_dict`): `Err` when a stored name is missing
     /// from the file, the file has a name the store lacks, or a shape differs. Nothing is
     /// changed unless everything matches.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tensor};
+    /// let path = std::env::temp_dir().join("tapegrad-doc-params-load.safetensors");
+    /// let mut trained = Params::new();
+    /// trained.insert("w", Tensor::ones(&[2]));
+    /// trained.save(&path)?;
+    /// let mut other = Params::new();
+    /// other.insert("w", Tensor::zeros(&[3])); // another shape: refused, nothing changed
+    /// assert!(other.load(&path).is_err());
+    /// assert_eq!(other["w"].shape(), &[3]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<(), Error> {
         let path = path.as_ref();
         let mut loaded = crate::checkpoint::load(path)?;
@@ -340,6 +404,16 @@ impl Index<&str> for Params {
 
 /// The parameters of a [`Params`] store on one tape: each one's [`Var`] by name, made by
 /// [`Params::on`]. Index it with a name (`p["layer1.weight"]`) or call [`ParamVars::get`].
+///
+/// ```
+/// use tapegrad::{Params, Tape, Tensor};
+/// let mut params = Params::new();
+/// params.insert("w", Tensor::scalar(2.0));
+/// let tape = Tape::new();
+/// let p = params.on(&tape);
+/// let y = p["w"] * p.get("w");
+/// assert_eq!(p.grad(&y.backward(), "w").unwrap().item(), 4.0);
+/// ```
 #[derive(Clone, Debug)]
 pub struct ParamVars<'t> {
     /// `(name, var, frozen)` in the store's order.
@@ -377,17 +451,47 @@ impl<'t> ParamVars<'t> {
     }
 
     /// The tape the parameters were put on.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tape, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::scalar(2.0));
+    /// let tape = Tape::new();
+    /// let p = params.on(&tape);
+    /// assert!(std::ptr::eq(p.tape().unwrap(), &tape));
+    /// assert_eq!(tape.len(), 1); // one leaf per parameter
+    /// ```
     pub fn tape(&self) -> Option<&'t Tape> {
         self.vars.first().map(|v| v.1.tape())
     }
 
     /// `(name, var)` pairs in the store's order.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tape, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::scalar(2.0));
+    /// let tape = Tape::new();
+    /// for (name, var) in params.on(&tape).iter() {
+    ///     println!("{name}: {var:?}");
+    /// }
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, Var<'t>)> {
         self.vars.iter().map(|(n, v, _)| (n.as_str(), *v))
     }
 
     /// The gradient of the parameter called `name` from one backward pass: `None` when it is
     /// frozen or does not influence the output. Panics when the store has no such parameter.
+    ///
+    /// ```
+    /// # use tapegrad::{Params, Tape, Tensor};
+    /// let mut params = Params::new();
+    /// params.insert("w", Tensor::scalar(3.0));
+    /// let tape = Tape::new();
+    /// let p = params.on(&tape);
+    /// let grads = (p["w"] * 2.0).backward();
+    /// assert_eq!(p.grad(&grads, "w").unwrap().item(), 2.0);
+    /// ```
     #[track_caller]
     pub fn grad<'g>(&self, grads: &'g Grads, name: &str) -> Option<&'g Tensor> {
         grads.wrt(self.get(name))
@@ -432,6 +536,18 @@ impl<'t> Index<&str> for ParamVars<'t> {
 /// Gradients by parameter name, in the store's order (see [`ParamVars::grads`]). Mutable, so
 /// that they can be clipped ([`clip_grad_norm`](crate::optim::clip_grad_norm)) or edited before
 /// a step.
+///
+/// ```
+/// use tapegrad::optim::clip_grad_norm;
+/// use tapegrad::{Params, Tape, Tensor};
+/// let mut params = Params::new();
+/// params.insert("w", Tensor::scalar(3.0));
+/// let tape = Tape::new();
+/// let p = params.on(&tape);
+/// let mut g = p.grads(&(p["w"] * 10.0).backward());
+/// clip_grad_norm(&mut g, 1.0);
+/// assert!(g["w"].item() < 1.0);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ParamGrads {
     entries: Vec<(String, Tensor)>,
@@ -440,6 +556,11 @@ pub struct ParamGrads {
 
 impl ParamGrads {
     /// An empty set (build one by hand with [`ParamGrads::insert`]).
+    ///
+    /// ```
+    /// # use tapegrad::ParamGrads;
+    /// assert!(ParamGrads::new().is_empty());
+    /// ```
     pub fn new() -> ParamGrads {
         ParamGrads::default()
     }
@@ -464,26 +585,63 @@ impl ParamGrads {
     }
 
     /// The gradient of `name`, if any.
+    ///
+    /// ```
+    /// # use tapegrad::{ParamGrads, Tensor};
+    /// let mut g = ParamGrads::new();
+    /// g.insert("w", Tensor::scalar(0.5));
+    /// assert_eq!(g.get("w").map(|t| t.item()), Some(0.5));
+    /// assert!(g.get("v").is_none());
+    /// ```
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.index.get(name).map(|&i| &self.entries[i].1)
     }
 
     /// `(name, gradient)` pairs.
+    ///
+    /// ```
+    /// # use tapegrad::{ParamGrads, Tensor};
+    /// let mut g = ParamGrads::new();
+    /// g.insert("w", Tensor::ones(&[2]));
+    /// let norms: Vec<(&str, f64)> = g.iter().map(|(n, t)| (n, t.norm())).collect();
+    /// assert_eq!(norms, [("w", 2f64.sqrt())]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Tensor)> {
         self.entries.iter().map(|(n, g)| (n.as_str(), g))
     }
 
     /// The gradients, writable.
+    ///
+    /// ```
+    /// # use tapegrad::{ParamGrads, Tensor};
+    /// let mut g = ParamGrads::new();
+    /// g.insert("w", Tensor::ones(&[2]));
+    /// g.values_mut().for_each(|t| t.data_mut()[0] = 0.0);
+    /// assert_eq!(g["w"].data(), &[0.0, 1.0]);
+    /// ```
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Tensor> {
         self.entries.iter_mut().map(|(_, g)| g)
     }
 
     /// The number of gradients.
+    ///
+    /// ```
+    /// # use tapegrad::{ParamGrads, Tensor};
+    /// let mut g = ParamGrads::new();
+    /// g.insert("w", Tensor::ones(&[2]));
+    /// g.insert("w", Tensor::zeros(&[2])); // replaces
+    /// assert_eq!(g.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True when there are none.
+    ///
+    /// ```
+    /// # use tapegrad::ParamGrads;
+    /// assert!(ParamGrads::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

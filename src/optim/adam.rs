@@ -13,6 +13,12 @@ use crate::tensor::Tensor;
 
 /// How weight decay enters an [`AdamFamily`] optimizer: [`L2Decay`] (Adam) or
 /// [`DecoupledDecay`] (AdamW). Sealed: these two are the family.
+///
+/// ```
+/// use tapegrad::optim::{DecoupledDecay, L2Decay, WeightDecayKind};
+/// assert_eq!((L2Decay::DEFAULT, DecoupledDecay::DEFAULT), (0.0, 0.01));
+/// assert_eq!(DecoupledDecay::STEP, "AdamW::step");
+/// ```
 pub trait WeightDecayKind: sealed::Sealed {
     /// The step's name in messages: `"Adam::step"` or `"AdamW::step"`.
     const STEP: &'static str;
@@ -29,10 +35,22 @@ mod sealed {
 }
 
 /// Adam's weight decay: `g += weight_decay * p` before the moments.
+///
+/// ```
+/// use tapegrad::optim::{AdamFamily, L2Decay};
+/// let opt: AdamFamily<L2Decay> = AdamFamily::new(1e-3); // the same as Adam::new(1e-3)
+/// assert_eq!(opt.weight_decay, 0.0);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct L2Decay;
 
 /// AdamW's weight decay: `p *= 1 - lr * weight_decay` before the update, outside the moments.
+///
+/// ```
+/// use tapegrad::optim::{AdamFamily, DecoupledDecay};
+/// let opt: AdamFamily<DecoupledDecay> = AdamFamily::new(1e-3); // the same as AdamW::new(1e-3)
+/// assert_eq!(opt.weight_decay, 0.01);
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct DecoupledDecay;
 
@@ -49,6 +67,18 @@ impl WeightDecayKind for DecoupledDecay {
 }
 
 /// Adam (Kingma & Ba) as `torch.optim.Adam`, with an optional L2 penalty added to the gradient.
+///
+/// ```
+/// use tapegrad::optim::{Adam, Optimizer};
+/// use tapegrad::{ParamGrads, Params, Tensor};
+/// let mut params = Params::new();
+/// params.insert("w", Tensor::scalar(1.0));
+/// let mut grads = ParamGrads::new();
+/// grads.insert("w", Tensor::scalar(-3.0));
+/// let mut opt = Adam::new(0.01);
+/// opt.step(&mut params, &grads); // step 1 moves by lr, whatever |g|
+/// assert!((params["w"].item() - 1.01).abs() < 1e-9);
+/// ```
 pub type Adam = AdamFamily<L2Decay>;
 
 /// AdamW (Loshchilov & Hutter) as `torch.optim.AdamW`: Adam with decoupled weight decay
@@ -110,6 +140,11 @@ const BUFFERS: &[&str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
 impl<D: WeightDecayKind> AdamFamily<D> {
     /// With learning rate `lr` and PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, weight
     /// decay 0 (Adam) or 0.01 (AdamW), no amsgrad.
+    ///
+    /// ```
+    /// # use tapegrad::optim::{Adam, AdamW};
+    /// assert_eq!((Adam::new(1e-3).weight_decay, AdamW::new(1e-3).weight_decay), (0.0, 0.01));
+    /// ```
     pub fn new(lr: f64) -> Self {
         AdamFamily {
             lr,
@@ -124,24 +159,45 @@ impl<D: WeightDecayKind> AdamFamily<D> {
     }
 
     /// With moment decays `beta1`, `beta2`.
+    ///
+    /// ```
+    /// # use tapegrad::optim::AdamW;
+    /// let opt = AdamW::new(3e-4).betas(0.9, 0.95); // GPT-style
+    /// assert_eq!(opt.beta2, 0.95);
+    /// ```
     pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
         (self.beta1, self.beta2) = (beta1, beta2);
         self
     }
 
     /// With `eps` added to the denominator.
+    ///
+    /// ```
+    /// # use tapegrad::optim::Adam;
+    /// assert_eq!(Adam::new(1e-3).eps(1e-6).eps, 1e-6);
+    /// ```
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
     }
 
     /// With weight decay `wd`.
+    ///
+    /// ```
+    /// # use tapegrad::optim::AdamW;
+    /// assert_eq!(AdamW::new(1e-3).weight_decay(0.1).weight_decay, 0.1);
+    /// ```
     pub fn weight_decay(mut self, wd: f64) -> Self {
         self.weight_decay = wd;
         self
     }
 
     /// With (or without) AMSGrad.
+    ///
+    /// ```
+    /// # use tapegrad::optim::Adam;
+    /// assert!(Adam::new(1e-3).amsgrad(true).amsgrad);
+    /// ```
     pub fn amsgrad(mut self, on: bool) -> Self {
         self.amsgrad = on;
         self

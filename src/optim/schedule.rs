@@ -16,6 +16,14 @@ pub trait LrSchedule {
 }
 
 /// `torch.optim.lr_scheduler.StepLR`: `base_lr * gamma^(step / step_size)` (integer division).
+///
+/// ```
+/// use tapegrad::optim::{LrSchedule, Optimizer, Sgd, StepLr};
+/// let schedule = StepLr { base_lr: 0.1, step_size: 30, gamma: 0.1 };
+/// let mut opt = Sgd::new(schedule.base_lr);
+/// opt.set_lr(schedule.lr(65));
+/// assert!((opt.lr() - 0.001).abs() < 1e-18);
+/// ```
 #[derive(Clone, Debug)]
 pub struct StepLr {
     /// The learning rate at step 0.

@@ -51,6 +51,12 @@ const BUFFERS: &[&str] = &["momentum_buffer"];
 impl Sgd {
     /// Plain gradient descent with learning rate `lr`: `p -= lr * g` (PyTorch's defaults: no
     /// momentum, no dampening, no weight decay).
+    ///
+    /// ```
+    /// # use tapegrad::optim::Sgd;
+    /// let opt = Sgd::new(0.1);
+    /// assert_eq!((opt.lr, opt.momentum, opt.nesterov), (0.1, 0.0, false));
+    /// ```
     pub fn new(lr: f64) -> Sgd {
         Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, slots: Slots::default() }
     }
@@ -68,18 +74,33 @@ impl Sgd {
     }
 
     /// With dampening `d` of the momentum buffer's new gradient.
+    ///
+    /// ```
+    /// # use tapegrad::optim::Sgd;
+    /// assert_eq!(Sgd::new(0.1).momentum(0.9).dampening(0.5).dampening, 0.5);
+    /// ```
     pub fn dampening(mut self, d: f64) -> Sgd {
         self.dampening = d;
         self
     }
 
     /// With (or without) Nesterov momentum.
+    ///
+    /// ```
+    /// # use tapegrad::optim::Sgd;
+    /// assert!(Sgd::new(0.1).momentum(0.9).nesterov(true).nesterov);
+    /// ```
     pub fn nesterov(mut self, on: bool) -> Sgd {
         self.nesterov = on;
         self
     }
 
     /// With L2 weight decay `wd`.
+    ///
+    /// ```
+    /// # use tapegrad::optim::Sgd;
+    /// assert_eq!(Sgd::new(0.1).weight_decay(5e-4).weight_decay, 5e-4);
+    /// ```
     pub fn weight_decay(mut self, wd: f64) -> Sgd {
         self.weight_decay = wd;
         self
