@@ -1,0 +1,52 @@
+"""micrograd's demo (demo.ipynb) as a timed script, the peer of `examples/moons.rs`.
+
+Same data recipe (scikit-learn's make_moons: 100 points, noise 0.1, written out here with
+NumPy so scikit-learn is not needed), same 2-16-16-1 MLP, max-margin loss with L2
+regularisation (alpha 1e-4), SGD with lr = 1.0 - 0.9 k / 100, 100 steps.
+
+    pip install micrograd==0.1.0 numpy
+    python benches/peers/moons_micrograd.py
+"""
+import math
+import random
+import time
+
+import numpy as np
+from micrograd.engine import Value
+from micrograd.nn import MLP
+
+np.random.seed(1337)
+random.seed(1337)
+
+n_out, n_in = 50, 50
+t_out = np.linspace(0, math.pi, n_out)
+t_in = np.linspace(0, math.pi, n_in)
+X = np.vstack([np.append(np.cos(t_out), 1 - np.cos(t_in)), np.append(np.sin(t_out), 1 - np.sin(t_in) - 0.5)]).T
+X += np.random.normal(scale=0.1, size=X.shape)
+y = np.array([-1] * n_out + [1] * n_in)
+
+model = MLP(2, [16, 16, 1])
+
+
+def loss():
+    inputs = [list(map(Value, xrow)) for xrow in X]
+    scores = list(map(model, inputs))
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    reg_loss = 1e-4 * sum((p * p for p in model.parameters()))
+    total = data_loss + reg_loss
+    accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
+    return total, sum(accuracy) / len(accuracy)
+
+
+start = time.perf_counter()
+for k in range(100):
+    total_loss, acc = loss()
+    model.zero_grad()
+    total_loss.backward()
+    learning_rate = 1.0 - 0.9 * k / 100
+    for p in model.parameters():
+        p.data -= learning_rate * p.grad
+    print(f"step {k} loss {total_loss.data:.6f}, accuracy {acc * 100:.0f}%")
+elapsed = time.perf_counter() - start
+print(f"100 steps in {elapsed * 1000:.0f} ms: loss {total_loss.data:.6f}, training accuracy {acc * 100:.0f}%")
