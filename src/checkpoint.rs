@@ -25,8 +25,8 @@ use safetensors::{Dtype, SafeTensors};
 use crate::error::Error;
 use crate::tensor::Tensor;
 
-/// Writes `tensors` to `path` as F64, under their names. `Err` when the file cannot be
-/// written, or when a name is used twice.
+/// Writes `tensors` to `path` as F64, under their names, replacing the file atomically. `Err`
+/// when the file cannot be written, or when a name is used twice.
 ///
 /// ```
 /// use tapegrad::{checkpoint, Tensor};
@@ -50,8 +50,12 @@ pub fn save(path: impl AsRef<Path>, tensors: &[(&str, &Tensor)]) -> Result<(), E
             .map_err(|e| format(format!("tensor {name:?}: {e}")))?;
         views.push((*name, view));
     }
-    let buffer = safetensors::serialize(views, None).map_err(|e| format(e.to_string()))?;
-    std::fs::write(path, buffer).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    // Written to a temporary file beside `path` and renamed over it, so that a crash while
+    // saving never leaves a half-written checkpoint where the last good one was.
+    safetensors::serialize_to_file(views, None, path).map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(source) => Error::Io { path: path.to_path_buf(), source },
+        other => format(other.to_string()),
+    })
 }
 
 /// Reads every tensor of a safetensors file, by name. F64, F32, F16 and BF16 are converted to

@@ -162,3 +162,10 @@ fn writes_a_file_for_python() {
         .unwrap();
     assert_eq!(checkpoint::load(&path).unwrap()["layer1.weight"], w);
 }
+
+#[test]
+fn saving_into_a_missing_folder_is_an_io_error() {
+    let path = std::env::temp_dir().join("tapegrad-no-such-folder").join("x.safetensors");
+    let err = checkpoint::save(&path, &[("a", &Tensor::scalar(1.0))]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+}
