@@ -5,10 +5,12 @@ NumPy so scikit-learn is not needed), same 2-16-16-1 MLP, max-margin loss with L
 regularisation (alpha 1e-4), SGD with lr = 1.0 - 0.9 k / 100, 100 steps.
 
     pip install micrograd==0.1.0 numpy
-    python benches/peers/moons_micrograd.py
+    python benches/peers/moons_micrograd.py          # the demo's 100 steps
+    python benches/peers/moons_micrograd.py 5        # the first 5 only, for a per-step time
 """
 import math
 import random
+import sys
 import time
 
 import numpy as np
@@ -39,8 +41,9 @@ def loss():
     return total, sum(accuracy) / len(accuracy)
 
 
+steps = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 start = time.perf_counter()
-for k in range(100):
+for k in range(steps):
     total_loss, acc = loss()
     model.zero_grad()
     total_loss.backward()
@@ -49,4 +52,4 @@ for k in range(100):
         p.data -= learning_rate * p.grad
     print(f"step {k} loss {total_loss.data:.6f}, accuracy {acc * 100:.0f}%")
 elapsed = time.perf_counter() - start
-print(f"100 steps in {elapsed * 1000:.0f} ms: loss {total_loss.data:.6f}, training accuracy {acc * 100:.0f}%")
+print(f"{steps} steps in {elapsed * 1000:.0f} ms ({elapsed * 1000 / steps:.0f} ms/step): loss {total_loss.data:.6f}, training accuracy {acc * 100:.0f}%")
