@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use crate::autograd::rule::{BackwardCx, Rule, Wants};
+#[cfg(debug_assertions)]
+use crate::autograd::rule::Wants;
+use crate::autograd::rule::{BackwardCx, Rule};
 use crate::autograd::tape::{Node, TapeId};
 use crate::autograd::{Tape, Var};
 use crate::tensor::Tensor;

@@ -13,7 +13,7 @@
 //!   kind of op; `tape.dump().profile()` adds them as columns.
 //! - [`Tape::with_anomaly_detection`](crate::Tape::with_anomaly_detection): stops at the first
 //!   op whose forward output or backward gradient holds NaN or ±inf, naming the op, its node id
-//!   and the line of your code that recorded it ([`Anomaly`]).
+//!   and the line of your code that recorded it ([`Anomaly`](crate::Anomaly)).
 //! - [`jacobian`](crate::jacobian) and [`check_equivalent`](crate::check_equivalent) live at
 //!   the crate root.
 //!
