@@ -104,7 +104,7 @@ mod error;
 pub mod pyrandom;
 pub mod seed;
 
-pub use autograd::{Anomaly, Grads, Phase, Tape, Var};
+pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
 pub use check::{
     Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, jacobian, jacobians,
 };

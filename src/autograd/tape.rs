@@ -41,6 +41,9 @@ pub struct Tape {
     anomaly: bool,
     /// Per-node timing: see [`Tape::with_profiling`].
     pub(crate) profile: Option<Timings>,
+    /// True while [`Var::backward_graph`] records a backward pass: the nodes it appends are
+    /// marked, so dumps and pictures show where the forward ends.
+    recording_backward: Cell<bool>,
 }
 
 /// What a profiling tape measures: per node, the wall time from the previous node's recording
@@ -74,6 +77,8 @@ pub(crate) struct Node {
     pub(crate) needs_grad: bool,
     /// The line of user code that recorded the node (from `#[track_caller]`).
     pub(crate) location: &'static Location<'static>,
+    /// Recorded by [`Var::backward_graph`]: part of a recorded backward pass.
+    pub(crate) recorded_backward: bool,
 }
 
 impl Node {
@@ -89,7 +94,13 @@ impl Node {
 
 impl Default for Tape {
     fn default() -> Tape {
-        Tape { nodes: RefCell::default(), id: TapeId::fresh(), anomaly: false, profile: None }
+        Tape {
+            nodes: RefCell::default(),
+            id: TapeId::fresh(),
+            anomaly: false,
+            profile: None,
+            recording_backward: Cell::new(false),
+        }
     }
 }
 
@@ -146,6 +157,18 @@ impl Tape {
 
     pub(crate) fn id(&self) -> TapeId {
         self.id
+    }
+
+    /// Marks every node recorded until the guard drops as part of a recorded backward pass
+    /// (nested calls restore the outer state).
+    pub(crate) fn recording_backward(&self) -> impl Drop + '_ {
+        struct Restore<'a>(&'a Cell<bool>, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        Restore(&self.recording_backward, self.recording_backward.replace(true))
     }
 
     /// Records a differentiable leaf: backward computes its gradient.
@@ -208,7 +231,8 @@ impl Tape {
     #[track_caller]
     fn push(&self, op: Op, inputs: Inputs, value: Tensor, needs_grad: bool) -> Var<'_> {
         let mut nodes = self.nodes.borrow_mut();
-        nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller() });
+        let recorded_backward = self.recording_backward.get();
+        nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller(), recorded_backward });
         if let Some(timings) = &self.profile {
             let now = Instant::now();
             timings.forward.borrow_mut().push(now - timings.last.replace(now));
