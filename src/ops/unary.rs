@@ -275,8 +275,16 @@ impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
                 1.0 => g,
                 c => g * c,
             },
-            DerivativeOf::Input => g * cx.constant(x.value_ref().map(|xi| derivative(xi, 0.0))),
-            DerivativeOf::Output => g * cx.constant(y.value_ref().map(|yi| derivative(0.0, yi))),
+            // (The value is copied out before the constant is recorded: recording borrows
+            // the tape mutably.)
+            DerivativeOf::Input => {
+                let d = x.value_ref().map(|xi| derivative(xi, 0.0));
+                g * cx.constant(d)
+            }
+            DerivativeOf::Output => {
+                let d = y.value_ref().map(|yi| derivative(0.0, yi));
+                g * cx.constant(d)
+            }
         }
     }
 }
