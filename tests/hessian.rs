@@ -171,3 +171,29 @@ fn custom_op_without_a_differentiable_backward_refuses_a_second_derivative() {
     assert!(msg.contains("custom op cube: cannot differentiate its gradient again"), "{msg}");
     assert!(msg.contains("implement CustomOp::backward_graph"), "{msg}");
 }
+
+/// The dump and the DOT picture show where the forward ends and the recorded backward
+/// begins (and where a forward computation on the gradients begins again).
+#[test]
+fn dump_and_dot_mark_the_recorded_backward() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::new(vec![0.5, -1.0], &[2]).unwrap());
+    let y = x.tanh().sum();
+    let g = y.backward_graph().wrt(x).unwrap();
+    let penalty = (g * g).sum();
+    let dump = tape.dump().to_string();
+    let lines: Vec<&str> = dump.lines().collect();
+    let marker = |text: &str| lines.iter().position(|l| l.trim() == text).unwrap_or_else(|| panic!("{dump}"));
+    let (backward, forward) = (marker("— recorded backward —"), marker("— forward —"));
+    // header, 3 forward nodes (x, tanh, sum), the marker, then the recorded nodes.
+    assert_eq!(backward, 5, "{dump}");
+    assert!(lines[backward - 1].trim_start().starts_with("2  sum"), "{dump}");
+    assert!(lines[backward + 1].trim_start().starts_with("3  constant"), "{dump}");
+    assert!(lines[forward + 1].trim_start().starts_with(&format!("{}  mul", penalty.id() - 1)), "{dump}");
+    let dot = tape.to_dot();
+    let cluster = dot.find("subgraph cluster_backward3 {").unwrap_or_else(|| panic!("{dot}"));
+    let close = cluster + dot[cluster..].find("\n  }\n").unwrap();
+    assert!(dot[..cluster].contains("n2 [label=\"#2 sum"), "{dot}");
+    assert!(dot[cluster..close].contains("n3 [label=\"#3 constant"), "{dot}");
+    assert!(dot[close..].contains(&format!("n{} [label=", penalty.id())), "{dot}");
+}
