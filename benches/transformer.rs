@@ -171,7 +171,13 @@ fn bench_hvp(c: &Config, steps: usize) {
     // H v ~ (g(x + eps v) - g(x - eps v)) / (2 eps).
     let eps = 1e-5;
     let shifted = |s: f64| -> Vec<Tensor> {
-        params.iter().zip(&v).map(|(p, v)| Tensor::new(p.data().iter().zip(v.data()).map(|(a, b)| a + s * b).collect(), p.shape()).unwrap()).collect()
+        params
+            .iter()
+            .zip(&v)
+            .map(|(p, v)| {
+                Tensor::new(p.data().iter().zip(v.data()).map(|(a, b)| a + s * b).collect(), p.shape()).unwrap()
+            })
+            .collect()
     };
     let (up, down) = (gradients(c, &shifted(eps), &ids, &mask), gradients(c, &shifted(-eps), &ids, &mask));
     let hv = hvp_all(c, &params, &v, &ids, &mask);

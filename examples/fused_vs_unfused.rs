@@ -177,7 +177,11 @@ fn curvature(names: &[String], z: &Tensor, t: usize, softmax_jacobian: &Tensor) 
     println!("== 1b. Curvature: the Hessian d2L/dz2 of the same row\n");
     let fused = hessian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), z);
     let composite = hessian(|v| v.reshape(&[1, n]).softmax(1).log().nll_loss(&[t]), z);
-    print_matrix("from the fused node (its recorded backward (softmax(z) - onehot) * g, differentiated):", names, &fused);
+    print_matrix(
+        "from the fused node (its recorded backward (softmax(z) - onehot) * g, differentiated):",
+        names,
+        &fused,
+    );
     print_matrix("from softmax -> log -> nll (every node's recorded backward, differentiated):", names, &composite);
     print_matrix("diag(p) - p p^T:", names, softmax_jacobian);
     println!(

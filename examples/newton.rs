@@ -70,7 +70,8 @@ fn solve_spd(h: &Tensor, g: &[f64]) -> Vec<f64> {
     for i in 0..n {
         for j in 0..=i {
             let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
-            l[i * n + j] = if i == j { (h.data()[i * n + i] - s).sqrt() } else { (h.data()[i * n + j] - s) / l[j * n + j] };
+            l[i * n + j] =
+                if i == j { (h.data()[i * n + i] - s).sqrt() } else { (h.data()[i * n + j] - s) / l[j * n + j] };
         }
     }
     let mut z = vec![0.0; n];
@@ -119,9 +120,14 @@ fn main() {
     let start = Tensor::zeros(&[FEATURES, CLASSES]);
     let (mut gd, mut newton, mut cg) = (start.clone(), start.clone(), start);
     let lr = 1.0;
-    println!("softmax regression: {SAMPLES} samples, {FEATURES} features (with bias), {CLASSES} classes, lambda {LAMBDA}");
+    println!(
+        "softmax regression: {SAMPLES} samples, {FEATURES} features (with bias), {CLASSES} classes, lambda {LAMBDA}"
+    );
     println!("loss per iteration (gradient descent with learning rate {lr}; Newton; Hessian-free Newton by CG)\n");
-    println!("{:>4}  {:>20}  {:>20}  {:>20}  {:>5}", "iter", "gradient descent", "Newton (hessian)", "Newton-CG (hvp)", "hvps");
+    println!(
+        "{:>4}  {:>20}  {:>20}  {:>20}  {:>5}",
+        "iter", "gradient descent", "Newton (hessian)", "Newton-CG (hvp)", "hvps"
+    );
     let mut gd_loss = 0.0;
     for iter in 0..=STEPS {
         let (l_gd, g) = loss_and_gradient(&gd, &x, &y);

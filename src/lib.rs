@@ -106,7 +106,8 @@ pub mod seed;
 
 pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
 pub use check::{
-    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, gradgradcheck, hessian, hvp, jacobian, jacobians,
+    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, gradgradcheck,
+    hessian, hvp, jacobian, jacobians,
 };
 pub use error::Error;
 pub use nn::{ParamGrads, ParamVars, Params};

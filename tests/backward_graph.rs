@@ -25,7 +25,8 @@ fn cases() -> Vec<Case> {
     cases.push(case("a * b", vec![a.clone(), b.clone()], |v| v[0] * v[1]));
     cases.push(case("a / b", vec![a.clone(), b.clone()], |v| v[0] / v[1]));
     cases.push(case("-a", vec![a.clone()], |v| -v[0]));
-    let shapes: [(&[usize], &[usize]); 4] = [(&[2, 3], &[3]), (&[2, 3], &[2, 1]), (&[2, 1, 4], &[3, 1]), (&[], &[2, 3])];
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[2, 3], &[3]), (&[2, 3], &[2, 1]), (&[2, 1, 4], &[3, 1]), (&[], &[2, 3])];
     for (i, (sa, sb)) in shapes.into_iter().enumerate() {
         let seed = 10 * i as u64;
         let (a, b) = (randn(sa, seed), uniform(sb, 0.5, 2.0, seed + 1));
@@ -67,12 +68,18 @@ fn cases() -> Vec<Case> {
     for axis in 0..3 {
         for keep in [false, true] {
             cases.push(case(format!("sum_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].sum_axis(axis, keep)));
-            cases.push(case(format!("mean_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].mean_axis(axis, keep)));
+            cases
+                .push(case(format!("mean_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].mean_axis(axis, keep)));
             cases.push(case(format!("max_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].max_axis(axis, keep)));
         }
     }
-    let matmuls: [(&[usize], &[usize]); 5] =
-        [(&[3, 4], &[4, 2]), (&[2, 3, 4], &[2, 4, 5]), (&[2, 3, 4], &[4, 5]), (&[3, 4], &[2, 4, 5]), (&[2, 1, 2, 3], &[3, 3, 2])];
+    let matmuls: [(&[usize], &[usize]); 5] = [
+        (&[3, 4], &[4, 2]),
+        (&[2, 3, 4], &[2, 4, 5]),
+        (&[2, 3, 4], &[4, 5]),
+        (&[3, 4], &[2, 4, 5]),
+        (&[2, 1, 2, 3], &[3, 3, 2]),
+    ];
     for (i, (sa, sb)) in matmuls.into_iter().enumerate() {
         let (a, b) = (randn(sa, 7 + 2 * i as u64), randn(sb, 8 + 2 * i as u64));
         cases.push(case(format!("matmul {sa:?} {sb:?}"), vec![a, b], |v| v[0].matmul(v[1])));
@@ -99,18 +106,19 @@ fn cases() -> Vec<Case> {
     cases.push(case("reached twice", vec![x.clone()], |v| v[0] * v[0] + v[0].exp() * v[0]));
     cases.push(case("reached twice, sum", vec![x], |v| (v[0] + v[0]).sum() * v[0]));
     // The ops beyond the contract's first table.
-    cases.push(case("embedding", vec![randn(&[4, 3], 21)], |v| v[0].embedding(&[2, 0, 2, 3]) * v[0].embedding(&[1, 1, 0, 3])));
+    cases.push(case("embedding", vec![randn(&[4, 3], 21)], |v| {
+        v[0].embedding(&[2, 0, 2, 3]) * v[0].embedding(&[1, 1, 0, 3])
+    }));
+    cases.push(case("layer_norm", vec![randn(&[3, 5], 22), uniform(&[5], 0.5, 1.5, 23), randn(&[5], 24)], |v| {
+        v[0].layer_norm(v[1], v[2], 1e-5)
+    }));
     cases.push(case(
-        "layer_norm",
-        vec![randn(&[3, 5], 22), uniform(&[5], 0.5, 1.5, 23), randn(&[5], 24)],
-        |v| v[0].layer_norm(v[1], v[2], 1e-5),
+        "layer_norm 3-D",
+        vec![randn(&[2, 2, 4], 25), uniform(&[4], 0.5, 1.5, 26), randn(&[4], 27)],
+        |v| v[0].layer_norm(v[1], v[2], 1e-5) * v[0],
     ));
-    cases.push(case("layer_norm 3-D", vec![randn(&[2, 2, 4], 25), uniform(&[4], 0.5, 1.5, 26), randn(&[4], 27)], |v| {
-        v[0].layer_norm(v[1], v[2], 1e-5) * v[0]
-    }));
-    cases.push(case("masked_fill", vec![randn(&[2, 3, 3], 28)], |v| {
-        v[0].masked_fill(&causal_mask(3), -1e9).softmax(2)
-    }));
+    cases
+        .push(case("masked_fill", vec![randn(&[2, 3, 3], 28)], |v| v[0].masked_fill(&causal_mask(3), -1e9).softmax(2)));
     cases.push(case("concat", vec![randn(&[2, 1], 29), randn(&[2, 3], 30)], |v| {
         let c = Var::concat(&[v[0], v[1]], 1);
         c * c

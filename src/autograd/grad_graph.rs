@@ -7,9 +7,9 @@
 //!
 //! The plain [`Var::backward`] does not go through here and pays nothing for it.
 
+use crate::autograd::Var;
 use crate::autograd::rule::{GraphCx, Rule};
 use crate::autograd::tape::TapeId;
-use crate::autograd::Var;
 use crate::tensor::Tensor;
 
 impl<'t> Var<'t> {

@@ -95,7 +95,8 @@ impl Tape {
                     let _ = write!(label, "\\nkeeps: {keeps}");
                 }
             }
-            let mark = if in_backward { format!(", color=\"{BACKWARD}\", fontcolor=\"{BACKWARD}\"") } else { String::new() };
+            let mark =
+                if in_backward { format!(", color=\"{BACKWARD}\", fontcolor=\"{BACKWARD}\"") } else { String::new() };
             let _ = writeln!(out, "  n{id} [label=\"{label}\", {style}{mark}];");
             for &input in &row.inputs {
                 let _ = writeln!(out, "  n{input} -> n{id} [label=\"{}\"];", edge_label(input));

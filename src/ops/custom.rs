@@ -185,7 +185,12 @@ impl Rule for Custom {
 impl Custom {
     /// Panics, naming the op, unless `grads` (from the user's `method`) has one entry per
     /// input, each shaped like its input.
-    fn check_grads<'a>(&self, method: &str, shapes: &[&[usize]], grads: impl ExactSizeIterator<Item = Option<&'a [usize]>>) {
+    fn check_grads<'a>(
+        &self,
+        method: &str,
+        shapes: &[&[usize]],
+        grads: impl ExactSizeIterator<Item = Option<&'a [usize]>>,
+    ) {
         let (name, arity) = (self.0.name(), shapes.len());
         assert!(
             grads.len() == arity,

@@ -6,8 +6,8 @@
 //! row (mean and `1/std`). The test `layer_norm_equals_composition` shows both agree to 1e-12.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::ops::broadcast::sum_to_shape;
 use crate::kernels::layer_norm as kernel;
+use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 

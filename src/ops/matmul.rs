@@ -2,8 +2,8 @@
 //! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::ops::broadcast::sum_to_shape;
 use crate::kernels::gemm::{MatRef, gemm};
+use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};

@@ -113,12 +113,9 @@ impl Unary {
             // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
             // through forward and backward lets the gradient through, as PyTorch's
             // `threshold_backward`.
-            Unary::Relu => job.run(
-                |x| if x <= 0.0 { 0.0 } else { x },
-                Input,
-                |x, _| if x <= 0.0 { 0.0 } else { 1.0 },
-                constant,
-            ),
+            Unary::Relu => {
+                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
+            }
             // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
             Unary::Sigmoid => {
                 job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y), |_, y| Some(y * (1.0 - y)))
