@@ -34,6 +34,7 @@ impl<'t> Var<'t> {
     /// assert!((d3 + 2.0 * (1.0 - th * th) * (1.0 - 3.0 * th * th)).abs() < 1e-15);
     /// ```
     #[track_caller]
+    #[must_use]
     pub fn backward_graph(self) -> GradGraph<'t> {
         let shape = self.shape();
         assert!(
@@ -64,6 +65,7 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
+    #[must_use]
     pub fn backward_graph_with(self, seed: Var<'t>) -> GradGraph<'t> {
         assert!(
             seed.tape.id() == self.tape.id(),
@@ -123,6 +125,16 @@ impl<'t> GradGraph<'t> {
     /// constants.
     ///
     /// Panics when `v` belongs to another tape.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::scalar(2.0));
+    /// let y = x.powf(3.0);
+    /// let dy = y.backward_graph().wrt(x).unwrap(); // 3 x^2, a Var
+    /// assert_eq!(dy.item(), 12.0);
+    /// assert_eq!(dy.backward().wrt(x).unwrap().item(), 12.0); // 6 x
+    /// ```
     #[track_caller]
     pub fn wrt(&self, v: Var<'t>) -> Option<Var<'t>> {
         assert!(

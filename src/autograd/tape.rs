@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::ops::Range;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -41,9 +42,10 @@ pub struct Tape {
     anomaly: bool,
     /// Per-node timing: see [`Tape::with_profiling`].
     pub(crate) profile: Option<Timings>,
-    /// True while [`Var::backward_graph`] records a backward pass: the nodes it appends are
-    /// marked, so dumps and pictures show where the forward ends.
-    recording_backward: Cell<bool>,
+    /// The id ranges of the nodes recorded by [`Var::backward_graph`] (recorded backward
+    /// passes), so dumps and pictures show where the forward ends. Kept here, not per node,
+    /// so that recording an op costs nothing more for it.
+    recorded_backward: RefCell<Vec<Range<usize>>>,
 }
 
 /// What a profiling tape measures: per node, the wall time from the previous node's recording
@@ -77,8 +79,6 @@ pub(crate) struct Node {
     pub(crate) needs_grad: bool,
     /// The line of user code that recorded the node (from `#[track_caller]`).
     pub(crate) location: &'static Location<'static>,
-    /// Recorded by [`Var::backward_graph`]: part of a recorded backward pass.
-    pub(crate) recorded_backward: bool,
 }
 
 impl Node {
@@ -99,7 +99,7 @@ impl Default for Tape {
             id: TapeId::fresh(),
             anomaly: false,
             profile: None,
-            recording_backward: Cell::new(false),
+            recorded_backward: RefCell::default(),
         }
     }
 }
@@ -159,16 +159,21 @@ impl Tape {
         self.id
     }
 
-    /// Marks every node recorded until the guard drops as part of a recorded backward pass
-    /// (nested calls restore the outer state).
+    /// Marks every node recorded until the guard drops as part of a recorded backward pass.
     pub(crate) fn recording_backward(&self) -> impl Drop + '_ {
-        struct Restore<'a>(&'a Cell<bool>, bool);
-        impl Drop for Restore<'_> {
+        struct Mark<'a>(&'a Tape, usize);
+        impl Drop for Mark<'_> {
             fn drop(&mut self) {
-                self.0.set(self.1);
+                let end = self.0.len();
+                self.0.recorded_backward.borrow_mut().push(self.1..end);
             }
         }
-        Restore(&self.recording_backward, self.recording_backward.replace(true))
+        Mark(self, self.len())
+    }
+
+    /// Whether node `id` was recorded by [`Var::backward_graph`].
+    pub(crate) fn is_recorded_backward(&self, id: usize) -> bool {
+        self.recorded_backward.borrow().iter().any(|r| r.contains(&id))
     }
 
     /// Records a differentiable leaf: backward computes its gradient.
@@ -231,8 +236,7 @@ impl Tape {
     #[track_caller]
     fn push(&self, op: Op, inputs: Inputs, value: Tensor, needs_grad: bool) -> Var<'_> {
         let mut nodes = self.nodes.borrow_mut();
-        let recorded_backward = self.recording_backward.get();
-        nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller(), recorded_backward });
+        nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller() });
         if let Some(timings) = &self.profile {
             let now = Instant::now();
             timings.forward.borrow_mut().push(now - timings.last.replace(now));

@@ -60,7 +60,7 @@ impl Tape {
         out.push_str("digraph tape {\n");
         out.push_str("  node [fontname=\"Helvetica\", fontsize=10];\n");
         out.push_str("  edge [fontname=\"Helvetica\", fontsize=9];\n");
-        let recorded: Vec<bool> = self.nodes.borrow().iter().map(|n| n.recorded_backward).collect();
+        let recorded: Vec<bool> = (0..report.nodes.len()).map(|id| self.is_recorded_backward(id)).collect();
         let mut in_backward = false;
         for row in &report.nodes {
             let id = row.id;

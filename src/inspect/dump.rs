@@ -202,8 +202,8 @@ impl fmt::Display for Dump<'_> {
         line(f, &|c| columns[c].0.to_string())?;
         let mut in_backward = false;
         for row in 0..report.nodes.len() {
-            if nodes[row].recorded_backward != in_backward {
-                in_backward = nodes[row].recorded_backward;
+            if self.tape.is_recorded_backward(row) != in_backward {
+                in_backward = !in_backward;
                 writeln!(f, "  {}", if in_backward { "— recorded backward —" } else { "— forward —" })?;
             }
             line(f, &|c| columns[c].2[row].clone())?;

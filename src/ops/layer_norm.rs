@@ -45,7 +45,7 @@ impl<'t> Var<'t> {
             let (mean, rstd) = kernel::forward(x.data(), g.data(), b.data(), eps, &mut y);
             (Tensor::from_parts(y, xs), mean, rstd)
         };
-        self.tape.record(LayerNorm { eps, mean, rstd }, &[self, gamma, beta], y)
+        self.tape.record(LayerNorm { eps, mean: mean.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
     }
 }
 
@@ -54,8 +54,10 @@ impl<'t> Var<'t> {
 #[derive(Clone, Debug)]
 pub(crate) struct LayerNorm {
     eps: f64,
-    mean: Vec<f64>,
-    rstd: Vec<f64>,
+    // Boxed slices, not `Vec`s: with `eps` this keeps the op no larger than the largest other
+    // (the `Op` enum, and so every node, is as large as its largest variant).
+    mean: Box<[f64]>,
+    rstd: Box<[f64]>,
 }
 
 impl Rule for LayerNorm {
