@@ -46,6 +46,11 @@ def gemm_rows(line, section):
     return [(f"W2 GEMM {m.group(1).strip()}", col, rate) for col, rate in zip(section, rates)]
 
 
+def figure(x):
+    """Three significant digits, without an exponent: 0.00123, 0.456, 12.3, 5,162."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}" if x >= 0.001 else f"{x:.2e}"
+
+
 def main():
     figures = {}  # (workload, implementation) -> [figure per round]
     units = {}
@@ -85,8 +90,8 @@ def main():
                 continue
             t, p = statistics.median(ours), statistics.median(theirs)
             unit = units[(workload, peer)]
-            show = (lambda x: f"{1 / x:.1f} GFLOP/s") if unit == "GFLOP/s" else (lambda x: f"{x:.4g} {unit}")
-            print(f"| {workload} | {show(t)} | {peer} {show(p)} | {t / p:.2f} | {len(ours)} / {len(theirs)} |")
+            show = (lambda x: f"{1 / x:.1f} GFLOP/s") if unit == "GFLOP/s" else (lambda x: f"{figure(x)} {unit}")
+            print(f"| {workload} | {show(t)} | {peer} {show(p)} | {figure(t / p)} | {len(ours)} / {len(theirs)} |")
 
 
 main()

@@ -1,4 +1,4 @@
-"""W5 and W6 of shared/PERF.md in PyTorch eager (float64, 2 threads): one SGD step (lr 0.01) of
+"""W5 and W6 of docs/perf.md in PyTorch eager (float64, 2 threads): one SGD step (lr 0.01) of
 the same pre-LN transformer as benches/transformer.rs and transformer_jax.py, median ms, for
 run_peers.sh. Where tapegrad has a fused op (layer_norm, softmax, cross_entropy), PyTorch's own
 fused op is used too."""

@@ -1,4 +1,4 @@
-"""W3 and W4 of shared/PERF.md in PyTorch eager (float64, 2 threads), medians in ms, for
+"""W3 and W4 of docs/perf.md in PyTorch eager (float64, 2 threads), medians in ms, for
 run_peers.sh to print beside tapegrad's `cargo bench --bench workloads` in the same session."""
 import statistics
 import time
