@@ -108,48 +108,15 @@ impl Operands {
     }
 }
 
-/// `c = a b` through the `gemm` crate (`read_dst = false`: `c` is overwritten).
-fn gemm_crate(a: MatRef, b: MatRef, c: &mut [f64], parallelism: gemm::Parallelism) {
+/// `c = a b` through `matrixmultiply`.
+fn mm(a: MatRef, b: MatRef, c: &mut [f64]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && c.len() == m * n);
+    assert!(b.rows == k && c.len() == m * n && m * k * n > 0);
     assert!(a.data.len() > (m - 1) * a.row_stride + (k - 1) * a.col_stride);
     assert!(b.data.len() > (k - 1) * b.row_stride + (n - 1) * b.col_stride);
     let s = |x: usize| x as isize;
     // SAFETY: the asserts bound every element the strides reach inside its slice; `c` is a
     // unique borrow, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            s(n),
-            false,
-            a.data.as_ptr(),
-            s(a.col_stride),
-            s(a.row_stride),
-            b.data.as_ptr(),
-            s(b.col_stride),
-            s(b.row_stride),
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
-/// `c = a b` through `matrixmultiply`.
-fn mm(a: MatRef, b: MatRef, c: &mut [f64]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && c.len() == m * n);
-    assert!(a.data.len() > (m - 1) * a.row_stride + (k - 1) * a.col_stride);
-    assert!(b.data.len() > (k - 1) * b.row_stride + (n - 1) * b.col_stride);
-    let s = |x: usize| x as isize;
-    // SAFETY: as in `gemm_crate`.
     unsafe {
         matrixmultiply::dgemm(
             m,
@@ -174,8 +141,8 @@ type Kernel = fn(MatRef, MatRef, &mut [f64]);
 
 const CANDIDATES: [(&str, Kernel); 4] = [
     ("tapegrad", |a, b, c| kernel::gemm(a, b, 0.0, c)),
-    ("gemm 1t", |a, b, c| gemm_crate(a, b, c, gemm::Parallelism::None)),
-    ("gemm 2t", |a, b, c| gemm_crate(a, b, c, gemm::Parallelism::Rayon(2))),
+    ("gemm 1t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::None)),
+    ("gemm 2t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::Rayon(2))),
     ("mm", mm),
 ];
 

@@ -1,21 +1,24 @@
 //! General matrix multiply through the `gemm` crate, which picks its microkernel at run time
-//! (AVX-512, AVX2 + FMA, or plain SSE2), so one build runs at full speed on every x86-64
-//! machine. Transposes cost nothing: a matrix is a slice plus strides, and the crate packs
+//! (AVX-512, AVX2 + FMA, or plain SSE2), so one build uses the widest vector unit of each
+//! x86-64 machine. Transposes cost nothing: a matrix is a slice plus strides, and the crate packs
 //! strided operands itself.
 //!
 //! Why `gemm` and not `matrixmultiply` (the previous kernel): on the workloads' shapes it was
-//! faster on every one measured (`benches/gemm.rs`, numbers in `docs/perf.md`), most of all on
-//! the small and skinny products of an MLP step and of attention, where `matrixmultiply`'s
-//! threading cost more than it gained.
+//! ahead in 20 of 22 cases of `benches/gemm.rs` (the other two within noise), most of all on
+//! the small and skinny products of an MLP step and of attention; numbers and caveats (one
+//! machine kind, a loaded machine) in `docs/perf.md`.
 //!
 //! This file names nothing else of the crate (`benches/gemm.rs` compiles it on its own).
 
 use std::sync::OnceLock;
 
-/// Products with fewer multiply-adds (`m * k * n`) than this run on the calling thread: below
-/// it, waking a second core costs more than it saves (measured with `benches/gemm.rs`; see
-/// `docs/perf.md`). Above it the crate still keeps a product whose blocks are too small on
-/// one thread.
+/// Products with fewer multiply-adds (`m * k * n`) than this run on the calling thread: waking a
+/// second core costs microseconds, more than it saves on a small product, and the many small
+/// products of attention gain nothing from it. A first choice (W6's attention products, 2^17,
+/// stay on one thread; its Linear layers, 2^24 and more, may use two): on the loaded machine it
+/// was measured on, one and two threads did not separate below ~10^7 (`benches/gemm.rs`'s sweep
+/// rows, `docs/perf.md`). Above it the crate still keeps a product whose blocks are too small
+/// on one thread.
 pub(crate) const MIN_PARALLEL_MULADDS: usize = 1 << 21;
 
 /// A read-only strided matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
@@ -65,6 +68,11 @@ fn parallelism(muladds: usize) -> gemm::Parallelism {
 ///
 /// Panics (an internal error, not a user's) if the sizes disagree.
 pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
+    gemm_with(a, b, beta, c, parallelism(a.rows * a.cols * b.cols));
+}
+
+/// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).
+pub(crate) fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && c.len() == m * n && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
     if m == 0 || n == 0 {
@@ -101,7 +109,7 @@ pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
             false,
             false,
             false,
-            parallelism(m * k * n),
+            threads,
         );
     }
 }
