@@ -1,5 +1,6 @@
-"""W1 for the Python peers: x = x*1.0001 + 0.0001 x 5,000 on one value
-(10,000 ops), forward + backward, median ns/op. Runs micrograd and, when installed, PyTorch.
+"""W1 of docs/perf.md for the Python peers: x = x*1.0001 + 0.0001 x 5,000 on one value
+(10,000 ops), forward + backward, median ns/op. Runs micrograd and, when installed, PyTorch
+(eager, 2 threads).
 Used by run_peers.sh, which runs tapegrad's bench in the same session."""
 import statistics
 import sys
@@ -38,9 +39,9 @@ report("micrograd", *bench(lambda: Value(1.0), lambda x: x * 1.0001 + 0.0001, la
 try:
     import torch
 except ImportError:
-    print("W1 torch: not installed (measured earlier at 5,162 ns/op on this kind of machine)")
+    print("W1 torch: not installed (pip install torch)")
 else:
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)  # as for every PyTorch figure here (one op on one value uses one)
     report(
         "torch",
         *bench(

@@ -1,5 +1,25 @@
-//! General matrix multiply through the `matrixmultiply` crate (its `threading` feature uses
-//! both cores for large products). Transposes cost nothing: a matrix is a slice plus strides.
+//! General matrix multiply through the `gemm` crate, which picks its microkernel at run time
+//! (AVX-512, AVX2 + FMA, or plain SSE2), so one build uses the widest vector unit of each
+//! x86-64 machine. Transposes cost nothing: a matrix is a slice plus strides, and the crate packs
+//! strided operands itself.
+//!
+//! Why `gemm` and not `matrixmultiply` (the previous kernel): on the workloads' shapes it was
+//! ahead in 20 of 22 cases of `benches/gemm.rs` (the other two within noise), most of all on
+//! the small and skinny products of an MLP step and of attention; numbers and caveats (one
+//! machine kind, a loaded machine) in `docs/perf.md`.
+//!
+//! This file names nothing else of the crate (`benches/gemm.rs` compiles it on its own).
+
+use std::sync::OnceLock;
+
+/// Products with fewer multiply-adds (`m * k * n`) than this run on the calling thread: waking a
+/// second core costs microseconds, more than it saves on a small product, and the many small
+/// products of attention gain nothing from it. A first choice (W6's attention products, 2^17,
+/// stay on one thread; its Linear layers, 2^24 and more, may use two): on the loaded machine it
+/// was measured on, one and two threads did not separate below ~10^7 (`benches/gemm.rs`'s sweep
+/// rows, `docs/perf.md`). Above it the crate still keeps a product whose blocks are too small
+/// on one thread.
+pub(crate) const MIN_PARALLEL_MULADDS: usize = 1 << 21;
 
 /// A read-only strided matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
@@ -36,35 +56,60 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `c = beta * c + a b`, where `c` is a row-major `a.rows x b.cols` slice.
+/// How many threads a product of `muladds` multiply-adds may use.
+fn parallelism(muladds: usize) -> gemm::Parallelism {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if cores > 1 && muladds >= MIN_PARALLEL_MULADDS { gemm::Parallelism::Rayon(cores) } else { gemm::Parallelism::None }
+}
+
+/// `c = beta * c + a b`, where `c` is a row-major `a.rows x b.cols` slice. With `beta == 0`,
+/// `c` is overwritten without being read (a NaN in it does not survive).
 ///
 /// Panics (an internal error, not a user's) if the sizes disagree.
 pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
+    gemm_with(a, b, beta, c, parallelism(a.rows * a.cols * b.cols));
+}
+
+/// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).
+pub(crate) fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && c.len() == m * n && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        // An empty sum: c = beta * c (the crate is not asked about a product with no terms).
+        c.iter_mut().for_each(|x| *x = if beta == 0.0 { 0.0 } else { beta * *x });
+        return;
+    }
     let s = |x: usize| x as isize;
     // SAFETY: the asserts above guarantee that every element the strides reach, for
-    // `a` (m x k), `b` (k x n) and `c` (m x n, row-major), lies inside its slice; `c` is
-    // borrowed mutably, so it aliases neither input.
+    // `a` (m x k), `b` (k x n) and `c` (m x n, row-major: row stride n, column stride 1), lies
+    // inside its slice; `c` is borrowed mutably, so it aliases neither input. The crate
+    // computes `dst = alpha * dst + beta * lhs rhs`, reading `dst` only when `read_dst` is set;
+    // its strides are given column stride first.
     unsafe {
-        matrixmultiply::dgemm(
+        gemm::gemm(
             m,
-            k,
             n,
-            1.0,
-            a.data.as_ptr(),
-            s(a.row_stride),
-            s(a.col_stride),
-            b.data.as_ptr(),
-            s(b.row_stride),
-            s(b.col_stride),
-            beta,
+            k,
             c.as_mut_ptr(),
-            s(n),
             1,
+            s(n),
+            beta != 0.0,
+            a.data.as_ptr(),
+            s(a.col_stride),
+            s(a.row_stride),
+            b.data.as_ptr(),
+            s(b.col_stride),
+            s(b.row_stride),
+            beta,
+            1.0,
+            false,
+            false,
+            false,
+            threads,
         );
     }
 }

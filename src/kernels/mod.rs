@@ -4,6 +4,8 @@
 pub(crate) mod cross_entropy;
 pub(crate) mod exp;
 pub(crate) mod gemm;
+#[cfg(test)]
+mod gemm_tests;
 pub(crate) mod layer_norm;
 pub(crate) mod parallel;
 pub(crate) mod rows;

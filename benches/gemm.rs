@@ -1,0 +1,184 @@
+//! GEMM at the workloads' shapes, release build, median GFLOP/s (higher is better).
+//!
+//! Each case is `m x k x n` (`c[m, n] = a[m, k] b[k, n]`) in one of the layouts matmul uses:
+//! `NN` (forward), `NT` (`dA = G B^T`: `b` stored `[n, k]`, read transposed) and `TN`
+//! (`dB = A^T G`: `a` stored `[k, m]`, read transposed); a batch count `> 1` runs that many
+//! independent products back to back, as a batched matmul does (one attention head each).
+//!
+//! Candidates, alternated case by case so that the machine's drift hits all alike:
+//! - `tapegrad`: the kernel the ops call (`src/kernels/gemm.rs`, compiled into this bench),
+//! - `gemm 1t` / `gemm 2t`: the `gemm` crate on one thread / on two (rayon),
+//! - `mm`: the `matrixmultiply` crate with its own threading (both cores when large enough).
+//!
+//! `benches/peers/gemm_numpy.py` times NumPy's BLAS on the same cases.
+//!
+//! Run: `cargo bench --bench gemm` (`-- 1024` runs only the cases whose name contains `1024`).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+#[allow(dead_code)] // the bench uses only part of the kernel module's items
+#[path = "../src/kernels/gemm.rs"]
+mod kernel;
+
+use kernel::MatRef;
+
+/// One product shape and layout, run `batch` times.
+struct Case {
+    m: usize,
+    k: usize,
+    n: usize,
+    batch: usize,
+    a_t: bool,
+    b_t: bool,
+    what: &'static str,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        let layout = format!("{}{}", if self.a_t { 'T' } else { 'N' }, if self.b_t { 'T' } else { 'N' });
+        let batch = if self.batch > 1 { format!("{} x ", self.batch) } else { String::new() };
+        format!("{batch}{}x{}x{} {layout} ({})", self.m, self.k, self.n, self.what)
+    }
+
+    fn flops(&self) -> f64 {
+        2.0 * (self.m * self.k * self.n * self.batch) as f64
+    }
+}
+
+const fn case(m: usize, k: usize, n: usize, layout: &str, what: &'static str) -> Case {
+    let l = layout.as_bytes();
+    Case { m, k, n, batch: 1, a_t: l[0] == b'T', b_t: l[1] == b'T', what }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case(1024, 1024, 1024, "NN", "W2"),
+        case(64, 784, 256, "NN", "W4 fwd"),
+        case(784, 64, 256, "TN", "W4 dW1"),
+        case(64, 256, 784, "NT", "W4 dX"),
+        case(1024, 128, 384, "NN", "W6 QKV"),
+        case(1024, 384, 128, "NT", "W6 QKV dX"),
+        case(128, 1024, 384, "TN", "W6 QKV dW"),
+        case(1024, 128, 512, "NN", "W6 FF up"),
+        case(1024, 512, 128, "NN", "W6 FF down"),
+        case(512, 1024, 128, "TN", "W6 FF down dW"),
+        case(1024, 128, 512, "NT", "W6 FF down dX"),
+        Case { batch: 64, ..case(64, 32, 64, "NN", "W6 scores") },
+        Case { batch: 64, ..case(64, 64, 32, "NN", "W6 att v") },
+        Case { batch: 64, ..case(64, 64, 32, "NT", "W6 dscores") },
+        Case { batch: 64, ..case(32, 64, 64, "TN", "W6 dk") },
+        // Square products around the size where a second thread starts to pay.
+        case(64, 64, 64, "NN", "sweep"),
+        case(96, 96, 96, "NN", "sweep"),
+        case(128, 128, 128, "NN", "sweep"),
+        case(160, 160, 160, "NN", "sweep"),
+        case(192, 192, 192, "NN", "sweep"),
+        case(256, 256, 256, "NN", "sweep"),
+        case(384, 384, 384, "NN", "sweep"),
+    ]
+}
+
+/// A deterministic, well-scaled fill (no RNG crate needed for timing).
+fn fill(len: usize, seed: usize) -> Vec<f64> {
+    (0..len).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f64 - 500.0) / 500.0).collect()
+}
+
+/// The operands of one case: `batch` copies of `a`, `b` and `c`, each in its storage layout.
+struct Operands {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+}
+
+impl Operands {
+    fn new(case: &Case) -> Operands {
+        let (m, k, n, batch) = (case.m, case.k, case.n, case.batch);
+        Operands { a: fill(batch * m * k, 1), b: fill(batch * k * n, 2), c: vec![0.0; batch * m * n] }
+    }
+
+    /// The `i`-th product's operands as matrices, plus its output slice.
+    fn views<'s>(&'s mut self, case: &Case, i: usize) -> (MatRef<'s>, MatRef<'s>, &'s mut [f64]) {
+        let (m, k, n) = (case.m, case.k, case.n);
+        let a = &self.a[i * m * k..(i + 1) * m * k];
+        let b = &self.b[i * k * n..(i + 1) * k * n];
+        let a = if case.a_t { MatRef::row_major(a, k, m).t() } else { MatRef::row_major(a, m, k) };
+        let b = if case.b_t { MatRef::row_major(b, n, k).t() } else { MatRef::row_major(b, k, n) };
+        (a, b, &mut self.c[i * m * n..(i + 1) * m * n])
+    }
+}
+
+/// `c = a b` through `matrixmultiply`.
+fn mm(a: MatRef, b: MatRef, c: &mut [f64]) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && c.len() == m * n && m * k * n > 0);
+    assert!(a.data.len() > (m - 1) * a.row_stride + (k - 1) * a.col_stride);
+    assert!(b.data.len() > (k - 1) * b.row_stride + (n - 1) * b.col_stride);
+    let s = |x: usize| x as isize;
+    // SAFETY: the asserts bound every element the strides reach inside its slice; `c` is a
+    // unique borrow, so it aliases neither input.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.data.as_ptr(),
+            s(a.row_stride),
+            s(a.col_stride),
+            b.data.as_ptr(),
+            s(b.row_stride),
+            s(b.col_stride),
+            0.0,
+            c.as_mut_ptr(),
+            s(n),
+            1,
+        );
+    }
+}
+
+type Kernel = fn(MatRef, MatRef, &mut [f64]);
+
+const CANDIDATES: [(&str, Kernel); 4] = [
+    ("tapegrad", |a, b, c| kernel::gemm(a, b, 0.0, c)),
+    ("gemm 1t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::None)),
+    ("gemm 2t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::Rayon(2))),
+    ("mm", mm),
+];
+
+/// Seconds for one pass over the whole batch.
+fn time_once(case: &Case, ops: &mut Operands, kernel: Kernel) -> f64 {
+    let start = Instant::now();
+    for i in 0..case.batch {
+        let (a, b, c) = ops.views(case, i);
+        kernel(a, b, c);
+    }
+    black_box(&ops.c);
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
+    const ROUNDS: usize = 9;
+    println!("GEMM f64, median GFLOP/s of {ROUNDS} rounds (each round: every candidate, in turn)");
+    println!("{:<40} {}", "case", CANDIDATES.map(|(name, _)| format!("{name:>9}")).join(""));
+    for case in cases().iter().filter(|c| c.name().contains(&filter)) {
+        let mut ops = Operands::new(case);
+        // Enough repetitions for ~20 ms per timing, so that timer and wake-up noise vanish.
+        let once = time_once(case, &mut ops, CANDIDATES[0].1);
+        let reps = ((0.02 / once.max(1e-7)) as usize).clamp(1, 10_000);
+        let mut rates = vec![vec![]; CANDIDATES.len()];
+        for _ in 0..ROUNDS {
+            for (rate, (_, kernel)) in rates.iter_mut().zip(CANDIDATES) {
+                time_once(case, &mut ops, kernel); // warm the caches and the thread pool
+                let seconds: f64 = (0..reps).map(|_| time_once(case, &mut ops, kernel)).sum();
+                rate.push(case.flops() * reps as f64 / seconds / 1e9);
+            }
+        }
+        let medians = rates.into_iter().map(|mut r| {
+            r.sort_by(f64::total_cmp);
+            format!("{:>9.1}", r[r.len() / 2])
+        });
+        println!("{:<40} {}", case.name(), medians.collect::<String>());
+    }
+}
