@@ -28,11 +28,19 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    /// Whether every element the strides reach lies inside `data`.
+    /// Whether every element the strides reach lies inside `data`, and every offset
+    /// `matrixmultiply` forms (as `isize`) is representable. Checked arithmetic: a product that
+    /// wrapped here once let safe code read and write outside the buffers.
     fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .and_then(|r| (self.cols - 1).checked_mul(self.col_stride).and_then(|c| r.checked_add(c)));
+        last.is_some_and(|last| last < self.data.len())
+            && isize::try_from(self.row_stride).is_ok()
+            && isize::try_from(self.col_stride).is_ok()
     }
 }
 
@@ -41,13 +49,17 @@ impl<'a> MatRef<'a> {
 /// Panics (an internal error, not a user's) if the sizes disagree.
 pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && c.len() == m * n && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
+    let c_fits = m.checked_mul(n) == Some(c.len()) && isize::try_from(n).is_ok();
+    assert!(b.rows == k && c_fits && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
     if m == 0 || n == 0 {
         return;
     }
     let s = |x: usize| x as isize;
-    // SAFETY: the asserts above guarantee that every element the strides reach, for
-    // `a` (m x k), `b` (k x n) and `c` (m x n, row-major), lies inside its slice; `c` is
+    // SAFETY: the assert above guarantees, with checked arithmetic that cannot wrap, that the
+    // last element the strides reach, `(rows - 1) * row_stride + (cols - 1) * col_stride`, lies
+    // inside its slice for `a` (m x k) and `b` (k x n), and that `c` (m x n, row-major) has
+    // exactly `m * n` elements; every other element's offset is smaller than the last one's,
+    // and all strides fit in `isize`, so no offset `matrixmultiply` forms wraps either. `c` is
     // borrowed mutably, so it aliases neither input.
     unsafe {
         matrixmultiply::dgemm(
@@ -66,5 +78,33 @@ pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
             s(n),
             1,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_that_would_wrap_are_out_of_bounds() {
+        let data = [0.0; 8];
+        // (2 - 1) * 2^63 + (2 - 1) * 2^63 wraps to 0 < 8: the check must not be fooled.
+        let m = MatRef { data: &data, rows: 2, cols: 2, row_stride: 1 << 63, col_stride: 1 << 63 };
+        assert!(!m.in_bounds());
+        let m = MatRef { data: &data, rows: usize::MAX, cols: 1, row_stride: 2, col_stride: 1 };
+        assert!(!m.in_bounds());
+        assert!(MatRef::row_major(&data, 2, 4).in_bounds() && MatRef::row_major(&data, 2, 4).t().in_bounds());
+        assert!(!MatRef::row_major(&data, 3, 3).in_bounds());
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm: inconsistent operands")]
+    fn an_output_whose_size_wraps_is_refused() {
+        let a = [0.0; 1];
+        let mut c = [0.0; 0];
+        // m * n = 2^64 wraps to 0 = c.len().
+        let am = MatRef { data: &a, rows: 1 << 32, cols: 0, row_stride: 0, col_stride: 1 };
+        let bm = MatRef { data: &a, rows: 0, cols: 1 << 32, row_stride: 1 << 32, col_stride: 1 };
+        gemm(am, bm, 0.0, &mut c);
     }
 }

@@ -37,6 +37,7 @@ impl<'t> Var<'t> {
     pub fn reshape(self, shape: &[usize]) -> Var<'t> {
         let y = {
             let v = self.value_ref();
+            crate::tensor::shape::check_shape("reshape", &[v.shape()], shape);
             assert!(
                 numel(shape) == v.numel(),
                 "reshape: cannot reshape shape {:?} ({} elements) to {shape:?} ({} elements)",

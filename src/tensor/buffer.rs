@@ -95,34 +95,83 @@ pub fn release_cached_buffers() {
     let _ = POOL.try_with(|pool| *pool.borrow_mut() = Pool::default());
 }
 
-/// A zero-filled buffer of `len` elements.
+/// An allocation the system cannot satisfy: more than `isize::MAX` bytes, or more memory than
+/// it will give. Carries the number of elements asked for.
+#[derive(Debug)]
+pub(crate) struct AllocError(pub usize);
+
+impl AllocError {
+    /// The bytes that were asked for (which may not fit in `usize`).
+    pub(crate) fn bytes(&self) -> u128 {
+        self.0 as u128 * size_of::<f64>() as u128
+    }
+}
+
+/// Panics, at the caller's line, saying how much memory was asked for: an op's output that
+/// the system cannot hold (constructors report the same as an [`Error`](crate::Error)).
+#[track_caller]
+fn out_of_memory(e: AllocError) -> ! {
+    panic!("out of memory: cannot allocate {} bytes for {} f64 elements", e.bytes(), e.0)
+}
+
+/// A zero-filled buffer of `len` elements. Panics when it cannot be allocated.
+#[track_caller]
 pub(crate) fn zeroed(len: usize) -> Data {
+    try_zeroed(len).unwrap_or_else(|e| out_of_memory(e))
+}
+
+/// A zero-filled buffer of `len` elements, or an error when it cannot be allocated.
+pub(crate) fn try_zeroed(len: usize) -> Result<Data, AllocError> {
     if len <= 2 {
-        return SmallVec::from_elem(0.0, len);
+        return Ok(SmallVec::from_elem(0.0, len));
     }
     if let Some(mut v) = pooled(len) {
         v.resize(len, 0.0);
-        return Data::from_vec(v);
+        return Ok(Data::from_vec(v));
     }
-    let v = vec![0.0; len];
+    let v = alloc_zeroed(len)?;
     advise_huge_pages(v.as_ptr(), v.capacity());
-    Data::from_vec(v)
+    Ok(Data::from_vec(v))
 }
 
-/// An empty buffer with room for `len` elements.
+/// A fresh zeroed `Vec` of `len` elements, from the allocator's zeroing path (`calloc`: fresh
+/// pages from the kernel are zero already and are not written), as `vec![0.0; len]` would
+/// make it, but reporting a failure instead of aborting the process.
+fn alloc_zeroed(len: usize) -> Result<Vec<f64>, AllocError> {
+    let layout = std::alloc::Layout::array::<f64>(len).map_err(|_| AllocError(len))?;
+    // SAFETY: `len > 2`, so the layout's size is non-zero, as `alloc_zeroed` requires.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f64>();
+    if ptr.is_null() {
+        return Err(AllocError(len));
+    }
+    // SAFETY: `ptr` was just allocated by the global allocator with the layout of `[f64; len]`
+    // (the size and alignment `Vec<f64>` with capacity `len` uses), and all its bytes are zero,
+    // which is the `f64` 0.0: so `len` initialised elements of capacity `len`, owned by the Vec.
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
+/// An empty buffer with room for `len` elements. Panics when it cannot be allocated.
+#[track_caller]
 pub(crate) fn with_capacity(len: usize) -> Data {
+    try_with_capacity(len).unwrap_or_else(|e| out_of_memory(e))
+}
+
+/// An empty buffer with room for `len` elements, or an error when it cannot be allocated.
+pub(crate) fn try_with_capacity(len: usize) -> Result<Data, AllocError> {
     if len <= 2 {
-        return Data::new();
+        return Ok(Data::new());
     }
     if let Some(v) = pooled(len) {
-        return Data::from_vec(v);
+        return Ok(Data::from_vec(v));
     }
-    let v = Vec::with_capacity(len);
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| AllocError(len))?;
     advise_huge_pages(v.as_ptr(), v.capacity());
-    Data::from_vec(v)
+    Ok(Data::from_vec(v))
 }
 
 /// Collects an iterator of known length into a buffer.
+#[track_caller]
 pub(crate) fn collect(len: usize, values: impl Iterator<Item = f64>) -> Data {
     let mut v = with_capacity(len);
     v.extend(values);
@@ -130,6 +179,7 @@ pub(crate) fn collect(len: usize, values: impl Iterator<Item = f64>) -> Data {
 }
 
 /// A copy of `data`.
+#[track_caller]
 pub(crate) fn copy(data: &[f64]) -> Data {
     let mut v = with_capacity(data.len());
     v.extend_from_slice(data);
