@@ -58,7 +58,8 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::LengthMismatch { op, len, shape } => {
-                write!(f, "{op}: {} do not fill shape {shape:?}", elements(*len))?;
+                let verb = if *len == 1 { "does" } else { "do" };
+                write!(f, "{op}: {} {verb} not fill shape {shape:?}", elements(*len))?;
                 match crate::tensor::shape::checked_numel(shape) {
                     Some(n) => write!(f, " ({})", elements(n)),
                     None => write!(f, " ({})", crate::tensor::shape::OVERFLOWS),
