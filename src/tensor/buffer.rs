@@ -124,7 +124,8 @@ impl Pool {
 
     /// A pooled buffer of capacity exactly `len`, emptied; advances the clock either way.
     fn take(&mut self, len: usize) -> Option<Vec<f64>> {
-        self.clock += (len * size_of::<f64>()) as u64;
+        // Saturating: `len` may be a request far past what can be allocated.
+        self.clock = self.clock.saturating_add((len as u64).saturating_mul(size_of::<f64>() as u64));
         self.last_used = Instant::now();
         self.expire();
         let queue = self.free.get_mut(&len)?;
