@@ -158,7 +158,8 @@ fn every_index_past_its_bound_panics_naming_the_op() {
     let tape = Tape::new();
     let x = tape.var(Tensor::zeros(&[2, 3]));
     let big = usize::MAX;
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Case> = vec![
         (
             "narrow",
             Box::new(|| {

@@ -73,7 +73,7 @@ fn step<'t>(tape: &'t Tape, v: Var<'t>, y: Var<'t>, choice: u64) -> Var<'t> {
         6 => v.tanh().powf(3.0),
         7 => (v + 0.123).relu(),
         8 => (v + 0.123).abs(),
-        9 | 10 | 11 | 12 if broadcast(&shape, &y.shape()).is_some() => match choice % 30 {
+        9..=12 if broadcast(&shape, &y.shape()).is_some() => match choice % 30 {
             9 => v + y,
             10 => v * y,
             11 => v - y,
