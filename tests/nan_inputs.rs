@@ -109,4 +109,12 @@ fn messages_say_one_element_in_the_singular() {
     assert_eq!(err.to_string(), "Tensor::new: 2 elements do not fill shape [1] (1 element)");
     let err = Tensor::new(vec![1.0], &[2]).unwrap_err();
     assert_eq!(err.to_string(), "Tensor::new: 1 element does not fill shape [2] (2 elements)");
+    let tape = Tape::new();
+    let x = tape.var(Tensor::scalar(1.0));
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = x.reshape(&[2]);
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert_eq!(msg, "reshape: cannot reshape shape [] (1 element) to [2] (2 elements)");
 }

@@ -40,10 +40,10 @@ impl<'t> Var<'t> {
             crate::tensor::shape::check_shape("reshape", &[v.shape()], shape);
             assert!(
                 numel(shape) == v.numel(),
-                "reshape: cannot reshape shape {:?} ({} elements) to {shape:?} ({} elements)",
+                "reshape: cannot reshape shape {:?} ({}) to {shape:?} ({})",
                 v.shape(),
-                v.numel(),
-                numel(shape)
+                crate::error::elements(v.numel()),
+                crate::error::elements(numel(shape))
             );
             Tensor::from_parts(buffer::copy(v.data()), shape)
         };

@@ -368,6 +368,8 @@ pub(crate) fn copy(data: &[f64]) -> Data {
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(ptr: *const f64, len: usize) {
     const HUGE_PAGE: usize = 2 << 20;
+    // Cannot wrap: `len` elements were just allocated, so their bytes are at most `isize::MAX`,
+    // and the allocation ends inside the address space.
     let bytes = len * size_of::<f64>();
     if bytes < HUGE_PAGE_THRESHOLD {
         return;
