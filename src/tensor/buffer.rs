@@ -396,9 +396,13 @@ fn advise_huge_pages(_ptr: *const f64, _len: usize) {}
 mod tests {
     use super::*;
 
-    /// A budget of its own for a test (leaked: pools borrow it for `'static`).
-    fn budget(max: usize) -> &'static Budget {
-        Box::leak(Box::new(Budget::new(max)))
+    /// A budget of its own for a test: each use of the macro is a separate `static` (pools
+    /// borrow their budget for `'static`; a leaked box would be reported by LeakSanitizer).
+    macro_rules! budget {
+        ($max:expr) => {{
+            static BUDGET: Budget = Budget::new($max);
+            &BUDGET
+        }};
     }
 
     fn buffer(len: usize) -> Vec<f64> {
@@ -409,7 +413,7 @@ mod tests {
 
     #[test]
     fn a_recycled_buffer_is_reused_for_the_same_size_and_comes_back_empty() {
-        let mut pool = Pool::new(budget(POOL_MAX_BYTES));
+        let mut pool = Pool::new(budget!(POOL_MAX_BYTES));
         let v = buffer(100_000);
         let address = v.as_ptr();
         pool.give(v, None);
@@ -433,7 +437,7 @@ mod tests {
     #[test]
     fn the_pools_of_all_threads_together_keep_at_most_the_budget() {
         let max = 64 << 20;
-        let shared = budget(max);
+        let shared = budget!(64 << 20);
         let quarter = max / 4 / size_of::<f64>();
         // Four threads each give back three buffers of a little over a quarter of the budget:
         // three of the twelve fit, wherever they came from.
@@ -464,7 +468,7 @@ mod tests {
 
     #[test]
     fn a_buffer_larger_than_the_budget_is_not_pooled() {
-        let mut pool = Pool::new(budget(1 << 20));
+        let mut pool = Pool::new(budget!(1 << 20));
         pool.give(buffer((1 << 20) / 8 + 1), None);
         assert_eq!(pool.bytes, 0);
     }
@@ -473,7 +477,7 @@ mod tests {
     fn sizes_never_asked_for_again_expire() {
         // A batch size that changes every step: the step's sizes come back, and the next step
         // asks for others.
-        let mut pool = Pool::new(budget(POOL_MAX_BYTES));
+        let mut pool = Pool::new(budget!(POOL_MAX_BYTES));
         let weight = 4096; // asked for every step, like a weight's gradient
         for step in 0..1000 {
             let batch = 16 + (step * 37) % 497;
@@ -493,7 +497,7 @@ mod tests {
     #[test]
     fn a_steady_loop_keeps_every_buffer_it_reuses() {
         // A W6-like step: 200 buffers of 1 MiB, all returned at the end of the step.
-        let mut pool = Pool::new(budget(POOL_MAX_BYTES));
+        let mut pool = Pool::new(budget!(POOL_MAX_BYTES));
         let len = (1 << 20) / 8;
         for step in 0..20 {
             let mut misses = 0;
@@ -532,7 +536,7 @@ mod tests {
 
     #[test]
     fn a_full_budget_empties_idle_pools_for_a_working_thread() {
-        let shared = budget(16 << 20);
+        let shared = budget!(16 << 20);
         let idle = Arc::new(Mutex::new(Pool::new(shared)));
         idle.lock().unwrap().give(buffer(12 << 17), None); // 12 MiB
         idle.lock().unwrap().last_used -= IDLE;
