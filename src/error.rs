@@ -20,6 +20,24 @@ pub enum Error {
         /// The shape asked for.
         shape: Vec<usize>,
     },
+    /// A shape whose element count does not fit in `usize` (see
+    /// [`shape::checked_numel`](crate::tensor::shape::checked_numel)).
+    ShapeOverflow {
+        /// What was being built, e.g. `"Tensor::new"`.
+        op: &'static str,
+        /// The shape asked for.
+        shape: Vec<usize>,
+    },
+    /// The memory for a tensor could not be allocated: more than `isize::MAX` bytes, or more
+    /// than the system would give.
+    AllocationFailed {
+        /// What was being built, e.g. `"Tensor::zeros"`.
+        op: &'static str,
+        /// The shape asked for.
+        shape: Vec<usize>,
+        /// The bytes asked for (as `u128`, since it may not fit in `usize`).
+        bytes: u128,
+    },
     /// A file could not be read or written.
     Io {
         /// The file.
@@ -39,11 +57,20 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::LengthMismatch { op, len, shape } => write!(
-                f,
-                "{op}: {len} elements do not fill shape {shape:?} ({} elements)",
-                shape.iter().product::<usize>()
-            ),
+            Error::LengthMismatch { op, len, shape } => {
+                let verb = if *len == 1 { "does" } else { "do" };
+                write!(f, "{op}: {} {verb} not fill shape {shape:?}", elements(*len))?;
+                match crate::tensor::shape::checked_numel(shape) {
+                    Some(n) => write!(f, " ({})", elements(n)),
+                    None => write!(f, " ({})", crate::tensor::shape::OVERFLOWS),
+                }
+            }
+            Error::ShapeOverflow { op, shape } => {
+                write!(f, "{op}: shape {shape:?}: {}", crate::tensor::shape::OVERFLOWS)
+            }
+            Error::AllocationFailed { op, shape, bytes } => {
+                write!(f, "{op}: cannot allocate {bytes} bytes for shape {shape:?}")
+            }
             Error::Io { path, source } => write!(f, "cannot access {}: {source}", path.display()),
             Error::Format { path, message } => write!(f, "{}: {message}", path.display()),
         }
@@ -57,4 +84,9 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
+}
+
+/// "1 element", "6 elements".
+pub(crate) fn elements(n: usize) -> String {
+    if n == 1 { "1 element".into() } else { format!("{n} elements") }
 }

@@ -167,14 +167,34 @@ where
     let (once, twice, zero) =
         (out.backward_with(first.clone()), out.backward_with(first), out.backward_with(Tensor::zeros(&out_shape)));
     for (input, &var) in vars.iter().enumerate() {
-        if once.wrt(var) != twice.wrt(var) {
+        if !same_bits(once.wrt(var), twice.wrt(var)) {
             return Err(GradcheckError::NonDeterministic { input });
         }
-        if zero.wrt(var).is_some_and(|g| g.data().iter().any(|&x| x != 0.0)) {
+        // A NaN derivative times a zero seed is NaN, not a broken backward: the comparison
+        // with finite differences reports it.
+        if zero.wrt(var).is_some_and(|g| g.data().iter().any(|&x| x != 0.0 && !x.is_nan())) {
             return Err(GradcheckError::ZeroSeedNonZero { input });
         }
     }
     Ok(())
+}
+
+/// Whether two gradients are the same result: equal shapes and every element bit for bit
+/// equal, or NaN on both sides (a NaN is never `==` itself, yet two NaN gradients agree).
+fn same_bits(a: Option<&Tensor>, b: Option<&Tensor>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.shape() == b.shape()
+                && a.data().iter().zip(b.data()).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+        }
+        _ => false,
+    }
+}
+
+/// A derivative for a message: scientific notation, but zero as `0` (not `0e0`).
+fn number(x: f64) -> String {
+    if x == 0.0 { format!("{x}") } else { format!("{x:e}") }
 }
 
 /// The central-difference Jacobian of `f` with respect to input `input`, shape
@@ -237,8 +257,11 @@ impl fmt::Display for GradcheckError {
         match self {
             GradcheckError::Mismatch { input, element, output, analytic, numeric, failures, checked } => write!(
                 f,
-                "gradcheck: input {input}, element {element:?}, output element {output}: analytic {analytic:e} \
-                 vs numeric {numeric:e} (worst of {failures} failing entries out of {checked})"
+                "gradcheck: input {input}, element {element:?}, output element {output}: analytic {} vs numeric {} \
+                 (worst of {failures} failing {} out of {checked})",
+                number(*analytic),
+                number(*numeric),
+                if *failures == 1 { "entry" } else { "entries" }
             ),
             GradcheckError::NonDeterministic { input } => {
                 write!(f, "gradcheck: input {input}: two backward passes with the same seed disagree")

@@ -14,6 +14,9 @@ use crate::kernels::rows;
 
 /// Per-row log-sum-exp of the logits, and the summed loss `sum_r (lse[r] - x[r, t_r])`.
 pub(crate) fn forward(logits: &[f64], classes: usize, targets: &[usize]) -> (Vec<f64>, f64) {
+    if targets.is_empty() {
+        return (Vec::new(), 0.0);
+    }
     let mut lse = vec![0.0; targets.len()];
     let per = rows_per_block(targets.len(), classes);
     let mut block_losses = vec![0.0; targets.len().div_ceil(per)];
@@ -37,6 +40,10 @@ fn forward_rows(logits: &[f64], classes: usize, targets: &[usize], lse: &mut [f6
 
 /// `dx[r, j] = (P[r, j] - [j == t_r]) * scale`, with `P = exp(x - lse)` recomputed per element.
 pub(crate) fn backward(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx: &mut [f64]) {
+    if lse.is_empty() {
+        // No rows: nothing to write (and `classes` cannot be read off the lengths).
+        return;
+    }
     let classes = logits.len() / lse.len().max(1);
     let per = rows_per_block(lse.len(), classes);
     let blocks =

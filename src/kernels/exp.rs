@@ -30,7 +30,11 @@ pub(crate) fn exp(x: f64) -> f64 {
     let n_float = shifted - ROUND;
     // The integer n sits in the low mantissa bits of `shifted` (whose ulp is 1): reading it
     // from the bits avoids a float-to-int conversion, which does not vectorise before AVX-512.
-    let n = shifted.to_bits() as i64 - ROUND.to_bits() as i64;
+    // A NaN passes the clamp, and its bits are anything, sign included (x86's `inf - inf` sets
+    // it): so the integer arithmetic on `n` wraps rather than overflowing (which would panic
+    // in debug builds). For every finite or infinite `x`, `|n| <= 1077` and nothing wraps;
+    // for a NaN, `n` is garbage but `p` below is NaN, and so is the result.
+    let n = (shifted.to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);
     let r = (x_clamped - n_float * LN2_HI) - n_float * LN2_LO;
     // Taylor series of e^r, Horner form, 1/k! coefficients.
     let mut p = 1.0 / 6_227_020_800.0; // 1/13!
@@ -53,9 +57,9 @@ pub(crate) fn exp(x: f64) -> f64 {
     }
     // 2^n as two powers of two: each half stays a normal double even when 2^n is not.
     // (n + 2048 is positive, so a logical shift halves it; AVX2 has no arithmetic 64-bit shift.)
-    let half = (((n + 2048) as u64) >> 1) as i64 - 1024;
-    let rest = n - half;
-    let pow2 = |k: i64| f64::from_bits(((k + 1023) as u64) << 52);
+    let half = ((n.wrapping_add(2048) as u64) >> 1) as i64 - 1024;
+    let rest = n.wrapping_sub(half);
+    let pow2 = |k: i64| f64::from_bits((k.wrapping_add(1023) as u64) << 52);
     p * pow2(half) * pow2(rest)
 }
 
@@ -94,7 +98,9 @@ mod tests {
         assert_eq!(exp(-746.0), 0.0);
         assert_eq!(exp(f64::INFINITY), f64::INFINITY);
         assert_eq!(exp(710.0), f64::INFINITY);
-        assert!(exp(f64::NAN).is_nan());
+        for nan in [f64::NAN, -f64::NAN, f64::from_bits(0xfff8_0000_0000_0000), f64::from_bits(0x7ff0_0000_0000_0001)] {
+            assert!(exp(nan).is_nan(), "{:x}", nan.to_bits());
+        }
         assert_eq!(exp(709.78), 709.78f64.exp());
         // Subnormal results.
         for x in [-708.5, -720.0, -740.0, -745.0] {

@@ -48,11 +48,19 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    /// Whether every element the strides reach lies inside `data`.
-    fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
+    /// Whether every element the strides reach lies inside `data`, and every offset
+    /// the GEMM forms (as `isize`) is representable. Checked arithmetic: a product that
+    /// wrapped here once let safe code read and write outside the buffers.
+    pub(crate) fn in_bounds(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .and_then(|r| (self.cols - 1).checked_mul(self.col_stride).and_then(|c| r.checked_add(c)));
+        last.is_some_and(|last| last < self.data.len())
+            && isize::try_from(self.row_stride).is_ok()
+            && isize::try_from(self.col_stride).is_ok()
     }
 }
 
@@ -74,7 +82,8 @@ pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
 /// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).
 pub(crate) fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(b.rows == k && c.len() == m * n && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
+    let c_fits = m.checked_mul(n) == Some(c.len()) && isize::try_from(n).is_ok();
+    assert!(b.rows == k && c_fits && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
     if m == 0 || n == 0 {
         return;
     }
@@ -84,11 +93,14 @@ pub(crate) fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads:
         return;
     }
     let s = |x: usize| x as isize;
-    // SAFETY: the asserts above guarantee that every element the strides reach, for
-    // `a` (m x k), `b` (k x n) and `c` (m x n, row-major: row stride n, column stride 1), lies
-    // inside its slice; `c` is borrowed mutably, so it aliases neither input. The crate
-    // computes `dst = alpha * dst + beta * lhs rhs`, reading `dst` only when `read_dst` is set;
-    // its strides are given column stride first.
+    // SAFETY: the assert above guarantees, with checked arithmetic that cannot wrap, that the
+    // last element the strides reach, `(rows - 1) * row_stride + (cols - 1) * col_stride`, lies
+    // inside its slice for `a` (m x k) and `b` (k x n), and that `c` (m x n, row-major: row
+    // stride n, column stride 1) has exactly `m * n` elements; every other element's offset is
+    // smaller than the last one's, and all strides fit in `isize`, so no offset the crate forms
+    // wraps either. `c` is borrowed mutably, so it aliases neither input. The crate computes
+    // `dst = alpha * dst + beta * lhs rhs`, reading `dst` only when `read_dst` is set; its
+    // strides are given column stride first.
     unsafe {
         gemm::gemm(
             m,

@@ -81,3 +81,26 @@ fn strides_reaching_past_the_slice_panic() {
     let mut c = vec![0.0; 2];
     gemm(a, MatRef::row_major(&[1.0; 3], 3, 1), 0.0, &mut c);
 }
+
+#[test]
+fn bounds_that_would_wrap_are_out_of_bounds() {
+    let data = [0.0; 8];
+    // (2 - 1) * 2^63 + (2 - 1) * 2^63 wraps to 0 < 8: the check must not be fooled.
+    let m = MatRef { data: &data, rows: 2, cols: 2, row_stride: 1 << 63, col_stride: 1 << 63 };
+    assert!(!m.in_bounds());
+    let m = MatRef { data: &data, rows: usize::MAX, cols: 1, row_stride: 2, col_stride: 1 };
+    assert!(!m.in_bounds());
+    assert!(MatRef::row_major(&data, 2, 4).in_bounds() && MatRef::row_major(&data, 2, 4).t().in_bounds());
+    assert!(!MatRef::row_major(&data, 3, 3).in_bounds());
+}
+
+#[test]
+#[should_panic(expected = "gemm: inconsistent operands")]
+fn an_output_whose_size_wraps_is_refused() {
+    let a = [0.0; 1];
+    let mut c = [0.0; 0];
+    // m * n = 2^64 wraps to 0 = c.len().
+    let am = MatRef { data: &a, rows: 1 << 32, cols: 0, row_stride: 0, col_stride: 1 };
+    let bm = MatRef { data: &a, rows: 0, cols: 1 << 32, row_stride: 1 << 32, col_stride: 1 };
+    gemm(am, bm, 0.0, &mut c);
+}

@@ -162,6 +162,7 @@ pub(crate) fn eval(f: Binary, a: &Tensor, b: &Tensor) -> Tensor {
     let Some(shape) = broadcast_shapes(a.shape(), b.shape()) else {
         panic!("{}: shapes {:?} and {:?} do not broadcast", f.label(), a.shape(), b.shape());
     };
+    crate::tensor::shape::check_shape(f.label(), &[a.shape(), b.shape()], &shape);
     let out = f.dispatch(Apply { a, b, shape: &shape });
     Tensor::from_parts(out, &shape)
 }

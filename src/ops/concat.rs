@@ -36,7 +36,8 @@ impl<'t> Var<'t> {
             let sizes: Vec<usize> = shapes.iter().map(|s| s[axis]).collect();
             let AxisSplit { outer, inner, .. } = split_at_axis(shapes[0], axis);
             let mut out_shape = shapes[0].to_vec();
-            out_shape[axis] = sizes.iter().sum();
+            out_shape[axis] = crate::tensor::shape::checked_sum("concat", &shapes, &sizes);
+            crate::tensor::shape::check_shape("concat", &shapes, &out_shape);
             let mut out = buffer::with_capacity(out_shape.iter().product());
             for o in 0..outer {
                 for (v, &len) in values.iter().zip(&sizes) {
@@ -63,13 +64,7 @@ impl<'t> Var<'t> {
         let y = {
             let x = self.value_ref();
             check_axis("narrow", axis, x.shape());
-            let n = x.shape()[axis];
-            assert!(
-                start + len <= n,
-                "narrow: slice {start}..{} of axis {axis} is out of range for shape {:?}",
-                start + len,
-                x.shape()
-            );
+            crate::tensor::shape::check_slice("narrow", x.shape(), axis, start, len);
             slice_along(&x, axis, start, len)
         };
         self.tape.record(Narrow { axis, start }, &[self], y)

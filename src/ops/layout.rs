@@ -37,12 +37,13 @@ impl<'t> Var<'t> {
     pub fn reshape(self, shape: &[usize]) -> Var<'t> {
         let y = {
             let v = self.value_ref();
+            crate::tensor::shape::check_shape("reshape", &[v.shape()], shape);
             assert!(
                 numel(shape) == v.numel(),
-                "reshape: cannot reshape shape {:?} ({} elements) to {shape:?} ({} elements)",
+                "reshape: cannot reshape shape {:?} ({}) to {shape:?} ({})",
                 v.shape(),
-                v.numel(),
-                numel(shape)
+                crate::error::elements(v.numel()),
+                crate::error::elements(numel(shape))
             );
             Tensor::from_parts(buffer::copy(v.data()), shape)
         };

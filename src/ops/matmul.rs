@@ -32,7 +32,11 @@ impl Plan {
         let Some(batch) = broadcast_shapes(batch_a, batch_b) else {
             panic!("matmul: shapes {a:?} and {b:?}: batch axes {batch_a:?} and {batch_b:?} do not broadcast");
         };
-        Plan { n, k, m, batch }
+        let plan = Plan { n, k, m, batch };
+        // With the output's shape valid (and the inputs', as every tensor's), every offset
+        // below (`ia * n * k`, ...) is below an operand's length: no product can wrap.
+        crate::tensor::shape::check_shape("matmul", &[a, b], &plan.out_shape());
+        plan
     }
 
     /// Calls `f(ia, ib, io)` with the offsets of the `a`, `b` and output matrices of every

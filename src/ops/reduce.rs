@@ -61,7 +61,8 @@ fn reduce<'t>(x: Var<'t>, f: Reduce) -> Var<'t> {
     let y = {
         let v = x.value_ref();
         match f {
-            Reduce::Sum => Tensor::scalar(v.data().iter().sum()),
+            // From +0.0 as PyTorch, so the empty sum is 0.0 (`Iterator::sum` starts at -0.0).
+            Reduce::Sum => Tensor::scalar(v.data().iter().fold(0.0, |acc, x| acc + x)),
             Reduce::Mean => Tensor::scalar(v.data().iter().sum::<f64>() / v.numel() as f64),
             Reduce::SumAxis { axis, keep_dim } | Reduce::MeanAxis { axis, keep_dim } => {
                 check_axis(&f.label(), axis, v.shape());

@@ -26,7 +26,8 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor of `shape` holding `data` in row-major order.
     ///
-    /// Fails when `data.len()` is not the product of `shape`.
+    /// Fails when `data.len()` is not the product of `shape`, or the shape is too large to
+    /// describe ([`Error::ShapeOverflow`]: the product of its non-zero sizes must fit in `usize`).
     ///
     /// ```
     /// # use tapegrad::Tensor;
@@ -36,7 +37,9 @@ impl Tensor {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     pub fn new(data: Vec<f64>, shape: &[usize]) -> Result<Tensor, Error> {
-        if data.len() != shape::numel(shape) {
+        let n = shape::checked_numel(shape)
+            .ok_or_else(|| Error::ShapeOverflow { op: "Tensor::new", shape: shape.to_vec() })?;
+        if data.len() != n {
             return Err(Error::LengthMismatch { op: "Tensor::new", len: data.len(), shape: shape.to_vec() });
         }
         Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data) })
@@ -56,19 +59,73 @@ impl Tensor {
     }
 
     /// A tensor of `shape` with every element equal to `value`.
+    ///
+    /// Panics, naming the constructor, the shape and the bytes, when the shape is too large to
+    /// describe or its memory cannot be allocated; [`Tensor::try_full`] returns those as errors.
+    #[track_caller]
     pub fn full(shape: &[usize], value: f64) -> Tensor {
-        let n = shape::numel(shape);
-        Tensor::from_parts(buffer::collect(n, std::iter::repeat_n(value, n)), shape)
+        Tensor::try_filled("Tensor::full", shape, value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A tensor of `shape` with every element equal to `value`, or an error when the shape is
+    /// too large to describe ([`Error::ShapeOverflow`]) or its memory cannot be allocated
+    /// ([`Error::AllocationFailed`]).
+    ///
+    /// ```
+    /// # use tapegrad::{Error, Tensor};
+    /// assert_eq!(Tensor::try_full(&[2], 7.0)?.data(), &[7.0, 7.0]);
+    /// assert!(matches!(Tensor::try_full(&[1 << 61], 0.0), Err(Error::AllocationFailed { .. })));
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn try_full(shape: &[usize], value: f64) -> Result<Tensor, Error> {
+        Tensor::try_filled("Tensor::full", shape, value)
     }
 
     /// A tensor of zeros.
+    ///
+    /// Panics, naming the constructor, the shape and the bytes, when the shape is too large to
+    /// describe or its memory cannot be allocated; [`Tensor::try_zeros`] returns those as errors.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// assert_eq!(Tensor::zeros(&[2, 3]).data(), &[0.0; 6]);
+    /// ```
+    #[track_caller]
     pub fn zeros(shape: &[usize]) -> Tensor {
-        Tensor::full(shape, 0.0)
+        Tensor::try_filled("Tensor::zeros", shape, 0.0).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// A tensor of ones.
+    /// A tensor of zeros, or an error when the shape is too large to describe
+    /// ([`Error::ShapeOverflow`]) or its memory cannot be allocated ([`Error::AllocationFailed`]).
+    ///
+    /// ```
+    /// # use tapegrad::{Error, Tensor};
+    /// assert_eq!(Tensor::try_zeros(&[2])?.data(), &[0.0, 0.0]);
+    /// assert!(matches!(Tensor::try_zeros(&[1 << 40, 1 << 40]), Err(Error::ShapeOverflow { .. })));
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn try_zeros(shape: &[usize]) -> Result<Tensor, Error> {
+        Tensor::try_filled("Tensor::zeros", shape, 0.0)
+    }
+
+    /// A tensor of ones. Panics like [`Tensor::zeros`].
+    #[track_caller]
     pub fn ones(shape: &[usize]) -> Tensor {
-        Tensor::full(shape, 1.0)
+        Tensor::try_filled("Tensor::ones", shape, 1.0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_filled(op: &'static str, shape: &[usize], value: f64) -> Result<Tensor, Error> {
+        let n = checked_len(op, shape)?;
+        let data = if value.to_bits() == 0 {
+            buffer::try_zeroed(n)
+        } else {
+            buffer::try_with_capacity(n).map(|mut data| {
+                data.extend(std::iter::repeat_n(value, n));
+                data
+            })
+        };
+        let data = data.map_err(|e| Error::AllocationFailed { op, shape: shape.to_vec(), bytes: e.bytes() })?;
+        Ok(Tensor::from_parts(data, shape))
     }
 
     /// A tensor whose element at each multi-index is `f(index)`, visited in row-major order.
@@ -78,9 +135,9 @@ impl Tensor {
     /// let eye = Tensor::from_fn(&[2, 2], |ix| if ix[0] == ix[1] { 1.0 } else { 0.0 });
     /// assert_eq!(eye.data(), &[1.0, 0.0, 0.0, 1.0]);
     /// ```
+    #[track_caller]
     pub fn from_fn(shape: &[usize], mut f: impl FnMut(&[usize]) -> f64) -> Tensor {
-        let n = shape::numel(shape);
-        let mut data = buffer::with_capacity(n);
+        let (n, mut data) = allocate("Tensor::from_fn", shape);
         let mut index: Shape = SmallVec::from_elem(0, shape.len());
         for _ in 0..n {
             data.push(f(&index));
@@ -105,9 +162,11 @@ impl Tensor {
     /// let w = Tensor::randn(&[3, 4], &mut rng) * 0.1;
     /// assert_eq!(w.shape(), &[3, 4]);
     /// ```
+    #[track_caller]
     pub fn randn<R: Rng + ?Sized>(shape: &[usize], rng: &mut R) -> Tensor {
-        let n = shape::numel(shape);
-        Tensor::from_parts(buffer::collect(n, (0..n).map(|_| StandardNormal.sample(rng))), shape)
+        let (n, mut data) = allocate("Tensor::randn", shape);
+        data.extend((0..n).map(|_| StandardNormal.sample(rng)));
+        Tensor::from_parts(data, shape)
     }
 
     /// Samples uniform on `[low, high)` from any random generator.
@@ -117,8 +176,9 @@ impl Tensor {
     pub fn uniform<R: Rng + ?Sized>(shape: &[usize], low: f64, high: f64, rng: &mut R) -> Tensor {
         let dist = Uniform::new(low, high)
             .unwrap_or_else(|e| panic!("Tensor::uniform: bounds {low} and {high} are not a valid range ({e})"));
-        let n = shape::numel(shape);
-        Tensor::from_parts(buffer::collect(n, (0..n).map(|_| dist.sample(rng))), shape)
+        let (n, mut data) = allocate("Tensor::uniform", shape);
+        data.extend((0..n).map(|_| dist.sample(rng)));
+        Tensor::from_parts(data, shape)
     }
 
     /// The shape: one size per axis.
@@ -195,7 +255,8 @@ impl Tensor {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor, Error> {
-        if shape::numel(shape) != self.data.len() {
+        let n = checked_len("Tensor::reshape", shape)?;
+        if n != self.data.len() {
             return Err(Error::LengthMismatch { op: "Tensor::reshape", len: self.data.len(), shape: shape.to_vec() });
         }
         Ok(Tensor::from_parts(std::mem::take(&mut self.data), shape))
@@ -232,6 +293,21 @@ impl Tensor {
             *a += b;
         }
     }
+}
+
+/// The element count of `shape`, or [`Error::ShapeOverflow`] naming `op`.
+fn checked_len(op: &'static str, shape: &[usize]) -> Result<usize, Error> {
+    shape::checked_numel(shape).ok_or_else(|| Error::ShapeOverflow { op, shape: shape.to_vec() })
+}
+
+/// The element count of `shape` and an empty buffer for it; panics naming `op`, the shape and
+/// the bytes when the shape is too large or the memory cannot be had.
+#[track_caller]
+fn allocate(op: &'static str, shape: &[usize]) -> (usize, Data) {
+    let n = checked_len(op, shape).unwrap_or_else(|e| panic!("{e}"));
+    let data = buffer::try_with_capacity(n)
+        .unwrap_or_else(|e| panic!("{}", Error::AllocationFailed { op, shape: shape.to_vec(), bytes: e.bytes() }));
+    (n, data)
 }
 
 impl Drop for Tensor {

@@ -8,16 +8,70 @@ use smallvec::SmallVec;
 /// A tensor's shape. Up to four axes live inline, without a heap allocation.
 pub type Shape = SmallVec<[usize; 4]>;
 
-/// The number of elements of a tensor of this shape (1 for the scalar shape `[]`).
-pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+/// The number of elements of a tensor of this shape (1 for the scalar shape `[]`), or `None`
+/// when the shape is too large to describe.
+///
+/// A shape is valid when the product of its non-zero sizes fits in `usize`. Every tensor's
+/// shape is valid ([`Tensor`](crate::Tensor)'s constructors check it), and then every stride
+/// (a product of trailing sizes, which is 0 or at most that product) and every offset of an
+/// element fits as well: this is what lets the kernels' index arithmetic, and the bounds the
+/// GEMM's `unsafe` block rests on, be plain arithmetic that cannot wrap. So `[0, 2^63]` is a
+/// valid empty shape, but `[0, 2^63, 4]` is not, even though it has no elements.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    let nonzero = shape.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
+    Some(if shape.contains(&0) { 0 } else { nonzero })
 }
 
-/// Row-major strides, in elements.
+/// The number of elements of a tensor of this shape (1 for the scalar shape `[]`).
+///
+/// Panics when the shape is too large to describe (see [`checked_numel`]); ops check their
+/// output shapes with [`check_shape`] first, so that the panic names the op.
+#[track_caller]
+pub fn numel(shape: &[usize]) -> usize {
+    checked_numel(shape).unwrap_or_else(|| panic!("shape {shape:?}: {OVERFLOWS}"))
+}
+
+/// How messages say that a shape is too large.
+pub(crate) const OVERFLOWS: &str = "its element count overflows usize";
+
+/// Panics, naming `op` and its input shapes, when the output shape `out` is too large to
+/// describe (see [`checked_numel`]): the check every op makes on a shape it computes.
+#[track_caller]
+pub fn check_shape(op: &str, inputs: &[&[usize]], out: &[usize]) {
+    if checked_numel(out).is_none() {
+        let shapes: Vec<String> = inputs.iter().map(|s| format!("{s:?}")).collect();
+        panic!("{op}: shapes {} give shape {out:?}: {OVERFLOWS}", shapes.join(" and "));
+    }
+}
+
+/// Checks that `start..start + len` lies inside axis `axis` of `shape` (whose axis is in
+/// range), with arithmetic that cannot wrap; panics naming `op`, the slice and the shape.
+/// `narrow`'s bounds check.
+#[track_caller]
+pub fn check_slice(op: &str, shape: &[usize], axis: usize, start: usize, len: usize) {
+    let end = start.checked_add(len);
+    if end.is_none_or(|end| end > shape[axis]) {
+        let end = end.map_or_else(|| format!("{}", start as u128 + len as u128), |e| e.to_string());
+        panic!("{op}: slice {start}..{end} of axis {axis} is out of range for shape {shape:?}");
+    }
+}
+
+/// The sum of `sizes`, panicking naming `op` and `shapes` when it overflows: the size of
+/// `concat`'s joined axis.
+#[track_caller]
+pub fn checked_sum(op: &str, shapes: &[&[usize]], sizes: &[usize]) -> usize {
+    sizes.iter().try_fold(0usize, |acc, &d| acc.checked_add(d)).unwrap_or_else(|| {
+        let total: u128 = sizes.iter().map(|&d| d as u128).sum();
+        panic!("{op}: shapes {shapes:?}: the joined axis would have {total} elements, past usize")
+    })
+}
+
+/// Row-major strides, in elements. Panics when the shape is too large to describe (which no
+/// tensor's shape is).
 pub fn strides(shape: &[usize]) -> Shape {
     let mut strides: Shape = SmallVec::from_elem(1, shape.len());
     for i in (0..shape.len().saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1] * shape[i + 1];
+        strides[i] = strides[i + 1].checked_mul(shape[i + 1]).unwrap_or_else(|| panic!("shape {shape:?}: {OVERFLOWS}"));
     }
     strides
 }
@@ -206,5 +260,39 @@ mod tests {
         let mut seen = vec![];
         for_each_broadcast(&out, &sa, &sb, |a, b| seen.push((a, b)));
         assert_eq!(seen, [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+    }
+
+    #[test]
+    fn a_shape_is_valid_when_its_non_zero_sizes_multiply_within_usize() {
+        assert_eq!(checked_numel(&[2, 3]), Some(6));
+        assert_eq!(checked_numel(&[]), Some(1));
+        assert_eq!(checked_numel(&[0, 1 << 63]), Some(0));
+        assert_eq!(checked_numel(&[1 << 40, 1 << 40]), None);
+        assert_eq!(checked_numel(&[0, 1 << 63, 4]), None);
+        assert_eq!(checked_numel(&[(1 << 63) + 1, 2]), None, "wraps to 2 in plain arithmetic");
+    }
+
+    #[test]
+    fn the_checks_panic_naming_the_op_and_shapes() {
+        let message = |f: fn()| {
+            let err = std::panic::catch_unwind(f).unwrap_err();
+            err.downcast_ref::<String>().cloned().unwrap()
+        };
+        check_shape("add", &[&[2, 1], &[1, 3]], &[2, 3]);
+        let m = message(|| check_shape("add", &[&[1 << 40, 1], &[1, 1 << 40]], &[1 << 40, 1 << 40]));
+        assert!(m.starts_with("add: shapes [1099511627776, 1] and [1, 1099511627776]"), "{m}");
+        check_slice("narrow", &[4, 2], 0, 1, 3);
+        let m = message(|| check_slice("narrow", &[4, 2], 0, 1 << 63, (1 << 63) + 1));
+        assert_eq!(
+            m,
+            "narrow: slice 9223372036854775808..18446744073709551617 of axis 0 is out of range for shape [4, 2]"
+        );
+        assert_eq!(checked_sum("concat", &[&[2, 0], &[3, 0]], &[2, 3]), 5);
+        let m = message(|| {
+            checked_sum("concat", &[&[1 << 63, 0], &[1 << 63, 0]], &[1 << 63, 1 << 63]);
+        });
+        assert!(m.starts_with("concat: shapes [[9223372036854775808, 0], [9223372036854775808, 0]]"), "{m}");
+        let m = message(|| drop(strides(&[2, 1 << 63, 4])));
+        assert!(m.contains("overflows"), "{m}");
     }
 }

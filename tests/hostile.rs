@@ -1,0 +1,336 @@
+//! Hostile inputs: NaN of both signs, infinities, subnormals and -0.0 through every op forward
+//! and backward (no panic, NaN propagated as PyTorch propagates it), and every index a public
+//! function takes (targets, ids, axes, starts, multi-indices) at and past its bound, which must
+//! panic naming the op. Thread-safety of the public types is asserted statically.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use tapegrad::{Grads, Tape, Tensor, Var, causal_mask};
+
+/// The panic message of `f`, or a failure when it does not panic.
+fn panic_message(f: impl FnOnce()) -> String {
+    let err = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
+    err.downcast_ref::<String>().cloned().or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string())).unwrap()
+}
+
+const SPECIALS: [f64; 9] = [
+    f64::NAN,
+    -f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -0.0,
+    0.0,
+    f64::MIN_POSITIVE / 4.0, // subnormal
+    -5e-324,                 // the smallest negative subnormal
+    f64::MAX,
+];
+
+/// The NaN x86 makes for `inf - inf`.
+fn negative_nan() -> f64 {
+    f64::from_bits(0xfff8_0000_0000_0000)
+}
+
+/// Every op of the public set, applied to `x` (shape `[2, 3]`) and a well-behaved `w`.
+fn every_op<'t>(tape: &'t Tape, x: Var<'t>, w: Var<'t>) -> Vec<(&'static str, Var<'t>)> {
+    let gamma = tape.constant(Tensor::ones(&[3]));
+    let beta = tape.constant(Tensor::zeros(&[3]));
+    let mut ops = vec![
+        ("add", x + w),
+        ("sub", x - w),
+        ("mul", x * w),
+        ("div", x / w),
+        ("neg", -x),
+        ("sum", x.sum()),
+        ("mean", x.mean()),
+        ("sum_axis", x.sum_axis(1, false)),
+        ("mean_axis", x.mean_axis(1, true)),
+        ("max_axis", x.max_axis(1, false)),
+        ("matmul", x.matmul(w.transpose(0, 1))),
+        ("transpose", x.transpose(0, 1)),
+        ("reshape", x.reshape(&[3, 2])),
+        ("softmax", x.softmax(1)),
+        ("log_softmax", x.log_softmax(1)),
+        ("cross_entropy", x.cross_entropy(&[0, 2])),
+        ("nll_loss", x.nll_loss(&[1, 0])),
+        ("concat", Var::concat(&[x, w], 0)),
+        ("narrow", x.narrow(1, 1, 2)),
+        ("embedding", x.embedding(&[1, 0, 1])),
+        ("layer_norm", x.layer_norm(gamma, beta, 1e-5)),
+        ("masked_fill", x.masked_fill(&causal_mask(3).reshape(&[3, 3]).unwrap().narrow_rows(2), -1.0)),
+    ];
+    ops.extend(elementwise(x));
+    ops
+}
+
+/// The one-input elementwise ops.
+fn elementwise(x: Var<'_>) -> Vec<(&'static str, Var<'_>)> {
+    vec![
+        ("powf", x.powf(2.5)),
+        ("exp", x.exp()),
+        ("log", x.log()),
+        ("sqrt", x.sqrt()),
+        ("tanh", x.tanh()),
+        ("relu", x.relu()),
+        ("sigmoid", x.sigmoid()),
+        ("abs", x.abs()),
+        ("gelu", x.gelu()),
+    ]
+}
+
+/// The first `n` rows of a 2-D tensor (a helper for the mask above).
+trait NarrowRows {
+    fn narrow_rows(self, n: usize) -> Tensor;
+}
+
+impl NarrowRows for Tensor {
+    fn narrow_rows(self, n: usize) -> Tensor {
+        let cols = self.shape()[1];
+        Tensor::new(self.data()[..n * cols].to_vec(), &[n, cols]).unwrap()
+    }
+}
+
+#[test]
+fn special_values_go_through_every_op_forward_and_backward_without_a_panic() {
+    for special in SPECIALS.into_iter().chain([negative_nan()]) {
+        for at in [0, 4] {
+            let mut x = Tensor::new(vec![0.5, -1.25, 2.0, 0.75, -0.5, 1.5], &[2, 3]).unwrap();
+            x.data_mut()[at] = special;
+            let tape = Tape::new();
+            let (xv, w) = (tape.var(x), tape.var(Tensor::new(vec![1.5, -0.5, 2.0, 0.25, 1.0, -2.0], &[2, 3]).unwrap()));
+            for (name, y) in every_op(&tape, xv, w) {
+                let seed = Tensor::ones(&y.shape());
+                let grads = catch_unwind(AssertUnwindSafe(|| y.backward_with(seed)));
+                assert!(grads.is_ok(), "{name} backward panicked on {special:?} at {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn nan_of_either_sign_propagates_through_every_elementwise_op() {
+    for nan in [f64::NAN, -f64::NAN, negative_nan()] {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::new(vec![nan, 1.0], &[2]).unwrap());
+        let mut ops = vec![("add", x + 1.0), ("mul", x * 2.0), ("div", 1.0 / x), ("softmax", x.softmax(0))];
+        ops.extend(elementwise(x));
+        for (name, y) in ops {
+            let value = y.value();
+            assert!(value.data()[0].is_nan(), "{name}({nan:?}) = {value:?}");
+            // Where the derivative depends on x, the gradient of the NaN element is NaN (the
+            // others are constants, 1 or 2 as PyTorch; relu and abs at NaN are in
+            // tests/nan_semantics.rs).
+            let g = y.sum().backward();
+            let g0 = g.wrt(x).unwrap().data()[0];
+            let depends_on_x = !matches!(name, "add" | "mul" | "relu" | "abs");
+            assert!(g0.is_nan() || !depends_on_x, "{name}: gradient {g0:?} at {nan:?}");
+        }
+        // Reductions: the NaN reaches the result.
+        for (name, y) in [("sum", x.sum()), ("mean", x.mean()), ("max_axis", x.max_axis(0, false))] {
+            assert!(y.item().is_nan(), "{name}");
+        }
+    }
+}
+
+#[test]
+fn negative_zero_and_subnormals_keep_their_values() {
+    let tape = Tape::new();
+    let tiny = 5e-324;
+    let x = tape.var(Tensor::new(vec![-0.0, tiny, -tiny], &[3]).unwrap());
+    assert_eq!(
+        (x * 1.0).value().data().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        [(-0.0f64).to_bits(), tiny.to_bits(), (-tiny).to_bits()]
+    );
+    assert_eq!(x.abs().value().data(), &[0.0, tiny, tiny]);
+    assert_eq!(x.relu().value().data(), &[0.0, tiny, 0.0]);
+    let e = x.exp().value();
+    assert!(e.data().iter().all(|&v| v == 1.0), "{e:?}");
+    assert_eq!(x.sum().item(), 0.0);
+}
+
+/// Indices one past the bound, and far past it (where `start + len` would wrap).
+#[test]
+fn every_index_past_its_bound_panics_naming_the_op() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::zeros(&[2, 3]));
+    let big = usize::MAX;
+    type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Case> = vec![
+        (
+            "narrow",
+            Box::new(|| {
+                let _ = x.narrow(1, 3, 1);
+            }),
+        ),
+        (
+            "narrow",
+            Box::new(|| {
+                let _ = x.narrow(1, 2, 2);
+            }),
+        ),
+        (
+            "narrow",
+            Box::new(|| {
+                let _ = x.narrow(1, big, 2);
+            }),
+        ),
+        (
+            "narrow",
+            Box::new(|| {
+                let _ = x.narrow(2, 0, 1);
+            }),
+        ),
+        (
+            "transpose",
+            Box::new(|| {
+                let _ = x.transpose(0, 2);
+            }),
+        ),
+        (
+            "transpose",
+            Box::new(|| {
+                let _ = x.transpose(big, 0);
+            }),
+        ),
+        (
+            "sum_axis",
+            Box::new(|| {
+                let _ = x.sum_axis(2, false);
+            }),
+        ),
+        (
+            "mean_axis",
+            Box::new(|| {
+                let _ = x.mean_axis(big, true);
+            }),
+        ),
+        (
+            "max_axis",
+            Box::new(|| {
+                let _ = x.max_axis(2, false);
+            }),
+        ),
+        (
+            "softmax",
+            Box::new(|| {
+                let _ = x.softmax(2);
+            }),
+        ),
+        (
+            "log_softmax",
+            Box::new(|| {
+                let _ = x.log_softmax(big);
+            }),
+        ),
+        (
+            "concat",
+            Box::new(|| {
+                let _ = Var::concat(&[x, x], 2);
+            }),
+        ),
+        (
+            "cross_entropy",
+            Box::new(|| {
+                let _ = x.cross_entropy(&[0, 3]);
+            }),
+        ),
+        (
+            "cross_entropy",
+            Box::new(|| {
+                let _ = x.cross_entropy(&[big, 0]);
+            }),
+        ),
+        (
+            "cross_entropy",
+            Box::new(|| {
+                let _ = x.cross_entropy(&[0]);
+            }),
+        ),
+        (
+            "nll_loss",
+            Box::new(|| {
+                let _ = x.nll_loss(&[3, 0]);
+            }),
+        ),
+        (
+            "nll_loss",
+            Box::new(|| {
+                let _ = x.nll_loss(&[0, 0, 0]);
+            }),
+        ),
+        (
+            "embedding",
+            Box::new(|| {
+                let _ = x.embedding(&[2]);
+            }),
+        ),
+        (
+            "embedding",
+            Box::new(|| {
+                let _ = x.embedding(&[0, big]);
+            }),
+        ),
+        (
+            "reshape",
+            Box::new(|| {
+                let _ = x.reshape(&[7]);
+            }),
+        ),
+        (
+            "reshape",
+            Box::new(|| {
+                let _ = x.reshape(&[big, 2]);
+            }),
+        ),
+    ];
+    for (op, f) in cases {
+        let msg = panic_message(f);
+        assert!(msg.starts_with(op), "expected a panic naming {op}: {msg}");
+    }
+    let t = Tensor::zeros(&[2, 3]);
+    for index in [[2, 0], [0, 3], [big, 0]] {
+        let msg = panic_message(|| {
+            let _ = t.get(&index);
+        });
+        assert!(msg.contains(&format!("{index:?}")) && msg.contains("[2, 3]"), "{msg}");
+    }
+    let msg = panic_message(|| Tensor::zeros(&[2, 3]).set(&[0, 0, 0], 1.0));
+    assert!(msg.contains("[0, 0, 0]"), "{msg}");
+    let msg = panic_message(|| {
+        let _ = t.item();
+    });
+    assert!(msg.starts_with("item:"), "{msg}");
+}
+
+#[test]
+fn tensors_and_grads_are_send_and_sync_and_a_tape_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Tensor>();
+    send_sync::<Grads>();
+    send::<Tape>();
+    // A tape is not Sync (its nodes sit in a RefCell). The probe tells both ways.
+    assert!(!is_sync!(Tape) && is_sync!(Tensor) && is_sync!(Grads));
+}
+
+/// Whether a concrete type is `Sync`, by autoref specialisation (stable Rust): the method on
+/// `&Probe<T>` exists only when `T: Sync`, and is preferred to the one on `Probe<T>`.
+struct Probe<T>(std::marker::PhantomData<T>);
+trait NotSync {
+    fn sync(&self) -> bool {
+        false
+    }
+}
+impl<T> NotSync for Probe<T> {}
+#[allow(dead_code)] // used through `is_sync!`, which the lint does not see
+trait IsSync {
+    fn sync(&self) -> bool {
+        true
+    }
+}
+impl<T: Sync> IsSync for &Probe<T> {}
+macro_rules! is_sync {
+    ($t:ty) => {
+        (&&Probe::<$t>(std::marker::PhantomData)).sync()
+    };
+}
+use is_sync;
