@@ -1,11 +1,12 @@
-//! Ops that move elements without changing them: `transpose` and `reshape`. Their backward
-//! rules move the gradient back the same way.
+//! Ops that move elements without changing them: `transpose`, `reshape`, `squeeze`,
+//! `unsqueeze` and `broadcast_to`. Their backward rules move the gradient back the same way.
 
 use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::kernels::broadcast::{expand, sum_to};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-use crate::tensor::shape::{Shape, for_each_broadcast, numel, strides};
+use crate::tensor::shape::{Shape, broadcast_shapes, for_each_broadcast, numel, strides};
 
 /// A copy of `x` (of `shape`) with axes `a` and `b` swapped.
 fn swap_axes(x: &[f64], shape: &[usize], (a, b): (usize, usize)) -> Tensor {
@@ -46,7 +47,96 @@ impl<'t> Var<'t> {
             );
             Tensor::from_parts(buffer::copy(v.data()), shape)
         };
-        self.tape.record(Reshape, &[self], y)
+        self.tape.record(Reshape { kind: ReshapeKind::Reshape }, &[self], y)
+    }
+
+    /// Removes `axis` if its size is 1, as `torch.squeeze(x, dim)`; an axis of another size is
+    /// left as it is (PyTorch does the same), so the output then has the input's shape. A
+    /// scalar accepts axis 0 and stays a scalar (as PyTorch).
+    ///
+    /// Panics when the axis is out of range.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::zeros(&[2, 1, 3]));
+    /// assert_eq!(x.squeeze(1).shape(), [2, 3]);
+    /// assert_eq!(x.squeeze(0).shape(), [2, 1, 3]); // size 2: unchanged
+    /// ```
+    #[track_caller]
+    pub fn squeeze(self, axis: usize) -> Var<'t> {
+        let shape = {
+            let v = self.value_ref();
+            let mut shape = Shape::from_slice(v.shape());
+            if !(shape.is_empty() && axis == 0) {
+                check_axis("squeeze", axis, &shape);
+                if shape[axis] == 1 {
+                    shape.remove(axis);
+                }
+            }
+            shape
+        };
+        self.reshaped(&shape, ReshapeKind::Squeeze(axis))
+    }
+
+    /// Inserts an axis of size 1 at position `axis` (`0..=rank`), as `torch.unsqueeze`.
+    ///
+    /// Panics when `axis > rank`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::zeros(&[2, 3]));
+    /// assert_eq!(x.unsqueeze(0).shape(), [1, 2, 3]);
+    /// assert_eq!(x.unsqueeze(2).shape(), [2, 3, 1]);
+    /// ```
+    #[track_caller]
+    pub fn unsqueeze(self, axis: usize) -> Var<'t> {
+        let shape = {
+            let v = self.value_ref();
+            let mut shape = Shape::from_slice(v.shape());
+            assert!(
+                axis <= shape.len(),
+                "unsqueeze: axis {axis} is out of range for shape {shape:?} (a new axis goes at 0..={})",
+                shape.len()
+            );
+            shape.insert(axis, 1);
+            shape
+        };
+        self.reshaped(&shape, ReshapeKind::Unsqueeze(axis))
+    }
+
+    /// A copy of the value with `shape` (same elements), recorded as a reshape of `kind`.
+    #[track_caller]
+    fn reshaped(self, shape: &[usize], kind: ReshapeKind) -> Var<'t> {
+        let y = Tensor::from_parts(buffer::copy(self.value_ref().data()), shape);
+        self.tape.record(Reshape { kind }, &[self], y)
+    }
+
+    /// Repeats the value along axes of size 1 (and new leading axes) to `shape`, as
+    /// `torch.broadcast_to`: the input's shape, aligned at the last axis, must equal `shape`
+    /// or be 1 on every axis. The gradient is summed over the repeated axes.
+    ///
+    /// Panics when the input does not broadcast to `shape`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let b = tape.var(Tensor::new(vec![1.0, 2.0], &[2, 1])?);
+    /// let y = b.broadcast_to(&[3, 2, 2]);
+    /// assert_eq!(y.shape(), [3, 2, 2]);
+    /// assert_eq!(y.sum().backward().wrt(b).unwrap().data(), &[6.0, 6.0]); // 3 * 2 copies each
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn broadcast_to(self, shape: &[usize]) -> Var<'t> {
+        let y = {
+            let v = self.value_ref();
+            let fits = broadcast_shapes(v.shape(), shape).is_some_and(|s| s.as_slice() == shape);
+            assert!(fits, "broadcast_to: input of shape {:?} does not broadcast to {shape:?}", v.shape());
+            Tensor::from_parts(expand(v.data(), v.shape(), shape), shape)
+        };
+        self.tape.record(BroadcastTo, &[self], y)
     }
 }
 
@@ -72,13 +162,27 @@ impl Rule for Transpose {
     }
 }
 
-/// `reshape(shape)`.
+/// `reshape(shape)`, `squeeze(axis)` or `unsqueeze(axis)`: the same elements with another
+/// shape; `kind` says which, for the label.
 #[derive(Clone, Debug)]
-pub(crate) struct Reshape;
+pub(crate) struct Reshape {
+    kind: ReshapeKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ReshapeKind {
+    Reshape,
+    Squeeze(usize),
+    Unsqueeze(usize),
+}
 
 impl Rule for Reshape {
     fn name(&self) -> String {
-        "reshape".into()
+        match self.kind {
+            ReshapeKind::Reshape => "reshape".into(),
+            ReshapeKind::Squeeze(axis) => format!("squeeze({axis})"),
+            ReshapeKind::Unsqueeze(axis) => format!("unsqueeze({axis})"),
+        }
     }
 
     fn saved(&self, _: Wants<'_>) -> Saved {
@@ -89,5 +193,28 @@ impl Rule for Reshape {
     /// gradient with the input's shape.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| Tensor::from_parts(buffer::copy(cx.upstream().data()), cx.input_shape(0)));
+    }
+}
+
+/// `broadcast_to(shape)`.
+#[derive(Clone, Debug)]
+pub(crate) struct BroadcastTo;
+
+impl Rule for BroadcastTo {
+    fn name(&self) -> String {
+        "broadcast_to".into()
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
+    }
+
+    /// Each input element was copied to every output position along the broadcast axes, so
+    /// its gradient is the sum of theirs: `dx = sum of g over the broadcast axes`.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let (g, shape) = (cx.upstream(), cx.input_shape(0));
+            Tensor::from_parts(sum_to(g.data(), g.shape(), shape), shape)
+        });
     }
 }

@@ -71,7 +71,9 @@ op_list! {
     MaxAxis(reduce::MaxAxis),
     MatMul(matmul::MatMul),
     Transpose(layout::Transpose),
+    /// `reshape`, `squeeze`, `unsqueeze`.
     Reshape(layout::Reshape),
+    BroadcastTo(layout::BroadcastTo),
     Softmax(softmax::Softmax),
     LogSoftmax(softmax::LogSoftmax),
     NllLoss(loss::NllLoss),
@@ -80,6 +82,7 @@ op_list! {
     LayerNorm(layer_norm::LayerNorm),
     MaskedFill(mask::MaskedFill),
     Concat(concat::Concat),
+    Stack(concat::Stack),
     Narrow(concat::Narrow),
     /// An op written by a user ([`CustomOp`](crate::CustomOp)).
     Custom(custom::Custom),
