@@ -62,6 +62,9 @@ macro_rules! op_list {
 op_list! {
     /// `Tape::var` or `Tape::constant`.
     Leaf(leaf::Leaf),
+    Detach(leaf::Detach),
+    /// A node recorded with gradients off (`Tape::no_grad`, `Tape::without_grad`).
+    ForwardOnly(leaf::ForwardOnly),
     /// `-x`, `x + c`, `exp`, `tanh`, ...: elementwise functions of one input.
     Unary(unary::Unary),
     /// `a + b`, `a - b`, `a * b`, `a / b` with broadcasting.
