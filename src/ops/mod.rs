@@ -12,12 +12,14 @@ pub(crate) mod binary;
 pub(crate) mod concat;
 pub(crate) mod custom;
 pub(crate) mod embedding;
+pub(crate) mod extrema;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod leaf;
 pub(crate) mod loss;
 pub(crate) mod mask;
 pub(crate) mod matmul;
+pub(crate) mod moments;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
 pub(crate) mod unary;
@@ -71,7 +73,12 @@ op_list! {
     Binary(binary::Binary),
     /// `sum`, `mean`, `sum_axis`, `mean_axis`.
     Reduce(reduce::Reduce),
-    MaxAxis(reduce::MaxAxis),
+    /// `sum_axes`, `mean_axes`.
+    ReduceAxes(reduce::ReduceAxes),
+    /// `max_axis`, `min_axis`.
+    ExtremumAxis(extrema::ExtremumAxis),
+    /// `var_axis`, `std_axis`.
+    Moments(moments::Moments),
     MatMul(matmul::MatMul),
     Transpose(layout::Transpose),
     /// `reshape`, `squeeze`, `unsqueeze`.
@@ -91,8 +98,4 @@ op_list! {
     Custom(custom::Custom),
 }
 
-/// Panics (at the user's line) unless `axis` is an axis of `shape`.
-#[track_caller]
-pub(crate) fn check_axis(op: &str, axis: usize, shape: &[usize]) {
-    assert!(axis < shape.len(), "{op}: axis {axis} is out of range for shape {shape:?} ({} axes)", shape.len());
-}
+pub(crate) use crate::tensor::shape::check_axis;

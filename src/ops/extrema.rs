@@ -1,0 +1,86 @@
+//! `max_axis` and `min_axis`: the extremum along an axis, whose gradient goes to where it was.
+//! The search (ties, NaN) is [`arg_extremum`], shared with `Tensor::argmax` / `argmin`.
+
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::extrema::{Extremum, arg_extremum, check_extremum_axis};
+use crate::tensor::shape::{AxisSplit, reduced_shape, split_at_axis};
+
+/// `max_axis(axis)` or `min_axis(axis)`: remembers where each extremum was (its position along
+/// the axis).
+#[derive(Clone, Debug)]
+pub(crate) struct ExtremumAxis {
+    axis: usize,
+    which: Extremum,
+    arg: Vec<usize>,
+}
+
+impl Rule for ExtremumAxis {
+    fn name(&self) -> String {
+        format!("{}_axis({})", self.which.name(), self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra(if self.which == Extremum::Max { "argmax" } else { "argmin" }, bytes_of(&self.arg))
+    }
+
+    /// The gradient goes to the arg-extremum only (the first one on ties, as PyTorch's
+    /// `max(dim)` / `min(dim)`), because the extremum is locally equal to that one input:
+    /// `dx[o, arg[o, k], k] = g[o, k]`, zero elsewhere.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            let AxisSplit { outer, len, inner } = split_at_axis(shape, self.axis);
+            let mut dx = buffer::zeroed(outer * len * inner);
+            for o in 0..outer {
+                for k in 0..inner {
+                    dx[(o * len + self.arg[o * inner + k]) * inner + k] += g.data()[o * inner + k];
+                }
+            }
+            Tensor::from_parts(dx, shape)
+        });
+    }
+}
+
+/// Forward of `max_axis` / `min_axis`.
+#[track_caller]
+fn extremum_axis(x: Var<'_>, axis: usize, keep_dim: bool, which: Extremum) -> Var<'_> {
+    let (y, arg) = {
+        let v = x.value_ref();
+        check_extremum_axis(&format!("{}_axis", which.name()), axis, v.shape());
+        let (best, arg) = arg_extremum(&v, axis, which);
+        (Tensor::from_parts(best, &reduced_shape(v.shape(), axis, keep_dim)), arg)
+    };
+    x.tape.record(ExtremumAxis { axis, which, arg }, &[x], y)
+}
+
+impl<'t> Var<'t> {
+    /// The maximum over `axis`. Its gradient goes to the arg-max (the first, on ties). A NaN
+    /// along the axis makes the maximum NaN, and the gradient goes to the first NaN (as
+    /// PyTorch).
+    #[track_caller]
+    pub fn max_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
+        extremum_axis(self, axis, keep_dim, Extremum::Max)
+    }
+
+    /// The minimum over `axis`, as `torch.min(x, dim, keepdim).values`. Its gradient goes to
+    /// the arg-min (the first, on ties). A NaN along the axis makes the minimum NaN, and the
+    /// gradient goes to the first NaN (as PyTorch).
+    ///
+    /// Panics when the axis is out of range or empty.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![3.0, 1.0, 1.0, 2.0], &[2, 2])?);
+    /// let m = x.min_axis(1, false);
+    /// assert_eq!(m.value().data(), &[1.0, 1.0]);
+    /// assert_eq!(m.sum().backward().wrt(x).unwrap().data(), &[0.0, 1.0, 1.0, 0.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn min_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
+        extremum_axis(self, axis, keep_dim, Extremum::Min)
+    }
+}
