@@ -99,7 +99,7 @@ mod tests {
         let kept = x.max_axis(1, false);
         let dropped = tape.without_grad(|| x.max_axis(1, false));
         let nodes = tape.nodes.borrow();
-        assert!(matches!(nodes[kept.id()].op, Op::MaxAxis(_)));
+        assert!(matches!(nodes[kept.id()].op, Op::ExtremumAxis(_)));
         assert!(matches!(&nodes[dropped.id()].op, Op::ForwardOnly(f) if f.name == "max_axis(1)"));
         assert!(!nodes[dropped.id()].needs_grad);
         assert_eq!(nodes[dropped.id()].value, nodes[kept.id()].value);
