@@ -2,8 +2,9 @@
 //! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
 
 use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::ops::index::{scatter_add_along, select_along};
 use crate::tensor::Tensor;
-use crate::tensor::buffer;
+use crate::tensor::shape::split_at_axis;
 
 impl<'t> Var<'t> {
     /// Gathers rows of this table (shape `[rows, ..]`, at least one axis): output row `i` is
@@ -36,11 +37,7 @@ impl<'t> Var<'t> {
             if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= rows) {
                 panic!("embedding: id {id} at position {at} is outside 0..{rows} for table of shape {shape:?}");
             }
-            let width = table.numel() / rows.max(1);
-            let mut out = buffer::with_capacity(ids.len() * width);
-            for &id in ids {
-                out.extend_from_slice(&table.data()[id * width..(id + 1) * width]);
-            }
+            let out = select_along(table.data(), split_at_axis(shape, 0), ids);
             let mut out_shape = shape.to_vec();
             out_shape[0] = ids.len();
             Tensor::from_parts(out, &out_shape)
@@ -70,17 +67,8 @@ impl Rule for Embedding {
     /// the classic bug here).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
-            let (shape, g) = (cx.input_shape(0), cx.upstream());
-            let numel: usize = shape.iter().product();
-            let width = numel / shape[0].max(1);
-            let mut dt = buffer::zeroed(numel);
-            for (i, &id) in self.ids.iter().enumerate() {
-                let row = &mut dt[id * width..(id + 1) * width];
-                for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {
-                    *d += gi;
-                }
-            }
-            Tensor::from_parts(dt, shape)
+            let shape = cx.input_shape(0);
+            Tensor::from_parts(scatter_add_along(cx.upstream().data(), split_at_axis(shape, 0), &self.ids), shape)
         });
     }
 }

@@ -11,8 +11,10 @@
 pub(crate) mod binary;
 pub(crate) mod concat;
 pub(crate) mod custom;
+pub(crate) mod dropout;
 pub(crate) mod embedding;
 pub(crate) mod extrema;
+pub(crate) mod index;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod leaf;
@@ -89,8 +91,12 @@ op_list! {
     NllLoss(loss::NllLoss),
     CrossEntropy(loss::FusedCrossEntropy),
     Embedding(embedding::Embedding),
+    IndexSelect(index::IndexSelect),
+    Gather(index::Gather),
     LayerNorm(layer_norm::LayerNorm),
     MaskedFill(mask::MaskedFill),
+    Where(mask::Where),
+    Dropout(dropout::Dropout),
     Concat(concat::Concat),
     Stack(concat::Stack),
     Narrow(concat::Narrow),

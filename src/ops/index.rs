@@ -1,0 +1,185 @@
+//! Picking elements by position: `index_select(axis, ids)` (whole slices along an axis, as
+//! `embedding` picks rows) and `gather(axis, index)` (one element per index entry). The
+//! backward of both is a scatter-add: an element picked several times gets every pick's
+//! gradient.
+
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::ops::check_axis;
+use crate::tensor::Tensor;
+use crate::tensor::buffer::{self, Data};
+use crate::tensor::shape::{AxisSplit, Shape, for_each_broadcast, numel, split_at_axis, strides, unravel};
+
+/// The slices `ids` of the middle axis of `x` viewed as `[outer, len, inner]`, in that order:
+/// `[outer, ids.len(), inner]`.
+pub(crate) fn select_along(x: &[f64], AxisSplit { outer, len, inner }: AxisSplit, ids: &[usize]) -> Data {
+    let mut out = buffer::with_capacity(outer * ids.len() * inner);
+    for o in 0..outer {
+        for &id in ids {
+            let at = (o * len + id) * inner;
+            out.extend_from_slice(&x[at..at + inner]);
+        }
+    }
+    out
+}
+
+/// The adjoint of [`select_along`]: `g` (`[outer, ids.len(), inner]`) added into zeros of
+/// `[outer, len, inner]` at the slices `ids`; a slice picked twice gets both.
+pub(crate) fn scatter_add_along(g: &[f64], AxisSplit { outer, len, inner }: AxisSplit, ids: &[usize]) -> Data {
+    let mut dx = buffer::zeroed(outer * len * inner);
+    for o in 0..outer {
+        for (i, &id) in ids.iter().enumerate() {
+            let (to, from) = ((o * len + id) * inner, (o * ids.len() + i) * inner);
+            for (d, gi) in dx[to..to + inner].iter_mut().zip(&g[from..from + inner]) {
+                *d += gi;
+            }
+        }
+    }
+    dx
+}
+
+impl<'t> Var<'t> {
+    /// The slices `ids` along `axis`, in that order, as `torch.index_select(x, dim, ids)`: the
+    /// output has `ids.len()` on `axis`. An id may repeat (its slice's gradient is summed).
+    ///
+    /// Panics when the axis is out of range or an id is outside `0..shape[axis]`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::from_fn(&[2, 3], |ix| (ix[0] * 3 + ix[1]) as f64));
+    /// let y = x.index_select(1, &[2, 0, 2]);
+    /// assert_eq!(y.value().data(), &[2.0, 0.0, 2.0, 5.0, 3.0, 5.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[1.0, 0.0, 2.0, 1.0, 0.0, 2.0]);
+    /// ```
+    #[track_caller]
+    pub fn index_select(self, axis: usize, ids: &[usize]) -> Var<'t> {
+        let y = {
+            let x = self.value_ref();
+            let shape = x.shape();
+            check_axis("index_select", axis, shape);
+            let n = shape[axis];
+            if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= n) {
+                panic!(
+                    "index_select: id {id} at position {at} is outside 0..{n} for axis {axis} of input shape {shape:?}"
+                );
+            }
+            let mut out_shape = Shape::from_slice(shape);
+            out_shape[axis] = ids.len();
+            Tensor::from_parts(select_along(x.data(), split_at_axis(shape, axis), ids), &out_shape)
+        };
+        self.tape.record(IndexSelect { axis, ids: ids.to_vec() }, &[self], y)
+    }
+
+    /// Picks one element per entry of `index` along `axis`, as `torch.gather(x, dim, index)`:
+    /// `out[i][j][k] = x[index[i][j][k]][j][k]` for `axis = 0` (and likewise for the others).
+    /// `index` holds whole numbers as `f64` (as [`Tensor::argmax`] returns them), has the
+    /// input's rank and is no larger than the input on the other axes; the output has
+    /// `index`'s shape. An element picked several times gets the sum of their gradients.
+    ///
+    /// Panics when the ranks differ, `index` is larger than the input on another axis, or an
+    /// entry is not a whole number in `0..shape[axis]`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?);
+    /// let index = Tensor::new(vec![0.0, 0.0, 1.0, 0.0], &[2, 2])?;
+    /// let y = x.gather(1, &index); // torch.gather(x, 1, tensor([[0, 0], [1, 0]]))
+    /// assert_eq!(y.value().data(), &[1.0, 1.0, 4.0, 3.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[2.0, 0.0, 1.0, 1.0]);
+    /// // The value at each row's arg-max:
+    /// let best = x.gather(1, &x.value().argmax(1, true));
+    /// assert_eq!(best.value().data(), &[2.0, 4.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn gather(self, axis: usize, index: &Tensor) -> Var<'t> {
+        let (y, from) = {
+            let x = self.value_ref();
+            let (xs, is) = (x.shape(), index.shape());
+            check_axis("gather", axis, xs);
+            assert!(is.len() == xs.len(), "gather: index of shape {is:?} and input of shape {xs:?} differ in rank");
+            if let Some(d) = (0..xs.len()).find(|&d| d != axis && is[d] > xs[d]) {
+                panic!("gather: index of shape {is:?} is larger than input of shape {xs:?} on axis {d}");
+            }
+            // The input offset of each index entry without its `axis` part, visited row-major.
+            let mut base = strides(xs);
+            let step = std::mem::replace(&mut base[axis], 0);
+            let (n, data) = (xs[axis], index.data());
+            let mut from = Vec::with_capacity(index.numel());
+            for_each_broadcast(is, &base, &base, |at, _| {
+                let (i, v) = (from.len(), data[from.len()]);
+                if !(v >= 0.0 && v < n as f64 && v.fract() == 0.0) {
+                    panic!(
+                        "gather: index {v} at {:?} is outside 0..{n} (or not a whole number) for axis {axis} of input \
+                         shape {xs:?} (index shape {is:?})",
+                        unravel(i, is)
+                    );
+                }
+                from.push(at + v as usize * step);
+            });
+            let out = buffer::collect(from.len(), from.iter().map(|&f| x.data()[f]));
+            (Tensor::from_parts(out, is), from)
+        };
+        self.tape.record(Gather { axis, from }, &[self], y)
+    }
+}
+
+/// `index_select(axis, ids)`.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexSelect {
+    axis: usize,
+    ids: Vec<usize>,
+}
+
+impl Rule for IndexSelect {
+    fn name(&self) -> String {
+        format!("index_select({})", self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("ids", bytes_of(&self.ids))
+    }
+
+    /// Output slice `i` is a copy of input slice `ids[i]`, so
+    /// `dx[.., r, ..] = sum_{i : ids[i] = r} g[.., i, ..]`, a scatter-add along the axis.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            Tensor::from_parts(
+                scatter_add_along(cx.upstream().data(), split_at_axis(shape, self.axis), &self.ids),
+                shape,
+            )
+        });
+    }
+}
+
+/// `gather(axis, index)`: `from[i]` is the input offset output element `i` was read from.
+#[derive(Clone, Debug)]
+pub(crate) struct Gather {
+    axis: usize,
+    from: Vec<usize>,
+}
+
+impl Rule for Gather {
+    fn name(&self) -> String {
+        format!("gather({})", self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("index", bytes_of(&self.from))
+    }
+
+    /// Output element `i` is a copy of input element `from[i]`: `dx[from[i]] += g[i]` (PyTorch's
+    /// `scatter_add`), zero where nothing was picked.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            let mut dx = buffer::zeroed(numel(shape));
+            for (&f, g) in self.from.iter().zip(cx.upstream().data()) {
+                dx[f] += g;
+            }
+            Tensor::from_parts(dx, shape)
+        });
+    }
+}
