@@ -5,14 +5,8 @@
 
 mod common;
 
-use common::{panic_message, randn};
-use tapegrad::{Tape, Tensor, Var, gradcheck};
-
-fn check<const N: usize>(inputs: [Tensor; N], f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {
-    if let Err(e) = gradcheck(&inputs, f) {
-        panic!("{e}");
-    }
-}
+use common::{check, panic_message, randn};
+use tapegrad::{Tape, Tensor, Var};
 
 fn t(data: &[f64], shape: &[usize]) -> Tensor {
     Tensor::new(data.to_vec(), shape).unwrap()

@@ -6,14 +6,8 @@
 
 mod common;
 
-use common::{panic_message, randn};
-use tapegrad::{Tape, Tensor, Var, gradcheck};
-
-fn check<const N: usize>(inputs: [Tensor; N], f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {
-    if let Err(e) = gradcheck(&inputs, f) {
-        panic!("{e}");
-    }
-}
+use common::{check, panic_message, randn};
+use tapegrad::{Tape, Tensor, Var};
 
 const NAN: f64 = f64::NAN;
 const INF: f64 = f64::INFINITY;
