@@ -117,9 +117,9 @@ impl<'t> Var<'t> {
     /// ```
     /// use tapegrad::{Tape, Tensor};
     /// let tape = Tape::new();
-    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 4.0], &[3])?);
-    /// assert_eq!(x.var_axis(0, 0, false).item(), 14.0 / 9.0);
-    /// assert_eq!(x.var_axis(0, 1, false).item(), 7.0 / 3.0);
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0], &[3])?);
+    /// assert_eq!(x.var_axis(0, 1, false).item(), 1.0); // (1 + 0 + 1) / (3 - 1)
+    /// assert_eq!(x.var_axis(0, 0, false).item(), 2.0 / 3.0);
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
