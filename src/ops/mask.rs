@@ -6,7 +6,7 @@ use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::broadcast::expand;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-use crate::tensor::shape::{BinaryLayout, Shape, binary_layout, broadcast_shapes, for_each_binary};
+use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
 
 /// The causal mask of `t` positions, shape `[t, t]`: 1.0 where position `i` (row) must not
 /// see position `j` (column), that is `j > i`; 0.0 elsewhere. Feed it to
@@ -132,7 +132,7 @@ impl<'t> Var<'t> {
             let (cs, sa, sb) = (cond.shape(), va.shape(), vb.shape());
             let out = broadcast_shapes(sa, sb).and_then(|ab| broadcast_shapes(cs, &ab));
             let Some(out) = out else { panic!("where_: shapes {cs:?}, {sa:?} and {sb:?} do not broadcast") };
-            let op = Where { cond: cond.data().iter().map(|&c| c != 0.0).collect(), cond_shape: Shape::from_slice(cs) };
+            let op = Where { cond: cond.data().iter().map(|&c| c != 0.0).collect(), cond_shape: cs.into() };
             let take = op.take_a(&out);
             let (da, db) = (va.data(), vb.data());
             let mut y = buffer::zeroed(take.len());
@@ -147,7 +147,8 @@ impl<'t> Var<'t> {
 #[derive(Clone, Debug)]
 pub(crate) struct Where {
     cond: Vec<bool>,
-    cond_shape: Shape,
+    // A boxed slice, not a `Shape`: every node is as large as the largest op (see `Op`).
+    cond_shape: Box<[usize]>,
 }
 
 impl Where {

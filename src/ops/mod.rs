@@ -105,3 +105,10 @@ op_list! {
 }
 
 pub(crate) use crate::tensor::shape::check_axis;
+/// Every node holds an `Op`, so the largest op's state sets the size of all of them (and the
+/// per-op cost of recording: W1 measures it). Keep large state behind a `Vec` or `Box`.
+#[cfg(test)]
+#[test]
+fn an_op_is_at_most_seven_words() {
+    assert!(std::mem::size_of::<Op>() <= 56, "Op is {} bytes", std::mem::size_of::<Op>());
+}

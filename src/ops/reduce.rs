@@ -108,14 +108,15 @@ impl Rule for Reduce {
 /// output shape with the reduced axes as size 1) has size 1 and the input does not.
 #[derive(Clone, Debug)]
 pub(crate) struct ReduceAxes {
-    axes: Shape,
+    // Boxed slices, not `Shape`s: every node is as large as the largest op (see `Op`).
+    axes: Box<[usize]>,
     mean: bool,
-    kept: Shape,
+    kept: Box<[usize]>,
 }
 
 impl Rule for ReduceAxes {
     fn name(&self) -> String {
-        format!("{}_axes({:?})", if self.mean { "mean" } else { "sum" }, self.axes.as_slice())
+        format!("{}_axes({:?})", if self.mean { "mean" } else { "sum" }, self.axes)
     }
 
     fn saved(&self, _: Wants<'_>) -> Saved {
@@ -163,7 +164,7 @@ fn reduce_axes<'t>(x: Var<'t>, axes: &[usize], keep_dim: bool, mean: bool) -> Va
         };
         (Tensor::from_parts(y, &out), kept)
     };
-    x.tape.record(ReduceAxes { axes: Shape::from_slice(axes), mean, kept }, &[x], y)
+    x.tape.record(ReduceAxes { axes: axes.into(), mean, kept: kept.as_slice().into() }, &[x], y)
 }
 
 impl<'t> Var<'t> {
