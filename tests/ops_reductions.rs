@@ -1,5 +1,6 @@
 //! The reductions added for small graphs: `sum_axes` / `mean_axes`, `var_axis` / `std_axis`,
-//! `min_axis`, and `Tensor::argmax` / `argmin`. Gradchecks, PyTorch's values pinned as
+//! `min_axis` (`Tensor::argmax_axis` / `argmin_axis`, which share its search, are tested in
+//! `tensor_arith.rs`). Gradchecks, PyTorch's values pinned as
 //! literals (float64; the line that printed them in a comment: `y = f(x)`, then
 //! `(y * w).sum().backward()` with `w = arange(1, y.numel() + 1)` shaped like `y`, so that
 //! every output gets its own weight), and panics naming op and shapes.
@@ -166,24 +167,4 @@ fn min_axis_gradient_goes_to_the_first_min_or_nan_as_pytorch() {
         let _ = Tape::new().var(Tensor::zeros(&[2, 0])).min_axis(1, false);
     });
     assert_eq!(msg, "min_axis: axis 1 of shape [2, 0] is empty");
-}
-
-#[test]
-fn argmax_and_argmin_as_pytorch() {
-    let t = Tensor::new(vec![1.0, NAN, 0.0, 5.0, 3.0, 3.0, -1.0, -1.0], &[2, 4]).unwrap();
-    // torch.argmax(t, 1) == [1, 0]; torch.argmin(t, 1) == [1, 2] (NaN counts as the max and
-    // as the min; ties go to the first)
-    assert_eq!(t.argmax(1, false).data(), &[1.0, 0.0]);
-    assert_eq!(t.argmin(1, false).data(), &[1.0, 2.0]);
-    // torch.argmax(t, 0) == [1, 0, 0, 0]; torch.argmin(t, 0) == [0, 0, 1, 1]
-    assert_eq!(t.argmax(0, false).data(), &[1.0, 0.0, 0.0, 0.0]);
-    assert_eq!(t.argmin(0, false).data(), &[0.0, 0.0, 1.0, 1.0]);
-    assert_eq!(t.argmax(1, true).shape(), &[2, 1]);
-    // torch.argmax(tensor([[-inf, -inf]]), 1) == [0]
-    let inf = Tensor::new(vec![-INF, -INF], &[1, 2]).unwrap();
-    assert_eq!(inf.argmax(1, false).data(), &[0.0]);
-    let msg = panic_message(|| {
-        let _ = t.argmax(2, false);
-    });
-    assert_eq!(msg, "argmax: axis 2 is out of range for shape [2, 4] (2 axes)");
 }

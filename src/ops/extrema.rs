@@ -1,11 +1,29 @@
 //! `max_axis` and `min_axis`: the extremum along an axis, whose gradient goes to where it was.
-//! The search (ties, NaN) is [`arg_extremum`], shared with `Tensor::argmax` / `argmin`.
+//! The search (first on ties, the first NaN wins) is `arg_extreme`, shared with
+//! `Tensor::argmax_axis` / `argmin_axis`.
 
 use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-use crate::tensor::extrema::{Extremum, arg_extremum, check_extremum_axis};
 use crate::tensor::shape::{AxisSplit, reduced_shape, split_at_axis};
+use crate::tensor_arith::arg_extreme;
+
+/// Which extremum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Extremum {
+    Max,
+    Min,
+}
+
+impl Extremum {
+    fn name(self) -> &'static str {
+        match self {
+            Extremum::Max => "max",
+            Extremum::Min => "min",
+        }
+    }
+}
 
 /// `max_axis(axis)` or `min_axis(axis)`: remembers where each extremum was (its position along
 /// the axis).
@@ -48,8 +66,23 @@ impl Rule for ExtremumAxis {
 fn extremum_axis(x: Var<'_>, axis: usize, keep_dim: bool, which: Extremum) -> Var<'_> {
     let (y, arg) = {
         let v = x.value_ref();
-        check_extremum_axis(&format!("{}_axis", which.name()), axis, v.shape());
-        let (best, arg) = arg_extremum(&v, axis, which);
+        let op = format!("{}_axis", which.name());
+        check_axis(&op, axis, v.shape());
+        let AxisSplit { outer, len, inner } = split_at_axis(v.shape(), axis);
+        assert!(len > 0, "{op}: axis {axis} of shape {:?} is empty", v.shape());
+        let (data, mut arg) = (v.data(), Vec::with_capacity(outer * inner));
+        let mut best = buffer::with_capacity(outer * inner);
+        for o in 0..outer {
+            for k in 0..inner {
+                let start = o * len * inner + k;
+                let i = match which {
+                    Extremum::Max => arg_extreme(data, start, len, inner, |x, b| x > b),
+                    Extremum::Min => arg_extreme(data, start, len, inner, |x, b| x < b),
+                };
+                arg.push(i);
+                best.push(data[start + i * inner]);
+            }
+        }
         (Tensor::from_parts(best, &reduced_shape(v.shape(), axis, keep_dim)), arg)
     };
     x.tape.record(ExtremumAxis { axis, which, arg }, &[x], y)

@@ -72,8 +72,7 @@ impl<'t> Var<'t> {
 
     /// Picks one element per entry of `index` along `axis`, as `torch.gather(x, dim, index)`:
     /// `out[i][j][k] = x[index[i][j][k]][j][k]` for `axis = 0` (and likewise for the others).
-    /// `index` holds whole numbers as `f64` (as [`Tensor::argmax`] returns them), has the
-    /// input's rank and is no larger than the input on the other axes; the output has
+    /// `index` holds whole numbers as `f64`, has the input's rank and is no larger than the input on the other axes; the output has
     /// `index`'s shape. An element picked several times gets the sum of their gradients.
     ///
     /// Panics when the ranks differ, `index` is larger than the input on another axis, or an
@@ -87,8 +86,9 @@ impl<'t> Var<'t> {
     /// let y = x.gather(1, &index); // torch.gather(x, 1, tensor([[0, 0], [1, 0]]))
     /// assert_eq!(y.value().data(), &[1.0, 1.0, 4.0, 3.0]);
     /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[2.0, 0.0, 1.0, 1.0]);
-    /// // The value at each row's arg-max:
-    /// let best = x.gather(1, &x.value().argmax(1, true));
+    /// // The value at each row's arg-max (index shape [2, 1]):
+    /// let argmax: Vec<f64> = x.value().argmax_axis(1).iter().map(|&i| i as f64).collect();
+    /// let best = x.gather(1, &Tensor::new(argmax, &[2, 1])?);
     /// assert_eq!(best.value().data(), &[2.0, 4.0]);
     /// # Ok::<(), tapegrad::Error>(())
     /// ```

@@ -10,7 +10,6 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
 pub(crate) mod buffer;
-pub(crate) mod extrema;
 pub(crate) mod shape;
 
 use crate::error::Error;
