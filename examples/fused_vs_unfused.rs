@@ -4,6 +4,9 @@
 //! 1. On the chapter's first row, each step of the unfused derivation, numerically: softmax's
 //!    Jacobian `diag(p) - p p^T`, the log's diagonal `1/p`, their product `I - 1 p^T`, and the
 //!    pick of the target's row, which gives `P - onehot`; then the fused node's one step.
+//!    Then the curvature: the Hessian of the loss with respect to the logits, from the fused
+//!    node and from the composite (each differentiating its own recorded backward), next to
+//!    `diag(p) - p p^T`.
 //! 2. The two tapes side by side: their dumps, node counts and bytes kept for backward.
 //! 3. Scale-up: logits `[1024, 8192]`, forward + backward time (median of 7) and peak heap
 //!    (a counting global allocator) of the fused node against `softmax -> log -> nll_loss` and
@@ -24,7 +27,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::seed::chapter::Chapter;
-use tapegrad::{Tape, Tensor, Var, check_equivalent, jacobian};
+use tapegrad::{Tape, Tensor, Var, check_equivalent, hessian, jacobian};
 
 /// The system allocator, counting the bytes currently allocated and their peak.
 struct Counting;
@@ -165,6 +168,32 @@ fn derivation(chapter: &Chapter) {
         fused.data(),
     );
     println!("   max |fused - unfused| = {:.1e}\n", max_abs_diff(fused.data(), &picked));
+    curvature(names, &z, t, &expected);
+}
+
+/// Part 1, continued: the Hessian of the loss with respect to the logits, `d/dz (p - onehot)`.
+fn curvature(names: &[String], z: &Tensor, t: usize, softmax_jacobian: &Tensor) {
+    let n = z.numel();
+    println!("== 1b. Curvature: the Hessian d2L/dz2 of the same row\n");
+    let fused = hessian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), z);
+    let composite = hessian(|v| v.reshape(&[1, n]).softmax(1).log().nll_loss(&[t]), z);
+    print_matrix(
+        "from the fused node (its recorded backward (softmax(z) - onehot) * g, differentiated):",
+        names,
+        &fused,
+    );
+    print_matrix("from softmax -> log -> nll (every node's recorded backward, differentiated):", names, &composite);
+    print_matrix("diag(p) - p p^T:", names, softmax_jacobian);
+    println!(
+        "   max |fused - diag(p) - p p^T| = {:.1e}; max |composite - diag(p) - p p^T| = {:.1e}",
+        max_abs_diff(fused.data(), softmax_jacobian.data()),
+        max_abs_diff(composite.data(), softmax_jacobian.data())
+    );
+    println!(
+        "   The target ({}) appears nowhere: dL/dz = p - onehot, and the onehot is a constant, so it \
+         drops out of d/dz; the curvature is the softmax's Jacobian for every target.\n",
+        names[t]
+    );
 }
 
 /// Part 2: both tapes on the chapter's four rows.

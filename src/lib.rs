@@ -104,9 +104,10 @@ mod error;
 pub mod pyrandom;
 pub mod seed;
 
-pub use autograd::{Anomaly, Grads, Phase, Tape, Var};
+pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
 pub use check::{
-    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, jacobian, jacobians,
+    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, gradgradcheck,
+    hessian, hvp, jacobian, jacobians,
 };
 pub use error::Error;
 pub use nn::{ParamGrads, ParamVars, Params};

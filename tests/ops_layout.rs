@@ -111,9 +111,9 @@ fn broadcast_to_values_and_gradient() {
     let msg = panic_message(|| {
         let _ = Tape::new().var(Tensor::zeros(&[2, 3])).broadcast_to(&[4, 3]);
     });
-    assert_eq!(msg, "broadcast_to: input of shape [2, 3] does not broadcast to [4, 3]");
+    assert_eq!(msg, "broadcast_to: shape [2, 3] does not broadcast to [4, 3]");
     let msg = panic_message(|| {
         let _ = Tape::new().var(Tensor::zeros(&[2, 3])).broadcast_to(&[3]);
     });
-    assert_eq!(msg, "broadcast_to: input of shape [2, 3] does not broadcast to [3]");
+    assert_eq!(msg, "broadcast_to: shape [2, 3] does not broadcast to [3]");
 }

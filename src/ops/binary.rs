@@ -8,7 +8,8 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::ops::broadcast::sum_to_shape;
 use crate::ops::unary::{Unary, unary};
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -57,6 +58,10 @@ trait Arithmetic {
     fn apply(a: f64, b: f64) -> f64;
     /// `(dy/da, dy/db)`.
     fn partials(a: f64, b: f64) -> (f64, f64);
+    /// `g * dy/da` as recorded ops (the differentiable form of the first partial).
+    fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t>;
+    /// `g * dy/db` as recorded ops.
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t>;
 }
 
 /// A computation generic over the op's arithmetic (see [`Binary::dispatch`]).
@@ -80,6 +85,12 @@ impl Arithmetic for AddOp {
     fn partials(_: f64, _: f64) -> (f64, f64) {
         (1.0, 1.0)
     }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g
+    }
+    fn chain_b<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g
+    }
 }
 
 /// `a - b`: `(1, -1)`.
@@ -89,6 +100,12 @@ impl Arithmetic for SubOp {
     }
     fn partials(_: f64, _: f64) -> (f64, f64) {
         (1.0, -1.0)
+    }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g
+    }
+    fn chain_b<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        -g
     }
 }
 
@@ -100,6 +117,12 @@ impl Arithmetic for MulOp {
     fn partials(a: f64, b: f64) -> (f64, f64) {
         (b, a)
     }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * b
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g * a
+    }
 }
 
 /// `a / b`: `(1/b, -a/b^2)` (quotient rule).
@@ -109,6 +132,26 @@ impl Arithmetic for DivOp {
     }
     fn partials(a: f64, b: f64) -> (f64, f64) {
         (1.0 / b, -a / (b * b))
+    }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * (1.0 / b)
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * (-a / (b * b))
+    }
+}
+
+/// The differentiable backward: `g * dy/da` (and `dy/db`) as recorded ops, summed back to each
+/// operand's shape with `sum_to_size`.
+struct GraphChainRule<'a, 'c, 't>(&'a mut GraphCx<'c, 't>);
+
+impl BinaryJob for GraphChainRule<'_, '_, '_> {
+    type Output = ();
+    fn run<F: Arithmetic>(self) {
+        let cx = self.0;
+        let (g, a, b) = (cx.upstream(), cx.input(0), cx.input(1));
+        cx.add_with(0, |cx| sum_to_shape(F::chain_a(g, a, b), &cx.input_shape(0)));
+        cx.add_with(1, |cx| sum_to_shape(F::chain_b(g, a, b), &cx.input_shape(1)));
     }
 }
 
@@ -123,6 +166,12 @@ impl Arithmetic for MaximumOp {
     fn partials(a: f64, b: f64) -> (f64, f64) {
         if a == b { (0.5, 0.5) } else { (if a < b { 0.0 } else { 1.0 }, if a > b { 0.0 } else { 1.0 }) }
     }
+    fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::A)
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::B)
+    }
 }
 
 /// `min(a, b)`, NaN if either is NaN; partials as [`MaximumOp`]'s with the comparisons
@@ -134,6 +183,39 @@ impl Arithmetic for MinimumOp {
     fn partials(a: f64, b: f64) -> (f64, f64) {
         if a == b { (0.5, 0.5) } else { (if a > b { 0.0 } else { 1.0 }, if a < b { 0.0 } else { 1.0 }) }
     }
+    fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::A)
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::B)
+    }
+}
+
+/// Which operand a partial derivative is taken with respect to.
+#[derive(Clone, Copy, PartialEq)]
+enum Operand {
+    A,
+    B,
+}
+
+/// The partial derivative of `F` with respect to one operand at the values of `a` and `b`, on
+/// their broadcast shape, as a constant on the tape: the differentiable form for ops whose
+/// partials are locally constant (maximum, minimum: 1, 0 or 1/2 away from the measure-zero
+/// set where the winner changes), so their second derivative is 0. The same [`F::partials`]
+/// as the fast backward, so ties and NaN get the same gradient.
+#[track_caller]
+fn constant_partial<'t, F: Arithmetic>(a: Var<'t>, b: Var<'t>, wrt: Operand) -> Var<'t> {
+    let d = {
+        let (av, bv) = (a.value_ref(), b.value_ref());
+        let shape = broadcast_shapes(av.shape(), bv.shape()).expect("a recorded op's operands broadcast");
+        let mut d = buffer::zeroed(numel(&shape));
+        for_each_binary(av.shape(), bv.shape(), &shape, |i, ia, ib| {
+            let (da, db) = F::partials(av.data()[ia], bv.data()[ib]);
+            d[i] = if wrt == Operand::A { da } else { db };
+        });
+        Tensor::from_parts(d, &shape)
+    };
+    a.tape.constant(d)
 }
 
 /// Forward: `y = f(a, b)` on the broadcast shape of `a` and `b`.
@@ -191,6 +273,10 @@ impl Rule for Binary {
         if let Some(db) = db {
             cx.add(1, Tensor::from_parts(db, &shape_b));
         }
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        self.dispatch(GraphChainRule(cx));
     }
 }
 

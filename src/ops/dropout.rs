@@ -4,7 +4,7 @@
 
 use rand::{Rng, RngExt};
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::unary::short;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -39,6 +39,15 @@ impl Rule for Dropout {
             let g = cx.upstream();
             let dx = g.data().iter().zip(&self.keep).map(|(&gi, &k)| gi * self.factor(k));
             Tensor::from_parts(buffer::collect(g.numel(), dx), g.shape())
+        });
+    }
+
+    /// `dx = g * m`, the mask of factors a constant (it does not depend on `x`).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            let m = buffer::collect(self.keep.len(), self.keep.iter().map(|&k| self.factor(k)));
+            cx.upstream() * cx.constant(Tensor::from_parts(m, &shape))
         });
     }
 }

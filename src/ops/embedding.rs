@@ -1,8 +1,11 @@
 //! `embedding(ids)`: row gather. The table `[rows, ..]` is indexed along its first axis; the
 //! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
+//!
+//! Its backward is a scatter-add of rows (`index_select`'s along axis 0); recorded as an op of
+//! its own ([`IndexAdd`], for `backward_graph`), whose backward is again the gather.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::ops::index::{scatter_add_along, select_along};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::ops::index::{IndexAdd, scatter_add_along, select_along};
 use crate::tensor::Tensor;
 use crate::tensor::shape::split_at_axis;
 
@@ -70,5 +73,10 @@ impl Rule for Embedding {
             let shape = cx.input_shape(0);
             Tensor::from_parts(scatter_add_along(cx.upstream().data(), split_at_axis(shape, 0), &self.ids), shape)
         });
+    }
+
+    /// The same scatter-add, recorded as an [`IndexAdd`] node along axis 0.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| IndexAdd::record(cx.upstream(), 0, &self.ids, &cx.input_shape(0)));
     }
 }

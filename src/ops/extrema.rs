@@ -2,7 +2,7 @@
 //! The search (first on ties, the first NaN wins) is `arg_extreme`, shared with
 //! `Tensor::argmax_axis` / `argmin_axis`.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -57,6 +57,24 @@ impl Rule for ExtremumAxis {
                 }
             }
             Tensor::from_parts(dx, shape)
+        });
+    }
+
+    /// `g` broadcast back along the axis, with every element but the arg-extremum filled with
+    /// 0 (the arg-extremum positions are a constant mask: they do not move under small
+    /// changes; ties and NaN go where the fast rule sends them, the recorded `arg`).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            let AxisSplit { outer, len, inner } = split_at_axis(&shape, self.axis);
+            let mut others = Tensor::ones(&shape);
+            for o in 0..outer {
+                for k in 0..inner {
+                    others.data_mut()[(o * len + self.arg[o * inner + k]) * inner + k] = 0.0;
+                }
+            }
+            let g = cx.upstream().reshape(&reduced_shape(&shape, self.axis, true));
+            g.broadcast_to(&shape).masked_fill(&others, 0.0)
         });
     }
 }

@@ -1,9 +1,10 @@
 //! Picking elements by position: `index_select(axis, ids)` (whole slices along an axis, as
 //! `embedding` picks rows) and `gather(axis, index)` (one element per index entry). The
 //! backward of both is a scatter-add: an element picked several times gets every pick's
-//! gradient.
+//! gradient. For `backward_graph` each scatter-add is an op of its own ([`IndexAdd`],
+//! [`ScatterAdd`]), whose backward is again the pick.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -152,6 +153,53 @@ impl Rule for IndexSelect {
             )
         });
     }
+
+    /// The same scatter-add, recorded as an [`IndexAdd`] node.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| IndexAdd::record(cx.upstream(), self.axis, &self.ids, &cx.input_shape(0)));
+    }
+}
+
+/// The backward of `index_select(axis, ids)` (and of `embedding`, along axis 0) as a node,
+/// recorded by `backward_graph` only: PyTorch's `index_add` into zeros. Input slice `i` along
+/// `axis` is added into output slice `ids[i]`.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexAdd {
+    axis: usize,
+    ids: Vec<usize>,
+}
+
+impl IndexAdd {
+    /// Records `g` scattered into zeros of `shape` (which has `g`'s shape but on `axis`).
+    #[track_caller]
+    pub(crate) fn record<'t>(g: Var<'t>, axis: usize, ids: &[usize], shape: &[usize]) -> Var<'t> {
+        let y = Tensor::from_parts(scatter_add_along(g.value_ref().data(), split_at_axis(shape, axis), ids), shape);
+        g.tape.record(IndexAdd { axis, ids: ids.to_vec() }, &[g], y)
+    }
+}
+
+impl Rule for IndexAdd {
+    fn name(&self) -> String {
+        format!("index_add({})", self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("ids", bytes_of(&self.ids))
+    }
+
+    /// Input slice `i` went into output slice `ids[i]` with weight 1: `dx[.., i, ..] =
+    /// g[.., ids[i], ..]`, the `index_select`.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream();
+            let data = select_along(g.data(), split_at_axis(g.shape(), self.axis), &self.ids);
+            Tensor::from_parts(data, cx.input_shape(0))
+        });
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| cx.upstream().index_select(self.axis, &self.ids));
+    }
 }
 
 /// `gather(axis, index)`: `from[i]` is the input offset output element `i` was read from.
@@ -180,6 +228,63 @@ impl Rule for Gather {
                 dx[f] += g;
             }
             Tensor::from_parts(dx, shape)
+        });
+    }
+
+    /// The same scatter-add, recorded as a [`ScatterAdd`] node.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (g, shape) = (cx.upstream(), cx.input_shape(0));
+            let y = {
+                let gv = g.value_ref();
+                let mut dx = buffer::zeroed(numel(&shape));
+                for (&f, gi) in self.from.iter().zip(gv.data()) {
+                    dx[f] += gi;
+                }
+                Tensor::from_parts(dx, &shape)
+            };
+            g.tape.record(ScatterAdd { axis: self.axis, from: self.from.clone() }, &[g], y)
+        });
+    }
+}
+
+/// The backward of `gather(axis, index)` as a node, recorded by `backward_graph` only:
+/// PyTorch's `scatter_add` into zeros. Input element `i` is added into output element
+/// `from[i]` (the gather's offsets).
+#[derive(Clone, Debug)]
+pub(crate) struct ScatterAdd {
+    axis: usize,
+    from: Vec<usize>,
+}
+
+impl Rule for ScatterAdd {
+    fn name(&self) -> String {
+        format!("scatter_add({})", self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("index", bytes_of(&self.from))
+    }
+
+    /// Input element `i` went into output element `from[i]` with weight 1: `dx[i] =
+    /// g[from[i]]`, the gather.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream().data();
+            Tensor::from_parts(buffer::collect(self.from.len(), self.from.iter().map(|&f| g[f])), cx.input_shape(0))
+        });
+    }
+
+    /// The gather, recorded as a [`Gather`] node with the same offsets.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream();
+            let y = {
+                let gv = g.value_ref();
+                let out = buffer::collect(self.from.len(), self.from.iter().map(|&f| gv.data()[f]));
+                Tensor::from_parts(out, &cx.input_shape(0))
+            };
+            g.tape.record(Gather { axis: self.axis, from: self.from.clone() }, &[g], y)
         });
     }
 }

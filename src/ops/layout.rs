@@ -1,12 +1,11 @@
-//! Ops that move elements without changing them: `transpose`, `reshape`, `squeeze`,
-//! `unsqueeze` and `broadcast_to`. Their backward rules move the gradient back the same way.
+//! Ops that move elements without changing them: `transpose`, `reshape`, `squeeze` and
+//! `unsqueeze` (`broadcast_to` is in `broadcast`). Their backward rules move the gradient back the same way.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
-use crate::kernels::broadcast::{expand, sum_to};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-use crate::tensor::shape::{Shape, broadcast_shapes, for_each_broadcast, numel, strides};
+use crate::tensor::shape::{Shape, for_each_broadcast, numel, strides};
 
 /// A copy of `x` (of `shape`) with axes `a` and `b` swapped.
 fn swap_axes(x: &[f64], shape: &[usize], (a, b): (usize, usize)) -> Tensor {
@@ -112,32 +111,6 @@ impl<'t> Var<'t> {
         let y = Tensor::from_parts(buffer::copy(self.value_ref().data()), shape);
         self.tape.record(Reshape { kind }, &[self], y)
     }
-
-    /// Repeats the value along axes of size 1 (and new leading axes) to `shape`, as
-    /// `torch.broadcast_to`: the input's shape, aligned at the last axis, must equal `shape`
-    /// or be 1 on every axis. The gradient is summed over the repeated axes.
-    ///
-    /// Panics when the input does not broadcast to `shape`.
-    ///
-    /// ```
-    /// use tapegrad::{Tape, Tensor};
-    /// let tape = Tape::new();
-    /// let b = tape.var(Tensor::new(vec![1.0, 2.0], &[2, 1])?);
-    /// let y = b.broadcast_to(&[3, 2, 2]);
-    /// assert_eq!(y.shape(), [3, 2, 2]);
-    /// assert_eq!(y.sum().backward().wrt(b).unwrap().data(), &[6.0, 6.0]); // 3 * 2 copies each
-    /// # Ok::<(), tapegrad::Error>(())
-    /// ```
-    #[track_caller]
-    pub fn broadcast_to(self, shape: &[usize]) -> Var<'t> {
-        let y = {
-            let v = self.value_ref();
-            let fits = broadcast_shapes(v.shape(), shape).is_some_and(|s| s.as_slice() == shape);
-            assert!(fits, "broadcast_to: input of shape {:?} does not broadcast to {shape:?}", v.shape());
-            Tensor::from_parts(expand(v.data(), v.shape(), shape), shape)
-        };
-        self.tape.record(BroadcastTo, &[self], y)
-    }
 }
 
 /// `transpose(a, b)`.
@@ -159,6 +132,10 @@ impl Rule for Transpose {
     /// index, so the gradient is swapped back: `dx = transpose(g)` (same axes).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| swap_axes(cx.upstream().data(), cx.upstream().shape(), self.axes));
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| cx.upstream().transpose(self.axes.0, self.axes.1));
     }
 }
 
@@ -194,27 +171,8 @@ impl Rule for Reshape {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| Tensor::from_parts(buffer::copy(cx.upstream().data()), cx.input_shape(0)));
     }
-}
 
-/// `broadcast_to(shape)`.
-#[derive(Clone, Debug)]
-pub(crate) struct BroadcastTo;
-
-impl Rule for BroadcastTo {
-    fn name(&self) -> String {
-        "broadcast_to".into()
-    }
-
-    fn saved(&self, _: Wants<'_>) -> Saved {
-        Saved::nothing()
-    }
-
-    /// Each input element was copied to every output position along the broadcast axes, so
-    /// its gradient is the sum of theirs: `dx = sum of g over the broadcast axes`.
-    fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| {
-            let (g, shape) = (cx.upstream(), cx.input_shape(0));
-            Tensor::from_parts(sum_to(g.data(), g.shape(), shape), shape)
-        });
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| cx.upstream().reshape(&cx.input_shape(0)));
     }
 }

@@ -3,7 +3,7 @@
 //! constant copy of a node; and the nodes recorded with gradients off (`Tape::no_grad`,
 //! `Tape::without_grad`). Their backward has nothing to do.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::Op;
 
 /// The recorded state of a leaf: nothing.
@@ -20,6 +20,8 @@ impl Rule for Leaf {
     }
 
     fn backward(&self, _: &mut BackwardCx<'_>) {}
+
+    fn backward_graph<'t>(&self, _: &mut GraphCx<'_, 't>) {}
 }
 
 impl<'t> Var<'t> {
@@ -57,6 +59,10 @@ impl Rule for Detach {
     /// The node needs no gradient (it is recorded as a constant), so this never runs: the
     /// gradient stops here.
     fn backward(&self, _: &mut BackwardCx<'_>) {}
+
+    /// Nor does this: the gradient of a detached value is none, in a recorded backward too
+    /// (PyTorch's `detach`).
+    fn backward_graph<'t>(&self, _: &mut GraphCx<'_, 't>) {}
 }
 
 /// A node recorded with gradients off: the op's name only, for dumps; whatever the op
@@ -83,6 +89,9 @@ impl Rule for ForwardOnly {
 
     /// Never runs: the node needs no gradient.
     fn backward(&self, _: &mut BackwardCx<'_>) {}
+
+    /// Never runs either.
+    fn backward_graph<'t>(&self, _: &mut GraphCx<'_, 't>) {}
 }
 
 #[cfg(test)]

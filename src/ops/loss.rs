@@ -6,7 +6,7 @@
 //! - `nll_loss`: `-mean x[row, target]`. The unfused paths are `softmax -> log -> nll_loss` and
 //!   `log_softmax -> nll_loss`.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::cross_entropy as kernel;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -103,6 +103,17 @@ impl Rule for FusedCrossEntropy {
             Tensor::from_parts(dx, x.shape())
         });
     }
+
+    /// `dx = (softmax(x) - onehot) * (g / rows)`, recorded: the softmax is recomputed from `x`
+    /// (so the second derivative is the softmax Jacobian) and the one-hot of the targets is a
+    /// constant (so it drops out of every higher derivative).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (x, g, shape) = (cx.input(0), cx.upstream(), cx.input_shape(0));
+            let onehot = cx.constant(onehot(&shape, &self.targets, 1.0));
+            (x.softmax(shape.len() - 1) - onehot) * (g / self.targets.len() as f64)
+        });
+    }
 }
 
 /// Mean negative log-likelihood of the targets over the last axis.
@@ -133,4 +144,22 @@ impl Rule for NllLoss {
             Tensor::from_parts(dx, shape)
         });
     }
+
+    /// `dx = onehot * (-g / rows)`, recorded, with the one-hot a constant.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let onehot = cx.constant(onehot(&cx.input_shape(0), &self.targets, 1.0));
+            onehot * (-cx.upstream() / self.targets.len() as f64)
+        });
+    }
+}
+
+/// A tensor of `shape` (class axis last) holding `value` at each row's target, 0 elsewhere.
+fn onehot(shape: &[usize], targets: &[usize], value: f64) -> Tensor {
+    let classes = *shape.last().expect("checked in forward");
+    let mut t = Tensor::zeros(shape);
+    for (r, &target) in targets.iter().enumerate() {
+        t.data_mut()[r * classes + target] = value;
+    }
+    t
 }

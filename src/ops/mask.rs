@@ -2,8 +2,9 @@
 //! mask is set by a constant; `Var::where_(cond, a, b)` takes each element from `a` or `b`;
 //! and [`causal_mask`], the mask of a decoder's attention scores.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::broadcast::expand;
+use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
@@ -98,6 +99,15 @@ impl Rule for MaskedFill {
         });
     }
 
+    /// `dx = masked_fill(g, filled, 0)`, recorded.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream();
+            let filled = self.filled.iter().map(|&f| if f { 1.0 } else { 0.0 }).collect();
+            g.masked_fill(&Tensor::new(filled, &g.shape()).expect("one flag per element"), 0.0)
+        });
+    }
+
     /// The filled elements hold the value the user asked for (often `-inf`).
     fn requested_non_finite(&self, i: usize) -> bool {
         self.filled[i]
@@ -180,5 +190,16 @@ impl Rule for Where {
         });
         cx.add(0, Tensor::from_parts(da, &sa));
         cx.add(1, Tensor::from_parts(db, &sb));
+    }
+
+    /// `g` with the elements taken from the other operand filled with 0 (the condition is a
+    /// constant mask), summed to each operand's shape.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let g = cx.upstream();
+        let out = g.shape();
+        let take = Tensor::from_parts(self.take_a(&out), &out);
+        let from_b = take.map(|t| 1.0 - t);
+        cx.add_with(0, |cx| sum_to_shape(g.masked_fill(&from_b, 0.0), &cx.input_shape(0)));
+        cx.add_with(1, |cx| sum_to_shape(g.masked_fill(&take, 0.0), &cx.input_shape(1)));
     }
 }

@@ -9,6 +9,7 @@
 //! [`Rule`]. Ops users write themselves go through [`CustomOp`](crate::CustomOp) instead.
 
 pub(crate) mod binary;
+pub(crate) mod broadcast;
 pub(crate) mod concat;
 pub(crate) mod custom;
 pub(crate) mod dropout;
@@ -26,7 +27,7 @@ pub(crate) mod reduce;
 pub(crate) mod softmax;
 pub(crate) mod unary;
 
-use crate::autograd::{BackwardCx, Rule, Saved, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Wants};
 
 /// Generates [`Op`], one variant per listed rule type, its `From` conversions (so a forward
 /// records `tape.record(MatMul, &[a, b], y)`) and its [`Rule`] impl, which hands every call to
@@ -55,6 +56,9 @@ macro_rules! op_list {
             #[inline]
             fn backward(&self, cx: &mut BackwardCx<'_>) {
                 match self { $(Op::$variant(rule) => rule.backward(cx),)* }
+            }
+            fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+                match self { $(Op::$variant(rule) => rule.backward_graph(cx),)* }
             }
             fn requested_non_finite(&self, i: usize) -> bool {
                 match self { $(Op::$variant(rule) => rule.requested_non_finite(i),)* }
@@ -85,7 +89,6 @@ op_list! {
     Transpose(layout::Transpose),
     /// `reshape`, `squeeze`, `unsqueeze`.
     Reshape(layout::Reshape),
-    BroadcastTo(layout::BroadcastTo),
     Softmax(softmax::Softmax),
     LogSoftmax(softmax::LogSoftmax),
     NllLoss(loss::NllLoss),
@@ -93,6 +96,8 @@ op_list! {
     Embedding(embedding::Embedding),
     IndexSelect(index::IndexSelect),
     Gather(index::Gather),
+    IndexAdd(index::IndexAdd),
+    ScatterAdd(index::ScatterAdd),
     LayerNorm(layer_norm::LayerNorm),
     MaskedFill(mask::MaskedFill),
     Where(mask::Where),
@@ -100,8 +105,13 @@ op_list! {
     Concat(concat::Concat),
     Stack(concat::Stack),
     Narrow(concat::Narrow),
+    BroadcastTo(broadcast::BroadcastTo),
+    SumToSize(broadcast::SumToSize),
     /// An op written by a user ([`CustomOp`](crate::CustomOp)).
     Custom(custom::Custom),
+    /// A custom op's gradient recorded without a differentiable form: differentiating it
+    /// again panics, naming the op.
+    OnceDifferentiable(custom::OnceDifferentiable),
 }
 
 pub(crate) use crate::tensor::shape::check_axis;

@@ -2,7 +2,7 @@
 //! PyTorch's `correction` (the divisor is `max(n - correction, 0)`: 1 gives the unbiased
 //! sample variance, PyTorch's default; 0 the population variance).
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -75,6 +75,27 @@ impl Rule for Moments {
                 }
             }
             Tensor::from_parts(dx, x.shape())
+        });
+    }
+
+    /// The same formula in ops: `dx = f * (x - mean_axis(x))` with the per-lane factor
+    /// `f = 2 g / d` (var) or `g / (d std)` (std, the output, differentiated through too).
+    /// For std the lanes where `std = 0` are a constant mask: their factor is filled with 0,
+    /// and their denominator with 1 first, so that no `0 * inf` reaches the second derivative.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (x, shape) = (cx.input(0), cx.input_shape(0));
+            let kept = reduced_shape(&shape, self.axis, true);
+            let divisor = (shape[self.axis] as f64 - self.correction as f64).max(0.0);
+            let g = cx.upstream().reshape(&kept);
+            let factor = if self.std {
+                let s = cx.output().reshape(&kept);
+                let flat = s.value_ref().map(|sk| if sk == 0.0 { 1.0 } else { 0.0 });
+                (g / (s * divisor).masked_fill(&flat, 1.0)).masked_fill(&flat, 0.0)
+            } else {
+                g * 2.0 / divisor
+            };
+            factor * (x - x.mean_axis(self.axis, true))
         });
     }
 }

@@ -6,7 +6,7 @@
 //! [`split_at_axis`](crate::tensor::shape::split_at_axis)) and reduce the middle; the
 //! several-axes ones are broadcasting's adjoint (see [`kernels::broadcast`](crate::kernels::broadcast)).
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::broadcast::{expand, sum_to};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
@@ -102,6 +102,23 @@ impl Rule for Reduce {
             }
         });
     }
+
+    /// The same broadcast of `g`, recorded: `broadcast_to` (after `g / n` for a mean).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            match *self {
+                Reduce::Sum => g.broadcast_to(&shape),
+                Reduce::Mean => (g / shape.iter().product::<usize>() as f64).broadcast_to(&shape),
+                Reduce::SumAxis { axis, keep_dim } | Reduce::MeanAxis { axis, keep_dim } => {
+                    let kept = if keep_dim { g } else { g.reshape(&reduced_shape(&shape, axis, true)) };
+                    let scaled =
+                        if matches!(self, Reduce::MeanAxis { .. }) { kept * (1.0 / shape[axis] as f64) } else { kept };
+                    scaled.broadcast_to(&shape)
+                }
+            }
+        });
+    }
 }
 
 /// `sum_axes(axes, keep_dim)` or `mean_axes(..)` (`mean`): reduces the axes where `kept` (the
@@ -135,6 +152,17 @@ impl Rule for ReduceAxes {
                 dx.iter_mut().for_each(|d| *d /= n);
             }
             Tensor::from_parts(dx, shape)
+        });
+    }
+
+    /// The same broadcast, recorded: `g` reshaped to `kept` (the reduced axes as size 1),
+    /// divided by `n` for a mean, broadcast to the input's shape.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            let g = cx.upstream().reshape(&self.kept);
+            let g = if self.mean { g / (numel(&shape) / numel(&self.kept).max(1)) as f64 } else { g };
+            g.broadcast_to(&shape)
         });
     }
 }

@@ -3,7 +3,7 @@
 //! (function, what its derivative reads, derivative, with the derivation as the arm's
 //! comment) and its method.
 
-use super::{DerivativeOf, Unary, UnaryJob, short, unary};
+use super::{DerivativeOf, Unary, UnaryJob, constant, short, unary};
 use crate::autograd::Var;
 
 /// `sqrt(2 / pi)`, the constant of GELU's tanh approximation.
@@ -40,26 +40,29 @@ impl Activation {
         }
     }
 
-    /// This family's part of [`Unary::dispatch`]. NaN policy (as PyTorch): a NaN input gives
+    /// This family's part of [`Unary::dispatch`] (its fourth closure: see there). NaN policy (as PyTorch): a NaN input gives
     /// a NaN output.
     #[inline(always)]
     pub(crate) fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
         use DerivativeOf::{Input, Output};
         match self {
             // 1 - tanh^2 x = 1 - y^2
-            Activation::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y),
+            Activation::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y, |_, y| Some(1.0 - y * y)),
             // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
             // through forward and backward lets the gradient through, as PyTorch's
             // `threshold_backward`.
             Activation::Relu => {
-                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 })
+                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
             }
             // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
-            Activation::Sigmoid => job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y)),
+            Activation::Sigmoid => {
+                job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y), |_, y| Some(y * (1.0 - y)))
+            }
             // gelu x = x/2 (1 + t), t = tanh(u), u = k (x + a x^3), k = sqrt(2/pi), a = 0.044715:
             // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). Where t = ±1 exactly the
             // second term is 0 (it is, in the limit: 1 - t^2 falls like e^-2|u| while x^3 grows),
-            // so it is skipped rather than computed as 0 * inf once x^2 overflows.
+            // so it is skipped rather than computed as 0 * inf once x^2 overflows. (The
+            // differentiable form does not skip it: it is exact wherever x^3 is finite.)
             Activation::Gelu => job.run(
                 |x| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()),
                 Input,
@@ -73,10 +76,16 @@ impl Activation {
                     };
                     0.5 * (1.0 + t) + tail
                 },
+                |x, _| {
+                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+                    let tail = 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+                    Some(0.5 * (1.0 + t) + tail)
+                },
             ),
             // softplus x = log(1 + e^x), and x itself above the threshold 20 (where they agree
             // to within e^-20 relative), as PyTorch: d/dx = e^x / (1 + e^x) = sigmoid x, and 1
-            // above the threshold.
+            // above the threshold. Differentiable form: `sigmoid(x)`, filled with the constant 1
+            // above the threshold (its second derivative there is 0).
             Activation::Softplus => job.run(
                 |x| if x > SOFTPLUS_THRESHOLD { x } else { x.exp().ln_1p() },
                 Input,
@@ -88,6 +97,10 @@ impl Activation {
                         z / (z + 1.0)
                     }
                 },
+                |x, _| {
+                    let above = x.value_ref().map(|xi| if xi > SOFTPLUS_THRESHOLD { 1.0 } else { 0.0 });
+                    Some(x.sigmoid().masked_fill(&above, 1.0))
+                },
             ),
             // silu x = x s, s = sigmoid x: product rule, s + x s (1 - s) = s (1 + x (1 - s)).
             // Forward as PyTorch writes it, x / (1 + e^-x).
@@ -98,6 +111,10 @@ impl Activation {
                     let s = 1.0 / (1.0 + (-x).exp());
                     s * (1.0 + x * (1.0 - s))
                 },
+                |x, _| {
+                    let s = x.sigmoid();
+                    Some(s * ((1.0 - s) * x + 1.0))
+                },
             ),
             // 1 where x > 0, else the slope (the slope at 0, and for NaN, as PyTorch's
             // `leaky_relu_backward`, which tests `x > 0`).
@@ -105,13 +122,20 @@ impl Activation {
                 move |x| if x > 0.0 { x } else { x * slope },
                 Input,
                 move |x, _| if x > 0.0 { 1.0 } else { slope },
+                constant,
             ),
             // elu x = alpha (e^x - 1) where x <= 0, else x: derivative alpha e^x where x <= 0
-            // (so alpha at the kink, as PyTorch), else 1.
+            // (so alpha at the kink, as PyTorch), else 1. Differentiable form from the output:
+            // alpha e^x = y + alpha where x <= 0 (no e^x to overflow for large x), filled with the
+            // constant 1 elsewhere (and for NaN, as the fast form's `x <= 0` test).
             Activation::Elu(alpha) => job.run(
                 move |x| if x <= 0.0 { alpha * x.exp_m1() } else { x },
                 Input,
                 move |x, _| if x <= 0.0 { alpha * x.exp() } else { 1.0 },
+                move |x, y| {
+                    let above = x.value_ref().map(|xi| if xi <= 0.0 { 0.0 } else { 1.0 });
+                    Some((y + alpha).masked_fill(&above, 1.0))
+                },
             ),
         }
     }

@@ -2,7 +2,7 @@
 //! `clamp`. Each is a variant, its label, one arm of [`Math::dispatch`] (function, what its
 //! derivative reads, derivative, with the derivation as the arm's comment) and its method.
 
-use super::{DerivativeOf, Unary, UnaryJob, short, unary};
+use super::{DerivativeOf, Unary, UnaryJob, constant, short, unary};
 use crate::autograd::Var;
 
 /// The math functions (see the [module docs](self)).
@@ -34,28 +34,28 @@ impl Math {
         }
     }
 
-    /// This family's part of [`Unary::dispatch`]. NaN policy (as PyTorch): a NaN input gives
+    /// This family's part of [`Unary::dispatch`] (its fourth closure: see there). NaN policy (as PyTorch): a NaN input gives
     /// a NaN output.
     #[inline(always)]
     pub(crate) fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
         use DerivativeOf::{Input, Output};
         match self {
             // e^x = y
-            Math::Exp => job.run(f64::exp, Output, |_, y| y),
+            Math::Exp => job.run(f64::exp, Output, |_, y| y, |_, y| Some(y)),
             // 1/x
-            Math::Log => job.run(f64::ln, Input, |x, _| 1.0 / x),
+            Math::Log => job.run(f64::ln, Input, |x, _| 1.0 / x, |x, _| Some(1.0 / x)),
             // 1/(2 sqrt x) = 1/(2y): infinite at 0, as in PyTorch
-            Math::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y),
+            Math::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y, |_, y| Some(0.5 / y)),
             // sign(x); 0 at the kink, as PyTorch (and NaN for NaN: `signum` of NaN is NaN)
-            Math::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }),
+            Math::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }, constant),
             // d log(1 + x)/dx = 1/(1 + x)
-            Math::Log1p => job.run(f64::ln_1p, Input, |x, _| 1.0 / (1.0 + x)),
+            Math::Log1p => job.run(f64::ln_1p, Input, |x, _| 1.0 / (1.0 + x), |x, _| Some(1.0 / (x + 1.0))),
             // d(e^x - 1)/dx = e^x = y + 1 (PyTorch's formula too)
-            Math::Expm1 => job.run(f64::exp_m1, Output, |_, y| y + 1.0),
+            Math::Expm1 => job.run(f64::exp_m1, Output, |_, y| y + 1.0, |_, y| Some(y + 1.0)),
             // sin' = cos
-            Math::Sin => job.run(f64::sin, Input, |x, _| x.cos()),
+            Math::Sin => job.run(f64::sin, Input, |x, _| x.cos(), |x, _| Some(x.cos())),
             // cos' = -sin
-            Math::Cos => job.run(f64::cos, Input, |x, _| -x.sin()),
+            Math::Cos => job.run(f64::cos, Input, |x, _| -x.sin(), |x, _| Some(-x.sin())),
             // Forward `min(max(x, min), max)`: `max` wins when `min > max`, a NaN input stays NaN,
             // and so does every output when a bound is NaN (as PyTorch). The derivative is 1 where
             // `min <= x <= max`, bounds included (PyTorch's subgradient choice at the kinks), and
@@ -66,6 +66,7 @@ impl Math {
                 },
                 Input,
                 move |x, _| if min <= x && x <= max { 1.0 } else { 0.0 },
+                constant,
             ),
         }
     }

@@ -16,7 +16,7 @@ pub(crate) mod math;
 pub(crate) use activation::Activation;
 pub(crate) use math::Math;
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -75,28 +75,42 @@ impl Unary {
     #[inline(always)]
     fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
         use DerivativeOf::{Input, Nothing};
+        // The fourth closure is the derivative as a differentiable `Var` (from `x` and `y`),
+        // for `backward_graph`; `constant` where it is locally constant (it then enters the
+        // recorded backward as a constant tensor of the second closure's values).
         match self {
             // -1
-            Unary::Neg => job.run(|x| -x, Nothing, |_, _| -1.0),
+            Unary::Neg => job.run(|x| -x, Nothing, |_, _| -1.0, constant),
             // 1
-            Unary::AddScalar(c) => job.run(move |x| x + c, Nothing, |_, _| 1.0),
+            Unary::AddScalar(c) => job.run(move |x| x + c, Nothing, |_, _| 1.0, constant),
             // c
-            Unary::MulScalar(c) => job.run(move |x| x * c, Nothing, move |_, _| c),
+            Unary::MulScalar(c) => job.run(move |x| x * c, Nothing, move |_, _| c, constant),
             // 1/c
-            Unary::DivScalar(c) => job.run(move |x| x / c, Nothing, move |_, _| 1.0 / c),
+            Unary::DivScalar(c) => job.run(move |x| x / c, Nothing, move |_, _| 1.0 / c, constant),
             // -1
-            Unary::ScalarSub(c) => job.run(move |x| c - x, Nothing, |_, _| -1.0),
+            Unary::ScalarSub(c) => job.run(move |x| c - x, Nothing, |_, _| -1.0, constant),
             // d(c/x)/dx = -c/x^2
-            Unary::ScalarDiv(c) => job.run(move |x| c / x, Input, move |x, _| -c / (x * x)),
+            Unary::ScalarDiv(c) => {
+                job.run(move |x| c / x, Input, move |x, _| -c / (x * x), move |x, _| Some(-c / (x * x)))
+            }
             // p x^(p-1); exactly 0 for p = 0 (x^0 is the constant 1, even at x = 0, where the
             // formula would give 0 * inf = NaN), as PyTorch
-            Unary::Powf(p) => {
-                job.run(move |x| x.powf(p), Input, move |x, _| if p == 0.0 { 0.0 } else { p * x.powf(p - 1.0) })
-            }
+            Unary::Powf(p) => job.run(
+                move |x| x.powf(p),
+                Input,
+                move |x, _| if p == 0.0 { 0.0 } else { p * x.powf(p - 1.0) },
+                move |x, _| (p != 0.0).then(|| p * x.powf(p - 1.0)),
+            ),
             Unary::Math(m) => m.dispatch(job),
             Unary::Activation(a) => a.dispatch(job),
         }
     }
+}
+
+/// The differentiable derivative of an op whose derivative is locally constant (piecewise,
+/// like relu's, or everywhere, like `x + c`'s): none; the second derivative is zero.
+pub(super) fn constant<'t>(_: Var<'t>, _: Var<'t>) -> Option<Var<'t>> {
+    None
 }
 
 /// What an elementwise op's derivative is computed from.
@@ -114,7 +128,13 @@ pub(crate) enum DerivativeOf {
 /// [`Unary::dispatch`]).
 pub(crate) trait UnaryJob {
     type Output;
-    fn run(self, f: impl Fn(f64) -> f64, of: DerivativeOf, derivative: impl Fn(f64, f64) -> f64) -> Self::Output;
+    fn run(
+        self,
+        f: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        derivative: impl Fn(f64, f64) -> f64,
+        graph: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> Self::Output;
 }
 
 /// The forward loop: `y[i] = f(x[i])`.
@@ -122,7 +142,13 @@ struct Apply<'a>(&'a Tensor);
 
 impl UnaryJob for Apply<'_> {
     type Output = Tensor;
-    fn run(self, f: impl Fn(f64) -> f64, _: DerivativeOf, _: impl Fn(f64, f64) -> f64) -> Tensor {
+    fn run(
+        self,
+        f: impl Fn(f64) -> f64,
+        _: DerivativeOf,
+        _: impl Fn(f64, f64) -> f64,
+        _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> Tensor {
         self.0.map(f)
     }
 }
@@ -132,7 +158,13 @@ struct Reads;
 
 impl UnaryJob for Reads {
     type Output = DerivativeOf;
-    fn run(self, _: impl Fn(f64) -> f64, of: DerivativeOf, _: impl Fn(f64, f64) -> f64) -> DerivativeOf {
+    fn run(
+        self,
+        _: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        _: impl Fn(f64, f64) -> f64,
+        _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> DerivativeOf {
         of
     }
 }
@@ -143,7 +175,13 @@ struct ChainRule<'a, 'c>(&'a BackwardCx<'c>);
 
 impl UnaryJob for ChainRule<'_, '_> {
     type Output = Tensor;
-    fn run(self, _: impl Fn(f64) -> f64, of: DerivativeOf, derivative: impl Fn(f64, f64) -> f64) -> Tensor {
+    fn run(
+        self,
+        _: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        derivative: impl Fn(f64, f64) -> f64,
+        _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> Tensor {
         let cx = self.0;
         let g = cx.upstream();
         let mut dx = buffer::zeroed(g.numel());
@@ -167,6 +205,44 @@ impl UnaryJob for ChainRule<'_, '_> {
     }
 }
 
+/// The differentiable backward: `dx = g * f'(x)`, with `f'` recorded as ops of `x` and `y`
+/// (or, where it is locally constant, as a constant: `g * c` for a constant derivative, `g`
+/// times a tensor of `f'(x)` values for a piecewise one).
+struct GraphChainRule<'a, 'c, 't>(&'a GraphCx<'c, 't>);
+
+impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
+    type Output = Var<'t>;
+    fn run(
+        self,
+        _: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        derivative: impl Fn(f64, f64) -> f64,
+        graph: impl for<'s> Fn(Var<'s>, Var<'s>) -> Option<Var<'s>>,
+    ) -> Var<'t> {
+        let cx = self.0;
+        let (g, x, y) = (cx.upstream(), cx.input(0), cx.output());
+        if let Some(d) = graph(x, y) {
+            return g * d;
+        }
+        match of {
+            DerivativeOf::Nothing => match derivative(0.0, 0.0) {
+                1.0 => g,
+                c => g * c,
+            },
+            // (The value is copied out before the constant is recorded: recording borrows
+            // the tape mutably.)
+            DerivativeOf::Input => {
+                let d = x.value_ref().map(|xi| derivative(xi, 0.0));
+                g * cx.constant(d)
+            }
+            DerivativeOf::Output => {
+                let d = y.value_ref().map(|yi| derivative(0.0, yi));
+                g * cx.constant(d)
+            }
+        }
+    }
+}
+
 impl Rule for Unary {
     fn name(&self) -> String {
         self.label()
@@ -184,6 +260,10 @@ impl Rule for Unary {
     /// on its arm of [`Unary::dispatch`]).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| self.dispatch(ChainRule(cx)));
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| self.dispatch(GraphChainRule(cx)));
     }
 }
 
