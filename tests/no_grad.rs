@@ -62,6 +62,32 @@ fn backward_on_a_no_grad_tape_panics_saying_so() {
 }
 
 #[test]
+fn backward_graph_on_a_no_grad_tape_panics_saying_so() {
+    let msg = panic_message(|| {
+        let tape = Tape::no_grad();
+        let w = tape.var(Tensor::ones(&[2]));
+        let _ = (w * w).sum().backward_graph();
+    });
+    assert_eq!(
+        msg,
+        "backward_graph: this tape was made by Tape::no_grad() and records no gradients; \
+         build the graph on a Tape::new() to differentiate it"
+    );
+}
+
+/// A value computed in a `without_grad` block is a constant for higher-order gradients too.
+#[test]
+fn without_grad_values_are_constants_for_backward_graph() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::scalar(2.0));
+    let c = tape.without_grad(|| x * x * x);
+    let y = x * x * c; // c = x^3 = 8 held constant
+    let dx = y.backward_graph().wrt(x).unwrap(); // 2 x c = 32
+    assert_eq!(dx.item(), 32.0);
+    assert_eq!(dx.backward().wrt(x).unwrap().item(), 16.0); // 2 c
+}
+
+#[test]
 fn without_grad_is_a_block_of_constants_and_ends_even_on_panic() {
     let tape = Tape::new();
     let x = tape.var(Tensor::scalar(2.0));
