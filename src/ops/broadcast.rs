@@ -42,7 +42,6 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    #[must_use]
     pub fn broadcast_to(self, shape: &[usize]) -> Var<'t> {
         let y = {
             let x = self.value_ref();
@@ -70,7 +69,6 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    #[must_use]
     pub fn sum_to_size(self, shape: &[usize]) -> Var<'t> {
         let y = {
             let x = self.value_ref();
