@@ -330,3 +330,26 @@ fn gradgradcheck_catches_a_kink() {
     let err = gradgradcheck(&[x], |v| v[0].relu() * v[0]).unwrap_err();
     assert!(err.to_string().contains("input 0, element [0]"), "{err}");
 }
+
+/// Third derivatives through the recorded scatter-adds: differentiating `gather`'s and
+/// `index_select`'s recorded backward twice runs `ScatterAdd`'s and `IndexAdd`'s own
+/// `backward_graph` (the pick again). `f = sum(pick(x)^3)` with picks of `x_0` twice and
+/// `x_2` once: `f' = 3 c x^2`, `f'' = 6 c x`, `f''' = 6 c` with `c` the pick counts.
+#[test]
+fn third_derivatives_through_gather_and_index_select() {
+    let picks: [(&str, fn(Var<'_>) -> Var<'_>); 2] = [
+        ("gather", |x| x.gather(0, &Tensor::new(vec![0.0, 2.0, 0.0], &[3]).unwrap())),
+        ("index_select", |x| x.index_select(0, &[0, 2, 0])),
+    ];
+    for (name, pick) in picks {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::new(vec![1.5, -2.0, 0.5], &[3]).unwrap());
+        let f = pick(x).powf(3.0).sum();
+        let d1 = f.backward_graph().wrt(x).unwrap();
+        assert_eq!(d1.value().data(), &[2.0 * 3.0 * 2.25, 0.0, 3.0 * 0.25], "{name}");
+        let d2 = d1.sum().backward_graph().wrt(x).unwrap();
+        assert_eq!(d2.value().data(), &[2.0 * 6.0 * 1.5, 0.0, 6.0 * 0.5], "{name}");
+        let d3 = d2.sum().backward().wrt(x).unwrap().clone();
+        assert_eq!(d3.data(), &[12.0, 0.0, 6.0], "{name}");
+    }
+}

@@ -38,6 +38,21 @@ pub(crate) fn scatter_add_along(g: &[f64], AxisSplit { outer, len, inner }: Axis
     dx
 }
 
+/// `x[from[i]]` for each `i`: gather's forward, by flat offsets.
+fn take(x: &[f64], from: &[usize]) -> Data {
+    buffer::collect(from.len(), from.iter().map(|&f| x[f]))
+}
+
+/// The adjoint of [`take`]: `g[i]` added into zeros of length `n` at `from[i]`; an offset
+/// taken twice gets both.
+fn put_add(g: &[f64], from: &[usize], n: usize) -> Data {
+    let mut dx = buffer::zeroed(n);
+    for (&f, gi) in from.iter().zip(g) {
+        dx[f] += gi;
+    }
+    dx
+}
+
 impl<'t> Var<'t> {
     /// The slices `ids` along `axis`, in that order, as `torch.index_select(x, dim, ids)`: the
     /// output has `ids.len()` on `axis`. An id may repeat (its slice's gradient is summed).
@@ -119,7 +134,7 @@ impl<'t> Var<'t> {
                 }
                 from.push(at + v as usize * step);
             });
-            let out = buffer::collect(from.len(), from.iter().map(|&f| x.data()[f]));
+            let out = take(x.data(), &from);
             (Tensor::from_parts(out, is), from)
         };
         self.tape.record(Gather { axis, from }, &[self], y)
@@ -223,11 +238,7 @@ impl Rule for Gather {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
             let shape = cx.input_shape(0);
-            let mut dx = buffer::zeroed(numel(shape));
-            for (&f, g) in self.from.iter().zip(cx.upstream().data()) {
-                dx[f] += g;
-            }
-            Tensor::from_parts(dx, shape)
+            Tensor::from_parts(put_add(cx.upstream().data(), &self.from, numel(shape)), shape)
         });
     }
 
@@ -235,14 +246,7 @@ impl Rule for Gather {
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
             let (g, shape) = (cx.upstream(), cx.input_shape(0));
-            let y = {
-                let gv = g.value_ref();
-                let mut dx = buffer::zeroed(numel(&shape));
-                for (&f, gi) in self.from.iter().zip(gv.data()) {
-                    dx[f] += gi;
-                }
-                Tensor::from_parts(dx, &shape)
-            };
+            let y = Tensor::from_parts(put_add(g.value_ref().data(), &self.from, numel(&shape)), &shape);
             g.tape.record(ScatterAdd { axis: self.axis, from: self.from.clone() }, &[g], y)
         });
     }
@@ -269,21 +273,14 @@ impl Rule for ScatterAdd {
     /// Input element `i` went into output element `from[i]` with weight 1: `dx[i] =
     /// g[from[i]]`, the gather.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| {
-            let g = cx.upstream().data();
-            Tensor::from_parts(buffer::collect(self.from.len(), self.from.iter().map(|&f| g[f])), cx.input_shape(0))
-        });
+        cx.add_with(0, |cx| Tensor::from_parts(take(cx.upstream().data(), &self.from), cx.input_shape(0)));
     }
 
     /// The gather, recorded as a [`Gather`] node with the same offsets.
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
             let g = cx.upstream();
-            let y = {
-                let gv = g.value_ref();
-                let out = buffer::collect(self.from.len(), self.from.iter().map(|&f| gv.data()[f]));
-                Tensor::from_parts(out, &cx.input_shape(0))
-            };
+            let y = Tensor::from_parts(take(g.value_ref().data(), &self.from), &cx.input_shape(0));
             g.tape.record(Gather { axis: self.axis, from: self.from.clone() }, &[g], y)
         });
     }
