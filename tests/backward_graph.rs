@@ -337,7 +337,8 @@ fn gradgradcheck_catches_a_kink() {
 /// `x_2` once: `f' = 3 c x^2`, `f'' = 6 c x`, `f''' = 6 c` with `c` the pick counts.
 #[test]
 fn third_derivatives_through_gather_and_index_select() {
-    let picks: [(&str, fn(Var<'_>) -> Var<'_>); 2] = [
+    type Pick = fn(Var<'_>) -> Var<'_>;
+    let picks: [(&str, Pick); 2] = [
         ("gather", |x| x.gather(0, &Tensor::new(vec![0.0, 2.0, 0.0], &[3]).unwrap())),
         ("index_select", |x| x.index_select(0, &[0, 2, 0])),
     ];
