@@ -1,4 +1,4 @@
-//! W5 and W6 of `../shared/PERF.md`: one training step (forward, backward, SGD lr 0.01) of a
+//! W5 and W6: one training step (forward, backward, SGD lr 0.01) of a
 //! pre-LN decoder-only transformer written with plain tapegrad ops, as a tiny engine's user
 //! would write it: token + learned position embedding -> L x [LN -> causal multi-head attention
 //! (one fused QKV Linear, scaled scores, masked softmax, output Linear) + residual -> LN ->

@@ -101,8 +101,6 @@ mod tensor_arith;
 mod var_ref_ops;
 
 mod error;
-pub mod pyrandom;
-pub mod seed;
 
 pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
 pub use check::{
@@ -114,7 +112,6 @@ pub use nn::{ParamGrads, ParamVars, Params};
 pub use ops::custom::CustomOp;
 pub use ops::mask::causal_mask;
 pub use optim::Optimizer;
-pub use pyrandom::PyRandom;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
 

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tapegrad::seed::chapter::Chapter;
 use tapegrad::{Tape, Tensor, Var, check_equivalent, hessian, jacobian};
+use tapegrad_seed::chapter::{PRINTED_GRADIENTS, PROBS, TARGETS, TOKEN_NAMES};
 
 /// The system allocator, counting the bytes currently allocated and their peak.
 struct Counting;
@@ -91,7 +91,7 @@ const WAYS: [(&str, Loss); 3] = [
     ("log_softmax -> nll", |x, t| x.log_softmax(1).nll_loss(t)),
 ];
 
-fn print_matrix(title: &str, names: &[String], m: &Tensor) {
+fn print_matrix(title: &str, names: &[&str], m: &Tensor) {
     println!("{title}");
     let head: String = names.iter().map(|n| format!("{:>9}", short_name(n))).collect();
     println!("{:>8}{head}", "");
@@ -101,7 +101,7 @@ fn print_matrix(title: &str, names: &[String], m: &Tensor) {
     }
 }
 
-fn print_vector(title: &str, names: &[String], v: &[f64]) {
+fn print_vector(title: &str, names: &[&str], v: &[f64]) {
     let head: String = names.iter().map(|n| format!("{:>9}", short_name(n))).collect();
     let row: String = v.iter().map(|x| format!("{x:>9.4}")).collect();
     println!("{title}\n{:>8}{head}\n{:>8}{row}", "", "");
@@ -116,9 +116,9 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Part 1: the chapter's first row, step by step.
-fn derivation(chapter: &Chapter) {
-    let names = &chapter.token_names;
-    let (p, t) = (&chapter.probs[0], chapter.targets[0]);
+fn derivation() {
+    let names = &TOKEN_NAMES;
+    let (p, t) = (&PROBS[0], TARGETS[0]);
     let n = p.len();
     println!("== 1. The chapter's first row: position 0 (<BOS>), target {t} ({})\n", names[t]);
     // Logits whose softmax is the chapter's p: ln p (softmax ignores a shift, and p sums to 1).
@@ -155,10 +155,10 @@ fn derivation(chapter: &Chapter) {
         names,
         &picked,
     );
-    print_vector("   the chapter's printed gradient row:", names, &chapter.printed_gradients[0]);
+    print_vector("   the chapter's printed gradient row:", names, &PRINTED_GRADIENTS[0]);
     println!(
         "   max |difference| = {:.1e} (the chapter prints 4 decimals)\n",
-        max_abs_diff(&picked, &chapter.printed_gradients[0])
+        max_abs_diff(&picked, &PRINTED_GRADIENTS[0])
     );
 
     let fused = jacobian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), &z);
@@ -172,7 +172,7 @@ fn derivation(chapter: &Chapter) {
 }
 
 /// Part 1, continued: the Hessian of the loss with respect to the logits, `d/dz (p - onehot)`.
-fn curvature(names: &[String], z: &Tensor, t: usize, softmax_jacobian: &Tensor) {
+fn curvature(names: &[&str], z: &Tensor, t: usize, softmax_jacobian: &Tensor) {
     let n = z.numel();
     println!("== 1b. Curvature: the Hessian d2L/dz2 of the same row\n");
     let fused = hessian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), z);
@@ -197,11 +197,11 @@ fn curvature(names: &[String], z: &Tensor, t: usize, softmax_jacobian: &Tensor) 
 }
 
 /// Part 2: both tapes on the chapter's four rows.
-fn tapes(chapter: &Chapter) {
+fn tapes() {
     println!("== 2. The two tapes, on the chapter's four rows (logits = ln p, shape [4, 6])\n");
-    let rows = chapter.probs.len();
-    let logits = Tensor::from_fn(&[rows, 6], |ix| chapter.probs[ix[0]][ix[1]].ln());
-    let targets = &chapter.targets;
+    let rows = PROBS.len();
+    let logits = Tensor::from_fn(&[rows, 6], |ix| PROBS[ix[0]][ix[1]].ln());
+    let targets = &TARGETS;
     for (name, way) in WAYS.iter().take(2) {
         let tape = Tape::new();
         let x = tape.var(logits.clone());
@@ -338,14 +338,13 @@ fn huge_logits(rows: usize, cols: usize) {
 }
 
 fn main() {
-    let chapter = Chapter::load_default().expect("the seed chapter at ../shared/seed/");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (rows, cols) = match args[..] {
         [r, c] => (r, c),
         _ => (1024, 8192),
     };
-    derivation(&chapter);
-    tapes(&chapter);
+    derivation();
+    tapes();
     scale_up(rows, cols);
     huge_logits(rows, cols);
 }
