@@ -170,7 +170,13 @@ fn compare(op: &str, a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> bool) -> Te
 
 /// The index of the first extreme along one run of `len` elements with stride `inner`; NaN
 /// counts as the extreme, as PyTorch's `argmax`/`argmin`.
-fn arg_extreme(data: &[f64], start: usize, len: usize, inner: usize, better: impl Fn(f64, f64) -> bool) -> usize {
+pub(crate) fn arg_extreme(
+    data: &[f64],
+    start: usize,
+    len: usize,
+    inner: usize,
+    better: impl Fn(f64, f64) -> bool,
+) -> usize {
     let mut best = 0;
     for i in 0..len {
         let x = data[start + i * inner];

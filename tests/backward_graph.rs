@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{randn, uniform};
+use common::{randn, rng, uniform};
 use tapegrad::{Tape, Tensor, Var, causal_mask, gradgradcheck};
 
 type F = Box<dyn for<'t> Fn(&[Var<'t>]) -> Var<'t>>;
@@ -127,6 +127,147 @@ fn cases() -> Vec<Case> {
     cases.push(case("narrow at the start", vec![randn(&[4, 2], 32)], |v| v[0].narrow(0, 0, 2).exp()));
     cases.push(case("broadcast_to", vec![randn(&[2, 1], 33)], |v| v[0].broadcast_to(&[3, 2, 4]).tanh()));
     cases.push(case("sum_to_size", vec![randn(&[3, 2, 4], 34)], |v| v[0].sum_to_size(&[2, 1]).tanh()));
+    cases.extend(new_op_cases());
+    cases
+}
+
+/// The ops added with issue 9 (see `ops_more.rs` and friends for their first-order checks).
+/// Piecewise ones are multiplied by their input, so that their second derivative is not 0,
+/// at points away from their kinks (and from ties, for the extrema).
+fn new_op_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let x = randn(&[3, 4], 40);
+    let away_from_zero = x.map(|e| if e.abs() < 0.1 { e + 0.3 } else { e });
+    cases.push(case("log1p", vec![uniform(&[3, 4], -0.5, 2.0, 41)], |v| v[0].log1p()));
+    cases.push(case("expm1", vec![x.clone()], |v| v[0].expm1()));
+    cases.push(case("sin", vec![x.clone()], |v| v[0].sin()));
+    cases.push(case("cos", vec![x.clone()], |v| v[0].cos()));
+    // Both sides of softplus's threshold (20).
+    let wide = Tensor::new(vec![-3.0, -0.5, 0.7, 2.0, 19.5, 25.0], &[6]).unwrap();
+    cases.push(case("softplus", vec![wide.clone()], |v| v[0].softplus()));
+    cases.push(case("softplus times x", vec![wide], |v| v[0].softplus() * v[0]));
+    cases.push(case("silu", vec![x.clone()], |v| v[0].silu()));
+    cases.push(case("leaky_relu", vec![away_from_zero.clone()], |v| v[0].leaky_relu(0.1) * v[0]));
+    cases.push(case("elu", vec![away_from_zero.clone()], |v| v[0].elu(1.5)));
+    cases.push(case("elu times x", vec![away_from_zero.clone()], |v| v[0].elu(0.7) * v[0]));
+    // Below, inside and above [-0.5, 0.8], away from the bounds.
+    let spread = Tensor::new(vec![-1.3, -0.7, -0.2, 0.1, 0.6, 1.0, 2.2], &[7]).unwrap();
+    cases.push(case("clamp", vec![spread], |v| v[0].clamp(-0.5, 0.8) * v[0]));
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[2, 1, 4], &[3, 1]), (&[], &[2, 3])];
+    for (i, (sa, sb)) in shapes.into_iter().enumerate() {
+        let (a, b) = (randn(sa, 42 + 2 * i as u64), randn(sb, 43 + 2 * i as u64));
+        for (p, q) in [(a.clone(), b.clone()), (b, a)] {
+            let shapes = format!("{:?} {:?}", p.shape(), q.shape());
+            let inputs = vec![p, q];
+            cases.push(case(format!("maximum {shapes}"), inputs.clone(), |v| v[0].maximum(v[1]) * v[0] * v[1]));
+            cases.push(case(format!("minimum {shapes}"), inputs, |v| v[0].minimum(v[1]) * v[0] * v[1]));
+        }
+    }
+    let (p, q) = (randn(&[2, 3], 50), randn(&[2, 3], 51));
+    for axis in 0..3 {
+        cases.push(case(format!("stack({axis})"), vec![p.clone(), q.clone()], move |v| {
+            let s = Var::stack(&[v[0], v[1], v[0]], axis);
+            s * s
+        }));
+    }
+    let x = randn(&[2, 1, 3], 52);
+    cases.push(case("squeeze", vec![x.clone()], |v| v[0].squeeze(1).exp()));
+    cases.push(case("squeeze of a non-1 axis", vec![x.clone()], |v| v[0].squeeze(2).exp()));
+    cases.push(case("unsqueeze", vec![x.clone()], |v| v[0].unsqueeze(3) * v[0].unsqueeze(0)));
+    let x = randn(&[2, 3, 4], 53);
+    let axes: [&[usize]; 5] = [&[], &[1], &[0, 2], &[2, 0], &[0, 1, 2]];
+    for axes in axes {
+        for keep in [false, true] {
+            let name = format!("{axes:?}, {keep}");
+            cases.push(case(format!("sum_axes({name})"), vec![x.clone()], move |v| v[0].sum_axes(axes, keep).tanh()));
+            cases.push(case(format!("mean_axes({name})"), vec![x.clone()], move |v| v[0].mean_axes(axes, keep).exp()));
+        }
+    }
+    for axis in 0..3 {
+        // Correction 2 only where the axis is longer than 2 (else the divisor is 0).
+        for (correction, keep) in [(0, false), (1, true), (2, false)].into_iter().filter(|&(c, _)| c < x.shape()[axis])
+        {
+            let name = format!("{axis}, {correction}, {keep}");
+            cases.push(case(format!("var_axis({name})"), vec![x.clone()], move |v| {
+                v[0].var_axis(axis, correction, keep)
+            }));
+            cases.push(case(format!("std_axis({name})"), vec![x.clone()], move |v| {
+                v[0].std_axis(axis, correction, keep)
+            }));
+        }
+        cases.push(case(format!("min_axis({axis})"), vec![x.clone()], move |v| v[0].min_axis(axis, false) * 2.0));
+        cases.push(case(format!("min_axis({axis}) squared"), vec![x.clone()], move |v| {
+            let m = v[0].min_axis(axis, true);
+            m * m
+        }));
+        cases.push(case(format!("max_axis({axis}) squared"), vec![x.clone()], move |v| {
+            let m = v[0].max_axis(axis, true);
+            m * m
+        }));
+    }
+    let x = randn(&[3, 4], 54);
+    // Repeated picks: the scatter-add must sum them.
+    let index = Tensor::new(vec![0.0, 2.0, 2.0, 1.0, 0.0, 0.0], &[2, 3]).unwrap();
+    cases.push(case("gather(0)", vec![x.clone()], move |v| {
+        let g = v[0].gather(0, &index);
+        g * g
+    }));
+    let index = Tensor::new(vec![3.0, 3.0, 0.0, 1.0, 2.0, 1.0], &[3, 2]).unwrap();
+    cases.push(case("gather(1)", vec![x.clone()], move |v| v[0].gather(1, &index).exp()));
+    for axis in 0..2 {
+        cases.push(case(format!("index_select({axis})"), vec![x.clone()], move |v| {
+            let s = v[0].index_select(axis, &[2, 0, 2]);
+            s * s
+        }));
+    }
+    let conds: [(&[usize], &[usize], &[usize]); 4] =
+        [(&[2, 3], &[2, 3], &[2, 3]), (&[3], &[2, 3], &[2, 1]), (&[2, 1, 1], &[3], &[]), (&[2, 3], &[], &[3])];
+    for (i, (sc, sa, sb)) in conds.into_iter().enumerate() {
+        let cond = uniform(sc, 0.0, 1.0, 60 + i as u64).map(|u| if u < 0.5 { 1.0 } else { 0.0 });
+        let (a, b) = (randn(sa, 61 + i as u64), randn(sb, 62 + i as u64));
+        cases.push(case(format!("where_ {sc:?} {sa:?} {sb:?}"), vec![a, b], move |v| {
+            Var::where_(&cond, v[0], v[1]) * v[0] * v[1]
+        }));
+    }
+    // The same seed on every call: the same mask for the finite differences.
+    cases.push(case("dropout", vec![randn(&[4, 5], 70)], |v| v[0].dropout(0.4, &mut rng(71)) * v[0]));
+    cases
+}
+
+/// Cases where the recorded backward must equal the fast one but finite differences do not
+/// apply: `detach` (its gradient is not the function's derivative, by design), and the kinks
+/// where the rules pick a subgradient (ties, NaN, the bounds of clamp, 0 for leaky_relu and
+/// elu, a constant lane of std): both forms must pick the same one.
+fn kink_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    cases.push(case("detach", vec![randn(&[3], 72)], |v| v[0] * v[0].detach() * v[0]));
+    cases.push(case("detach only", vec![randn(&[3], 73)], |v| (v[0].detach() * 2.0).exp() + v[0]));
+    let a = Tensor::new(vec![1.0, 2.0, f64::NAN, 0.5, -1.0, f64::NAN], &[2, 3]).unwrap();
+    let b = Tensor::new(vec![1.0, f64::NAN, 3.0, 0.5, -2.0, f64::NAN], &[2, 3]).unwrap();
+    let row = Tensor::new(vec![1.0, 2.0, 0.5], &[3]).unwrap();
+    for (name, p, q) in [("", &a, &b), (" broadcast", &a, &row), (" broadcast first", &row, &b)] {
+        let inputs = vec![p.clone(), q.clone()];
+        cases.push(case(format!("maximum ties and NaN{name}"), inputs.clone(), |v| v[0].maximum(v[1]) * v[0]));
+        cases.push(case(format!("minimum ties and NaN{name}"), inputs, |v| v[0].minimum(v[1]) * v[1]));
+    }
+    let x = Tensor::new(vec![3.0, 1.0, 3.0, f64::NAN, 2.0, 2.0, 1.0, f64::NAN, 0.0], &[3, 3]).unwrap();
+    for axis in 0..2 {
+        cases.push(case(format!("max_axis({axis}) ties and NaN"), vec![x.clone()], move |v| {
+            v[0].max_axis(axis, false) * 3.0
+        }));
+        cases.push(case(format!("min_axis({axis}) ties and NaN"), vec![x.clone()], move |v| {
+            v[0].min_axis(axis, true) * 3.0
+        }));
+    }
+    let lanes = Tensor::new(vec![2.0, 2.0, 2.0, 1.0, 4.0, 0.5], &[2, 3]).unwrap();
+    cases.push(case("std_axis constant lane", vec![lanes.clone()], |v| v[0].std_axis(1, 1, false)));
+    cases.push(case("std_axis constant lane, twice", vec![lanes], |v| v[0].std_axis(1, 0, true) * v[0]));
+    let kinks = Tensor::new(vec![-0.5, 0.8, 0.0, -1.0, f64::NAN], &[5]).unwrap();
+    cases.push(case("clamp at its bounds", vec![kinks.clone()], |v| v[0].clamp(-0.5, 0.8) * v[0]));
+    cases.push(case("leaky_relu at 0", vec![kinks.clone()], |v| v[0].leaky_relu(0.2) * v[0]));
+    cases.push(case("elu at 0", vec![kinks.clone()], |v| v[0].elu(1.5) * v[0]));
+    cases.push(case("softplus NaN", vec![kinks], |v| v[0].softplus() * v[0]));
     cases
 }
 
@@ -134,7 +275,18 @@ fn cases() -> Vec<Case> {
 /// with a random output gradient.
 #[test]
 fn recorded_backward_equals_fast_backward_for_every_op() {
-    for Case(name, inputs, f) in cases() {
+    assert_recorded_equals_fast(cases());
+}
+
+/// The same at the kinks, ties and NaN of the new ops, and for `detach`.
+#[test]
+fn recorded_backward_equals_fast_backward_at_kinks_ties_and_nan() {
+    assert_recorded_equals_fast(kink_cases());
+}
+
+/// Equal to 1e-12 (relative), or both NaN, for every case and input.
+fn assert_recorded_equals_fast(cases: Vec<Case>) {
+    for Case(name, inputs, f) in cases {
         let tape = Tape::new();
         let vars = tape.vars(&inputs);
         let out = f(&vars);
@@ -147,7 +299,8 @@ fn recorded_backward_equals_fast_backward_for_every_op() {
                     let b = b.value();
                     assert_eq!(a.shape(), b.shape(), "{name}: input {k}");
                     for (p, q) in a.data().iter().zip(b.data()) {
-                        let close = approx::relative_eq!(p, q, epsilon = 1e-12, max_relative = 1e-12);
+                        let close = (p.is_nan() && q.is_nan())
+                            || approx::relative_eq!(p, q, epsilon = 1e-12, max_relative = 1e-12);
                         assert!(close, "{name}: input {k}: fast {a}, recorded {b}");
                     }
                 }
@@ -176,4 +329,28 @@ fn gradgradcheck_catches_a_kink() {
     let x = Tensor::new(vec![0.0, 1.0], &[2]).unwrap();
     let err = gradgradcheck(&[x], |v| v[0].relu() * v[0]).unwrap_err();
     assert!(err.to_string().contains("input 0, element [0]"), "{err}");
+}
+
+/// Third derivatives through the recorded scatter-adds: differentiating `gather`'s and
+/// `index_select`'s recorded backward twice runs `ScatterAdd`'s and `IndexAdd`'s own
+/// `backward_graph` (the pick again). `f = sum(pick(x)^3)` with picks of `x_0` twice and
+/// `x_2` once: `f' = 3 c x^2`, `f'' = 6 c x`, `f''' = 6 c` with `c` the pick counts.
+#[test]
+fn third_derivatives_through_gather_and_index_select() {
+    type Pick = fn(Var<'_>) -> Var<'_>;
+    let picks: [(&str, Pick); 2] = [
+        ("gather", |x| x.gather(0, &Tensor::new(vec![0.0, 2.0, 0.0], &[3]).unwrap())),
+        ("index_select", |x| x.index_select(0, &[0, 2, 0])),
+    ];
+    for (name, pick) in picks {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::new(vec![1.5, -2.0, 0.5], &[3]).unwrap());
+        let f = pick(x).powf(3.0).sum();
+        let d1 = f.backward_graph().wrt(x).unwrap();
+        assert_eq!(d1.value().data(), &[2.0 * 3.0 * 2.25, 0.0, 3.0 * 0.25], "{name}");
+        let d2 = d1.sum().backward_graph().wrt(x).unwrap();
+        assert_eq!(d2.value().data(), &[2.0 * 6.0 * 1.5, 0.0, 6.0 * 0.5], "{name}");
+        let d3 = d2.sum().backward().wrt(x).unwrap().clone();
+        assert_eq!(d3.data(), &[12.0, 0.0, 6.0], "{name}");
+    }
 }

@@ -38,14 +38,14 @@ fn embedding_gradcheck_with_repeated_ids_and_rank_3_table() {
 #[should_panic(expected = "embedding: id 5 at position 1 is outside 0..5 for table of shape [5, 3]")]
 fn embedding_id_out_of_range_panics() {
     let tape = Tape::new();
-    tape.var(Tensor::zeros(&[5, 3])).embedding(&[0, 5]);
+    let _ = tape.var(Tensor::zeros(&[5, 3])).embedding(&[0, 5]);
 }
 
 #[test]
 #[should_panic(expected = "embedding: table of shape [] has no row axis")]
 fn embedding_of_scalar_panics() {
     let tape = Tape::new();
-    tape.var(Tensor::scalar(1.0)).embedding(&[0]);
+    let _ = tape.var(Tensor::scalar(1.0)).embedding(&[0]);
 }
 
 /// Layer norm composed from the core ops, the reference for the fused node.
@@ -108,7 +108,7 @@ fn layer_norm_of_a_constant_row_is_beta_and_stays_finite() {
 fn layer_norm_wrong_gamma_panics() {
     let tape = Tape::new();
     let x = tape.var(Tensor::zeros(&[2, 5]));
-    x.layer_norm(tape.var(Tensor::ones(&[4])), tape.var(Tensor::zeros(&[5])), 1e-5);
+    let _ = x.layer_norm(tape.var(Tensor::ones(&[4])), tape.var(Tensor::zeros(&[5])), 1e-5);
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn layer_norm_wrong_gamma_panics() {
 fn layer_norm_of_scalar_panics() {
     let tape = Tape::new();
     let x = tape.var(Tensor::scalar(1.0));
-    x.layer_norm(tape.var(Tensor::ones(&[1])), tape.var(Tensor::zeros(&[1])), 1e-5);
+    let _ = x.layer_norm(tape.var(Tensor::ones(&[1])), tape.var(Tensor::zeros(&[1])), 1e-5);
 }
 
 #[test]
@@ -146,14 +146,14 @@ fn masked_fill_gradcheck_and_causal_softmax() {
 #[should_panic(expected = "masked_fill: mask of shape [4, 4] does not broadcast to input of shape [2, 3, 3]")]
 fn masked_fill_wrong_mask_panics() {
     let tape = Tape::new();
-    tape.var(Tensor::zeros(&[2, 3, 3])).masked_fill(&causal_mask(4), 0.0);
+    let _ = tape.var(Tensor::zeros(&[2, 3, 3])).masked_fill(&causal_mask(4), 0.0);
 }
 
 #[test]
 #[should_panic(expected = "masked_fill: mask of shape [2, 3] does not broadcast to input of shape [3]")]
 fn masked_fill_mask_larger_than_input_panics() {
     let tape = Tape::new();
-    tape.var(Tensor::zeros(&[3])).masked_fill(&Tensor::zeros(&[2, 3]), 0.0);
+    let _ = tape.var(Tensor::zeros(&[3])).masked_fill(&Tensor::zeros(&[2, 3]), 0.0);
 }
 
 #[test]
@@ -186,34 +186,34 @@ fn narrow_gradcheck() {
 #[should_panic(expected = "concat: shapes [[2, 3], [3, 2]] differ outside axis 1")]
 fn concat_mismatched_shapes_panic() {
     let tape = Tape::new();
-    Var::concat(&[tape.var(Tensor::zeros(&[2, 3])), tape.var(Tensor::zeros(&[3, 2]))], 1);
+    let _ = Var::concat(&[tape.var(Tensor::zeros(&[2, 3])), tape.var(Tensor::zeros(&[3, 2]))], 1);
 }
 
 #[test]
 #[should_panic(expected = "concat: axis 2 is out of range for shape [2, 3] (2 axes)")]
 fn concat_axis_out_of_range_panics() {
     let tape = Tape::new();
-    Var::concat(&[tape.var(Tensor::zeros(&[2, 3]))], 2);
+    let _ = Var::concat(&[tape.var(Tensor::zeros(&[2, 3]))], 2);
 }
 
 #[test]
 #[should_panic(expected = "concat: no tensors to join")]
 fn concat_of_nothing_panics() {
-    Var::concat(&[], 0);
+    let _ = Var::concat(&[], 0);
 }
 
 #[test]
 #[should_panic(expected = "narrow: slice 2..5 of axis 1 is out of range for shape [2, 4]")]
 fn narrow_out_of_range_panics() {
     let tape = Tape::new();
-    tape.var(Tensor::zeros(&[2, 4])).narrow(1, 2, 3);
+    let _ = tape.var(Tensor::zeros(&[2, 4])).narrow(1, 2, 3);
 }
 
 #[test]
 #[should_panic(expected = "narrow: axis 2 is out of range for shape [2, 4] (2 axes)")]
 fn narrow_axis_out_of_range_panics() {
     let tape = Tape::new();
-    tape.var(Tensor::zeros(&[2, 4])).narrow(2, 0, 1);
+    let _ = tape.var(Tensor::zeros(&[2, 4])).narrow(2, 0, 1);
 }
 
 /// The tight-tolerance check of the fused layer norm (eps 1e-5 on a [2, 8] input): the two-

@@ -59,6 +59,11 @@ impl<'t> Var<'t> {
     /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf.
     #[track_caller]
     fn run_backward(self, seed: Tensor, check: bool) -> Result<Grads, crate::Anomaly> {
+        assert!(
+            !self.tape.forward_only(),
+            "backward: this tape was made by Tape::no_grad() and records no gradients; \
+             build the graph on a Tape::new() to differentiate it"
+        );
         let nodes = self.tape.nodes.borrow();
         let out_shape = nodes[self.id].value.shape();
         assert!(

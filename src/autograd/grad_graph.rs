@@ -68,6 +68,11 @@ impl<'t> Var<'t> {
     #[must_use]
     pub fn backward_graph_with(self, seed: Var<'t>) -> GradGraph<'t> {
         assert!(
+            !self.tape.forward_only(),
+            "backward_graph: this tape was made by Tape::no_grad() and records no gradients; \
+             build the graph on a Tape::new() to differentiate it"
+        );
+        assert!(
             seed.tape.id() == self.tape.id(),
             "backward_graph_with: the seed was recorded on another tape; build the whole graph on one Tape"
         );

@@ -15,7 +15,7 @@ use smallvec::{SmallVec, smallvec};
 
 use crate::autograd::{Rule, Var};
 use crate::ops::Op;
-use crate::ops::leaf::Leaf;
+use crate::ops::leaf::{ForwardOnly, Leaf};
 use crate::tensor::Tensor;
 
 /// The node ids an op read, in the order its forward passed them.
@@ -42,6 +42,11 @@ pub struct Tape {
     anomaly: bool,
     /// Per-node timing: see [`Tape::with_profiling`].
     pub(crate) profile: Option<Timings>,
+    /// False on a [`Tape::no_grad`] tape and inside [`Tape::without_grad`]: ops record values
+    /// only, and no gradient flows through them.
+    grad_enabled: Cell<bool>,
+    /// Made by [`Tape::no_grad`]: `backward` refuses to run.
+    forward_only: bool,
     /// The id ranges of the nodes recorded by [`Var::backward_graph`] (recorded backward
     /// passes), so dumps and pictures show where the forward ends. Kept here, not per node,
     /// so that recording an op costs nothing more for it.
@@ -99,6 +104,8 @@ impl Default for Tape {
             id: TapeId::fresh(),
             anomaly: false,
             profile: None,
+            grad_enabled: Cell::new(true),
+            forward_only: false,
             recorded_backward: RefCell::default(),
         }
     }
@@ -148,6 +155,71 @@ impl Tape {
         let timings =
             Timings { forward: RefCell::default(), backward: RefCell::default(), last: Cell::new(Instant::now()) };
         Tape { profile: Some(timings), ..Tape::default() }
+    }
+
+    /// A tape for evaluation: it records every op's value and nothing for backward, as a
+    /// forward under PyTorch's `torch.no_grad()`. No node needs a gradient, no op keeps what
+    /// its backward would read (arg-max positions, masks, ids), and [`Var::backward`] on any
+    /// of its nodes panics, saying so. Use it for evaluation loops: one per batch, dropped
+    /// after it (a tape frees its values when it drops; `Var`s are `Copy` handles, so the tape
+    /// cannot tell earlier that a value is no longer wanted).
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::no_grad();
+    /// let w = tape.var(Tensor::ones(&[2, 2]));
+    /// let x = tape.constant(Tensor::ones(&[3, 2]));
+    /// let logits = x.matmul(w).max_axis(1, false); // values only
+    /// assert_eq!(logits.value().data(), &[2.0, 2.0, 2.0]);
+    /// assert!(!tape.is_grad_enabled());
+    /// assert_eq!(tape.memory().kept_bytes(), 0); // nothing kept for backward
+    /// ```
+    ///
+    /// ```should_panic
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::no_grad();
+    /// let w = tape.var(Tensor::ones(&[2]));
+    /// let _ = (w * w).sum().backward(); // panics: "backward: this tape was made by Tape::no_grad() ..."
+    /// ```
+    pub fn no_grad() -> Tape {
+        Tape { grad_enabled: Cell::new(false), forward_only: true, ..Tape::default() }
+    }
+
+    /// Runs `f` with gradients off, as a block under PyTorch's `torch.no_grad()`: the ops it
+    /// records keep their values but nothing for backward, and no gradient flows through them
+    /// (each is a constant for what follows, as after [`Var::detach`]). Nodes recorded before
+    /// and after are unaffected, and `backward` still works on them. Gradients are on again
+    /// when `f` returns or panics.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// let frozen = tape.without_grad(|| x * x); // 9, a constant from here on
+    /// let y = x * frozen;
+    /// assert_eq!(y.backward().wrt(x).unwrap().item(), 9.0); // not 27 = d(x^3)/dx
+    /// ```
+    pub fn without_grad<R>(&self, f: impl FnOnce() -> R) -> R {
+        /// Restores the previous setting on return and on unwind.
+        struct Restore<'a>(&'a Cell<bool>, bool);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.1);
+            }
+        }
+        let _restore = Restore(&self.grad_enabled, self.grad_enabled.replace(false));
+        f()
+    }
+
+    /// Whether ops record what backward needs: false on a [`Tape::no_grad`] tape and inside
+    /// [`Tape::without_grad`].
+    pub fn is_grad_enabled(&self) -> bool {
+        self.grad_enabled.get()
+    }
+
+    /// Whether this tape was made by [`Tape::no_grad`].
+    pub(crate) fn forward_only(&self) -> bool {
+        self.forward_only
     }
 
     /// Whether this tape is in anomaly mode.
@@ -205,9 +277,23 @@ impl Tape {
     }
 
     /// Records the result of `op` applied to `inputs`. The node needs a gradient when any of
-    /// its inputs does. Panics, naming the op, when an input is on another tape.
+    /// its inputs does and gradients are enabled. Panics, naming the op, when an input is on
+    /// another tape.
     #[track_caller]
     pub(crate) fn record(&self, op: impl Into<Op>, inputs: &[Var<'_>], value: Tensor) -> Var<'_> {
+        self.record_with(op, inputs, value, true)
+    }
+
+    /// Records the result of `op` applied to `inputs` as a node that needs no gradient
+    /// whatever its inputs: the gradient stops there ([`Var::detach`]).
+    #[track_caller]
+    pub(crate) fn record_constant(&self, op: impl Into<Op>, inputs: &[Var<'_>], value: Tensor) -> Var<'_> {
+        self.record_with(op, inputs, value, false)
+    }
+
+    #[track_caller]
+    #[inline]
+    fn record_with(&self, op: impl Into<Op>, inputs: &[Var<'_>], value: Tensor, differentiable: bool) -> Var<'_> {
         // A `Var` borrows its tape, so a live tape at the same address is the same tape: the
         // address is enough here (`Grads`, which outlive tapes, compare ids).
         if inputs.iter().any(|v| !std::ptr::eq(v.tape, self)) {
@@ -228,8 +314,13 @@ impl Tape {
             if self.anomaly {
                 crate::autograd::anomaly::check_forward(&nodes, nodes.len(), &op, &ids, &value);
             }
-            ids.iter().any(|&input| nodes[input].needs_grad)
+            differentiable && ids.iter().any(|&input| nodes[input].needs_grad)
         };
+        if !self.grad_enabled.get() {
+            // No backward will run through this node: keep its name, drop whatever its op
+            // saved for backward.
+            return self.push(Op::ForwardOnly(ForwardOnly::of(&op)), ids, value, false);
+        }
         self.push(op, ids, value, needs_grad)
     }
 

@@ -9,7 +9,26 @@ use crate::tensor::Tensor;
 /// A handle to one node of a [`Tape`]: `Copy`, so `a * b + c` reads like math.
 ///
 /// The lifetime ties it to its tape: a `Var` cannot outlive the tape that recorded it.
+///
+/// The type is `#[must_use]`, so every op (every function returning a `Var`) is: an op never
+/// changes its input in place, and `h.relu();` whose result is dropped is a bug the compiler
+/// warns about.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let tape = tapegrad::Tape::new();
+/// let h = tape.var(tapegrad::Tensor::zeros(&[2]));
+/// h.relu(); // error: unused `Var` that must be used
+/// ```
+///
+/// ```
+/// #![deny(unused_must_use)]
+/// let tape = tapegrad::Tape::new();
+/// let h = tape.var(tapegrad::Tensor::zeros(&[2]));
+/// let _y = h.relu(); // the same code, with the result used, compiles
+/// ```
 #[derive(Clone, Copy)]
+#[must_use = "an op returns a new Var and leaves its inputs unchanged; use the result"]
 pub struct Var<'t> {
     pub(crate) tape: &'t Tape,
     pub(crate) id: usize,

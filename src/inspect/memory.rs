@@ -171,6 +171,7 @@ mod tests {
     use super::*;
     use crate::autograd::Var;
     use crate::tensor::Tensor;
+    use rand::SeedableRng;
 
     /// Builds a graph with `build`, runs backward, then overwrites with NaN every value that
     /// `Rule::saved` says is not kept and runs backward again: the gradients of every node must
@@ -228,6 +229,16 @@ mod tests {
                 fresh().relu(),
                 fresh().sigmoid(),
                 fresh().gelu(),
+                fresh().abs(),
+                fresh().clamp(0.6, 1.2),
+                fresh().log1p(),
+                fresh().expm1(),
+                fresh().sin(),
+                fresh().cos(),
+                fresh().softplus(),
+                fresh().silu(),
+                fresh().leaky_relu(0.1),
+                fresh().elu(0.7),
             ];
             ys.iter().fold(x.sum(), |acc, &y| acc + y.sum())
         });
@@ -269,6 +280,31 @@ mod tests {
             let z = y.matmul(y.transpose(0, 1)).masked_fill(&crate::causal_mask(3), f64::NEG_INFINITY).softmax(1);
             let c = Var::concat(&[z, y.narrow(1, 1, 2)], 1);
             (c * c).sum()
+        });
+    }
+
+    #[test]
+    fn small_graph_ops_read_only_what_saved_says() {
+        check_unkept_values_are_unread(|tape| {
+            let x = tape.var(t(&[2, 3, 4], 1.0));
+            let b = tape.var(t(&[3, 1], 2.0));
+            let fresh = || x + 0.0;
+            let cond = Tensor::from_fn(&[4], |ix| (ix[0] % 2) as f64);
+            let index = Tensor::from_fn(&[2, 2, 4], |ix| ((ix[1] + ix[2]) % 3) as f64);
+            let ys = [
+                fresh().maximum(b + 0.0),
+                fresh().minimum(b + 0.0),
+                Var::where_(&cond, fresh(), b + 0.0),
+                fresh().gather(1, &index).sum_axes(&[0, 1], false).broadcast_to(&[2, 3, 4]),
+                fresh().index_select(2, &[3, 0]).mean_axes(&[2], true),
+                fresh().var_axis(1, 1, true),
+                fresh().std_axis(2, 0, true),
+                fresh().min_axis(0, false).unsqueeze(0),
+                Var::stack(&[fresh(), fresh()], 1).sum_axis(1, false).squeeze(0),
+                fresh().dropout(0.5, &mut rand::rngs::StdRng::seed_from_u64(0)),
+                fresh() * fresh().detach(),
+            ];
+            ys.iter().fold(x.sum(), |acc, &y| acc + y.sum())
         });
     }
 

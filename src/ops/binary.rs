@@ -1,5 +1,5 @@
-//! Elementwise functions of two inputs with NumPy broadcasting: `+ - * /`, and the operator
-//! overloads (`Var` with `Var`, `Var` with `f64` on either side, `-Var`).
+//! Elementwise functions of two inputs with NumPy broadcasting: `+ - * /`, `maximum`,
+//! `minimum`, and the operator overloads (`Var` with `Var`, `Var` with `f64` on either side, `-Var`).
 //!
 //! Broadcasting's backward: an input element that was read for several output elements (a
 //! broadcast axis) receives the sum of their gradients. One rule, [`backward`], does that for
@@ -22,6 +22,8 @@ pub(crate) enum Binary {
     Sub,
     Mul,
     Div,
+    Maximum,
+    Minimum,
 }
 
 impl Binary {
@@ -31,6 +33,8 @@ impl Binary {
             Binary::Sub => "sub",
             Binary::Mul => "mul",
             Binary::Div => "div",
+            Binary::Maximum => "maximum",
+            Binary::Minimum => "minimum",
         }
     }
 
@@ -43,6 +47,8 @@ impl Binary {
             Binary::Sub => job.run::<SubOp>(),
             Binary::Mul => job.run::<MulOp>(),
             Binary::Div => job.run::<DivOp>(),
+            Binary::Maximum => job.run::<MaximumOp>(),
+            Binary::Minimum => job.run::<MinimumOp>(),
         }
     }
 }
@@ -68,6 +74,8 @@ struct AddOp;
 struct SubOp;
 struct MulOp;
 struct DivOp;
+struct MaximumOp;
+struct MinimumOp;
 
 /// `a + b`: `(1, 1)`.
 impl Arithmetic for AddOp {
@@ -147,6 +155,69 @@ impl BinaryJob for GraphChainRule<'_, '_, '_> {
     }
 }
 
+/// `max(a, b)`, NaN if either is NaN. Partials `(1, 0)` where `a > b`, `(0, 1)` where
+/// `a < b`, and at a tie the gradient is split, `(1/2, 1/2)` (the average of the one-sided
+/// derivatives). Where a NaN makes both comparisons false, both get the full gradient `(1, 1)`:
+/// PyTorch's formula, `where(a == b, g/2, g)` masked to 0 where the other operand wins.
+impl Arithmetic for MaximumOp {
+    fn apply(a: f64, b: f64) -> f64 {
+        if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
+    }
+    fn partials(a: f64, b: f64) -> (f64, f64) {
+        if a == b { (0.5, 0.5) } else { (if a < b { 0.0 } else { 1.0 }, if a > b { 0.0 } else { 1.0 }) }
+    }
+    fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::A)
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::B)
+    }
+}
+
+/// `min(a, b)`, NaN if either is NaN; partials as [`MaximumOp`]'s with the comparisons
+/// reversed (`(1/2, 1/2)` at ties, `(1, 1)` where a NaN is involved, as PyTorch).
+impl Arithmetic for MinimumOp {
+    fn apply(a: f64, b: f64) -> f64 {
+        if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+    }
+    fn partials(a: f64, b: f64) -> (f64, f64) {
+        if a == b { (0.5, 0.5) } else { (if a > b { 0.0 } else { 1.0 }, if a < b { 0.0 } else { 1.0 }) }
+    }
+    fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::A)
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * constant_partial::<Self>(a, b, Operand::B)
+    }
+}
+
+/// Which operand a partial derivative is taken with respect to.
+#[derive(Clone, Copy, PartialEq)]
+enum Operand {
+    A,
+    B,
+}
+
+/// The partial derivative of `F` with respect to one operand at the values of `a` and `b`, on
+/// their broadcast shape, as a constant on the tape: the differentiable form for ops whose
+/// partials are locally constant (maximum, minimum: 1, 0 or 1/2 away from the measure-zero
+/// set where the winner changes), so their second derivative is 0. The same [`F::partials`]
+/// as the fast backward, so ties and NaN get the same gradient.
+#[track_caller]
+fn constant_partial<'t, F: Arithmetic>(a: Var<'t>, b: Var<'t>, wrt: Operand) -> Var<'t> {
+    let d = {
+        let (av, bv) = (a.value_ref(), b.value_ref());
+        let shape = broadcast_shapes(av.shape(), bv.shape()).expect("a recorded op's operands broadcast");
+        let mut d = buffer::zeroed(numel(&shape));
+        for_each_binary(av.shape(), bv.shape(), &shape, |i, ia, ib| {
+            let (da, db) = F::partials(av.data()[ia], bv.data()[ib]);
+            d[i] = if wrt == Operand::A { da } else { db };
+        });
+        Tensor::from_parts(d, &shape)
+    };
+    a.tape.constant(d)
+}
+
 /// Forward: `y = f(a, b)` on the broadcast shape of `a` and `b`.
 #[track_caller]
 fn binary<'t>(a: Var<'t>, b: Var<'t>, f: Binary) -> Var<'t> {
@@ -173,13 +244,15 @@ impl Rule for Binary {
     }
 
     /// `+` and `-` read nothing; `*` reads each operand for the other's gradient; `/` reads
-    /// `b` for either gradient and `a` for `b`'s (see the partials on each [`Arithmetic`]).
+    /// `b` for either gradient and `a` for `b`'s; `maximum` and `minimum` read both (see the partials on each [`Arithmetic`]).
     fn saved(&self, wants: Wants<'_>) -> Saved {
         let (a, b) = (wants.input(0), wants.input(1));
         match self {
             Binary::Add | Binary::Sub => Saved::nothing(),
             Binary::Mul => Saved::nothing().input_if(b, 0).input_if(a, 1),
             Binary::Div => Saved::nothing().input_if(a || b, 1).input_if(b, 0),
+            // Which operand wins is read from both.
+            Binary::Maximum | Binary::Minimum => Saved::nothing().input_if(a || b, 0).input_if(a || b, 1),
         }
     }
 
@@ -345,6 +418,50 @@ operator!(Add, add, Binary::Add, |x, c| unary(x, Unary::AddScalar(c)), unary(x, 
 operator!(Sub, sub, Binary::Sub, |x, c| unary(x, Unary::AddScalar(-c)), unary(x, Unary::ScalarSub(c)));
 operator!(Mul, mul, Binary::Mul, |x, c| unary(x, Unary::MulScalar(c)), unary(x, Unary::MulScalar(c)));
 operator!(Div, div, Binary::Div, |x, c| unary(x, Unary::DivScalar(c)), unary(x, Unary::ScalarDiv(c)));
+
+impl<'t> Var<'t> {
+    /// The elementwise maximum of two variables, with broadcasting, as `torch.maximum`: NaN
+    /// where either is NaN. The gradient goes to the larger; at a tie it is split, half to
+    /// each (as PyTorch).
+    ///
+    /// Panics when the shapes do not broadcast.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let a = tape.var(Tensor::new(vec![1.0, 5.0, 2.0], &[3])?);
+    /// let b = tape.var(Tensor::new(vec![3.0, 4.0, 2.0], &[3])?);
+    /// let y = a.maximum(b);
+    /// assert_eq!(y.value().data(), &[3.0, 5.0, 2.0]);
+    /// let grads = y.sum().backward();
+    /// assert_eq!(grads.wrt(a).unwrap().data(), &[0.0, 1.0, 0.5]);
+    /// assert_eq!(grads.wrt(b).unwrap().data(), &[1.0, 0.0, 0.5]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn maximum(self, other: Var<'t>) -> Var<'t> {
+        binary(self, other, Binary::Maximum)
+    }
+
+    /// The elementwise minimum of two variables, with broadcasting, as `torch.minimum`: NaN
+    /// where either is NaN. The gradient goes to the smaller; at a tie it is split, half to
+    /// each (as PyTorch).
+    ///
+    /// Panics when the shapes do not broadcast.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let a = tape.var(Tensor::new(vec![1.0, 5.0], &[2])?);
+    /// let b = tape.constant(Tensor::scalar(2.0));
+    /// assert_eq!(a.minimum(b).value().data(), &[1.0, 2.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn minimum(self, other: Var<'t>) -> Var<'t> {
+        binary(self, other, Binary::Minimum)
+    }
+}
 
 impl<'t> Neg for Var<'t> {
     type Output = Var<'t>;

@@ -6,9 +6,9 @@
 //! ([`Rule::backward_graph`]).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::broadcast::{self as kernels, expand};
 use crate::tensor::Tensor;
-use crate::tensor::buffer;
-use crate::tensor::shape::{broadcast_shapes, broadcast_strides, for_each_broadcast, numel, strides};
+use crate::tensor::shape::broadcast_shapes;
 
 /// Whether `small` broadcasts to exactly `big`.
 fn broadcasts_to(small: &[usize], big: &[usize]) -> bool {
@@ -17,21 +17,15 @@ fn broadcasts_to(small: &[usize], big: &[usize]) -> bool {
 
 /// `x` (which broadcasts to `shape`) repeated to `shape`.
 fn broadcast(x: &Tensor, shape: &[usize]) -> Tensor {
-    let read = broadcast_strides(x.shape(), shape);
-    let mut out = buffer::with_capacity(numel(shape));
-    for_each_broadcast(shape, &read, &read, |at, _| out.push(x.data()[at]));
-    Tensor::from_parts(out, shape)
+    Tensor::from_parts(expand(x.data(), x.shape(), shape), shape)
 }
 
 /// `x` summed over the axes along which `shape` broadcasts to `x`'s shape.
-pub(crate) fn sum_to(x: &Tensor, shape: &[usize]) -> Tensor {
+fn sum_to(x: &Tensor, shape: &[usize]) -> Tensor {
     if x.shape() == shape {
         return x.clone();
     }
-    let mut out = buffer::zeroed(numel(shape));
-    let write = broadcast_strides(shape, x.shape());
-    for_each_broadcast(x.shape(), &strides(x.shape()), &write, |from, to| out[to] += x.data()[from]);
-    Tensor::from_parts(out, shape)
+    Tensor::from_parts(kernels::sum_to(x.data(), x.shape(), shape), shape)
 }
 
 impl<'t> Var<'t> {
@@ -48,7 +42,6 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    #[must_use]
     pub fn broadcast_to(self, shape: &[usize]) -> Var<'t> {
         let y = {
             let x = self.value_ref();
@@ -76,7 +69,6 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    #[must_use]
     pub fn sum_to_size(self, shape: &[usize]) -> Var<'t> {
         let y = {
             let x = self.value_ref();

@@ -1,11 +1,11 @@
-//! `concat` (join along an axis) and `narrow` (a contiguous slice along an axis): the two are
-//! each other's backward.
+//! `concat` (join along an axis), `stack` (join along a new axis) and `narrow` (a contiguous
+//! slice along an axis): narrow is the backward of the other two, and they of it.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
-use crate::tensor::buffer;
-use crate::tensor::shape::{AxisSplit, split_at_axis};
+use crate::tensor::buffer::{self, Data};
+use crate::tensor::shape::{AxisSplit, numel, split_at_axis};
 
 impl<'t> Var<'t> {
     /// Joins `parts` along `axis`; every other axis must agree. Like `torch.cat`.
@@ -38,15 +38,51 @@ impl<'t> Var<'t> {
             let mut out_shape = shapes[0].to_vec();
             out_shape[axis] = crate::tensor::shape::checked_sum("concat", &shapes, &sizes);
             crate::tensor::shape::check_shape("concat", &shapes, &out_shape);
-            let mut out = buffer::with_capacity(out_shape.iter().product());
-            for o in 0..outer {
-                for (v, &len) in values.iter().zip(&sizes) {
-                    out.extend_from_slice(&v.data()[o * len * inner..(o + 1) * len * inner]);
-                }
-            }
-            (Tensor::from_parts(out, &out_shape), sizes)
+            (Tensor::from_parts(join(&values, &sizes, outer, inner), &out_shape), sizes)
         };
         first.tape.record(Concat { axis, sizes }, parts, y)
+    }
+
+    /// Joins `parts`, all of one shape, along a new axis inserted at `axis` (`0..=rank`), as
+    /// `torch.stack`: the output has shape `[.., parts.len(), ..]` with the new axis at
+    /// `axis`, and `Var::stack(&[a, b], k)` is `Var::concat(&[a.unsqueeze(k), b.unsqueeze(k)], k)`
+    /// recorded as one node.
+    ///
+    /// Panics when `parts` is empty, the shapes differ or `axis > rank`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor, Var};
+    /// let tape = Tape::new();
+    /// let a = tape.var(Tensor::new(vec![1.0, 2.0], &[2])?);
+    /// let b = tape.var(Tensor::new(vec![3.0, 4.0], &[2])?);
+    /// assert_eq!(Var::stack(&[a, b], 0).value().data(), &[1.0, 2.0, 3.0, 4.0]);
+    /// let c = Var::stack(&[a, b], 1);
+    /// assert_eq!((c.shape(), c.value().data()), (vec![2, 2], &[1.0, 3.0, 2.0, 4.0][..]));
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn stack(parts: &[Var<'t>], axis: usize) -> Var<'t> {
+        let Some(&first) = parts.first() else { panic!("stack: no tensors to stack") };
+        let y = {
+            let values: Vec<_> = parts.iter().map(|p| p.value_ref()).collect();
+            let shapes: Vec<&[usize]> = values.iter().map(|v| v.shape()).collect();
+            assert!(
+                shapes.iter().all(|s| *s == shapes[0]),
+                "stack: shapes {shapes:?} differ; stack needs equal shapes"
+            );
+            let rank = shapes[0].len();
+            assert!(
+                axis <= rank,
+                "stack: axis {axis} is out of range for shape {:?} (the new axis goes at 0..={rank})",
+                shapes[0]
+            );
+            // Each part is a block of size 1 along the new axis.
+            let (outer, inner) = (numel(&shapes[0][..axis]), numel(&shapes[0][axis..]));
+            let mut out_shape = shapes[0].to_vec();
+            out_shape.insert(axis, parts.len());
+            Tensor::from_parts(join(&values, &vec![1; parts.len()], outer, inner), &out_shape)
+        };
+        first.tape.record(Stack { axis }, parts, y)
     }
 
     /// The slice `start..start + len` along `axis` (a copy), like `torch.narrow`.
@@ -65,24 +101,42 @@ impl<'t> Var<'t> {
             let x = self.value_ref();
             check_axis("narrow", axis, x.shape());
             crate::tensor::shape::check_slice("narrow", x.shape(), axis, start, len);
-            slice_along(&x, axis, start, len)
+            Tensor::from_parts(slice_along(&x, axis, start, len), &with_axis(x.shape(), axis, len))
         };
         self.tape.record(Narrow { axis, start }, &[self], y)
     }
 }
 
-/// Elements `start..start + len` of `axis` of `t` (a copy): narrow's forward, and the block of
-/// concat's upstream gradient that belongs to one part.
-fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Tensor {
+/// The blocks of `values` joined along an axis: for each of the `outer` positions before the
+/// axis, each part's `sizes[k] * inner` elements in turn. Concat's and stack's forward.
+fn join<T: std::ops::Deref<Target = Tensor>>(values: &[T], sizes: &[usize], outer: usize, inner: usize) -> Data {
+    let mut out = buffer::with_capacity(outer * sizes.iter().sum::<usize>() * inner);
+    for o in 0..outer {
+        for (v, &len) in values.iter().zip(sizes) {
+            out.extend_from_slice(&v.data()[o * len * inner..(o + 1) * len * inner]);
+        }
+    }
+    out
+}
+
+/// Elements `start..start + len` of `axis` of `t` (a copy, shaped as `t` with `len` on
+/// `axis`): narrow's forward, and the block of concat's or stack's upstream gradient that
+/// belongs to one part.
+fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Data {
     let AxisSplit { outer, len: n, inner } = split_at_axis(t.shape(), axis);
     let mut out = buffer::with_capacity(outer * len * inner);
     for o in 0..outer {
         let base = (o * n + start) * inner;
         out.extend_from_slice(&t.data()[base..base + len * inner]);
     }
-    let mut shape = t.shape().to_vec();
+    out
+}
+
+/// `shape` with size `len` on `axis`.
+fn with_axis(shape: &[usize], axis: usize, len: usize) -> Vec<usize> {
+    let mut shape = shape.to_vec();
     shape[axis] = len;
-    Tensor::from_parts(out, &shape)
+    shape
 }
 
 /// Join along an axis; `sizes` are the parts' sizes along it.
@@ -106,7 +160,10 @@ impl Rule for Concat {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         let mut start = 0;
         for (k, &len) in self.sizes.iter().enumerate() {
-            cx.add_with(k, |cx| slice_along(cx.upstream(), self.axis, start, len));
+            cx.add_with(k, |cx| {
+                let g = cx.upstream();
+                Tensor::from_parts(slice_along(g, self.axis, start, len), &with_axis(g.shape(), self.axis, len))
+            });
             start += len;
         }
     }
@@ -116,6 +173,37 @@ impl Rule for Concat {
         for (k, &len) in self.sizes.iter().enumerate() {
             cx.add_with(k, |cx| cx.upstream().narrow(self.axis, start, len));
             start += len;
+        }
+    }
+}
+
+/// Join along a new axis.
+#[derive(Clone, Debug)]
+pub(crate) struct Stack {
+    axis: usize,
+}
+
+impl Rule for Stack {
+    fn name(&self) -> String {
+        format!("stack({})", self.axis)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
+    }
+
+    /// Part `k` was copied to index `k` of the new axis, so its gradient is that slice of `g`
+    /// (with the new axis removed: the part's shape).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        for k in 0..cx.arity() {
+            cx.add_with(k, |cx| Tensor::from_parts(slice_along(cx.upstream(), self.axis, k, 1), cx.input_shape(k)));
+        }
+    }
+
+    /// The same slice, recorded: `g.narrow(axis, k, 1)` with the new axis squeezed away.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        for k in 0..cx.arity() {
+            cx.add_with(k, |cx| cx.upstream().narrow(self.axis, k, 1).squeeze(self.axis));
         }
     }
 }

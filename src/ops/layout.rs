@@ -1,5 +1,5 @@
-//! Ops that move elements without changing them: `transpose` and `reshape`. Their backward
-//! rules move the gradient back the same way.
+//! Ops that move elements without changing them: `transpose`, `reshape`, `squeeze` and
+//! `unsqueeze` (`broadcast_to` is in `broadcast`). Their backward rules move the gradient back the same way.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::check_axis;
@@ -47,7 +47,70 @@ impl<'t> Var<'t> {
             );
             Tensor::from_parts(buffer::copy(v.data()), shape)
         };
-        self.tape.record(Reshape, &[self], y)
+        self.tape.record(Reshape { kind: ReshapeKind::Reshape }, &[self], y)
+    }
+
+    /// Removes `axis` if its size is 1, as `torch.squeeze(x, dim)`; an axis of another size is
+    /// left as it is (PyTorch does the same), so the output then has the input's shape. A
+    /// scalar accepts axis 0 and stays a scalar (as PyTorch).
+    ///
+    /// Panics when the axis is out of range.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::zeros(&[2, 1, 3]));
+    /// assert_eq!(x.squeeze(1).shape(), [2, 3]);
+    /// assert_eq!(x.squeeze(0).shape(), [2, 1, 3]); // size 2: unchanged
+    /// ```
+    #[track_caller]
+    pub fn squeeze(self, axis: usize) -> Var<'t> {
+        let shape = {
+            let v = self.value_ref();
+            let mut shape = Shape::from_slice(v.shape());
+            if !(shape.is_empty() && axis == 0) {
+                check_axis("squeeze", axis, &shape);
+                if shape[axis] == 1 {
+                    shape.remove(axis);
+                }
+            }
+            shape
+        };
+        self.reshaped(&shape, ReshapeKind::Squeeze(axis))
+    }
+
+    /// Inserts an axis of size 1 at position `axis` (`0..=rank`), as `torch.unsqueeze`.
+    ///
+    /// Panics when `axis > rank`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::zeros(&[2, 3]));
+    /// assert_eq!(x.unsqueeze(0).shape(), [1, 2, 3]);
+    /// assert_eq!(x.unsqueeze(2).shape(), [2, 3, 1]);
+    /// ```
+    #[track_caller]
+    pub fn unsqueeze(self, axis: usize) -> Var<'t> {
+        let shape = {
+            let v = self.value_ref();
+            let mut shape = Shape::from_slice(v.shape());
+            assert!(
+                axis <= shape.len(),
+                "unsqueeze: axis {axis} is out of range for shape {shape:?} (a new axis goes at 0..={})",
+                shape.len()
+            );
+            shape.insert(axis, 1);
+            shape
+        };
+        self.reshaped(&shape, ReshapeKind::Unsqueeze(axis))
+    }
+
+    /// A copy of the value with `shape` (same elements), recorded as a reshape of `kind`.
+    #[track_caller]
+    fn reshaped(self, shape: &[usize], kind: ReshapeKind) -> Var<'t> {
+        let y = Tensor::from_parts(buffer::copy(self.value_ref().data()), shape);
+        self.tape.record(Reshape { kind }, &[self], y)
     }
 }
 
@@ -77,13 +140,27 @@ impl Rule for Transpose {
     }
 }
 
-/// `reshape(shape)`.
+/// `reshape(shape)`, `squeeze(axis)` or `unsqueeze(axis)`: the same elements with another
+/// shape; `kind` says which, for the label.
 #[derive(Clone, Debug)]
-pub(crate) struct Reshape;
+pub(crate) struct Reshape {
+    kind: ReshapeKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ReshapeKind {
+    Reshape,
+    Squeeze(usize),
+    Unsqueeze(usize),
+}
 
 impl Rule for Reshape {
     fn name(&self) -> String {
-        "reshape".into()
+        match self.kind {
+            ReshapeKind::Reshape => "reshape".into(),
+            ReshapeKind::Squeeze(axis) => format!("squeeze({axis})"),
+            ReshapeKind::Unsqueeze(axis) => format!("unsqueeze({axis})"),
+        }
     }
 
     fn saved(&self, _: Wants<'_>) -> Saved {

@@ -1,7 +1,10 @@
-//! `masked_fill(mask, value)`: replaces the elements where a (broadcast) mask is set by a
-//! constant, and [`causal_mask`], the mask of a decoder's attention scores.
+//! Ops chosen by a mask: `masked_fill(mask, value)` replaces the elements where a (broadcast)
+//! mask is set by a constant; `Var::where_(cond, a, b)` takes each element from `a` or `b`;
+//! and [`causal_mask`], the mask of a decoder's attention scores.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::kernels::broadcast::expand;
+use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
@@ -108,5 +111,95 @@ impl Rule for MaskedFill {
     /// The filled elements hold the value the user asked for (often `-inf`).
     fn requested_non_finite(&self, i: usize) -> bool {
         self.filled[i]
+    }
+}
+
+impl<'t> Var<'t> {
+    /// Each element from `a` where `cond` is non-zero, else from `b`, as
+    /// `torch.where(cond, a, b)` (`where` is a Rust keyword, hence the underscore). `cond` is
+    /// a constant tensor (1.0 = take `a`, 0.0 = take `b`; NaN counts as set, as any non-zero);
+    /// all three broadcast together, and the output has their broadcast shape. The gradient
+    /// goes to the operand each element was taken from (summed over its broadcast axes).
+    ///
+    /// Panics when the three shapes do not broadcast.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor, Var};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![-1.0, 2.0, -3.0], &[3])?);
+    /// let zero = tape.constant(Tensor::scalar(0.0));
+    /// let positive = x.value().map(|v| if v > 0.0 { 1.0 } else { 0.0 });
+    /// let y = Var::where_(&positive, x, zero); // relu, written with where
+    /// assert_eq!(y.value().data(), &[0.0, 2.0, 0.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[0.0, 1.0, 0.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[doc(alias = "where")]
+    #[track_caller]
+    pub fn where_(cond: &Tensor, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        let (y, op) = {
+            let (va, vb) = (a.value_ref(), b.value_ref());
+            let (cs, sa, sb) = (cond.shape(), va.shape(), vb.shape());
+            let out = broadcast_shapes(sa, sb).and_then(|ab| broadcast_shapes(cs, &ab));
+            let Some(out) = out else { panic!("where_: shapes {cs:?}, {sa:?} and {sb:?} do not broadcast") };
+            let op = Where { cond: cond.data().iter().map(|&c| c != 0.0).collect(), cond_shape: cs.into() };
+            let take = op.take_a(&out);
+            let (da, db) = (va.data(), vb.data());
+            let mut y = buffer::zeroed(take.len());
+            for_each_binary(sa, sb, &out, |i, ia, ib| y[i] = if take[i] != 0.0 { da[ia] } else { db[ib] });
+            (Tensor::from_parts(y, &out), op)
+        };
+        a.tape.record(op, &[a, b], y)
+    }
+}
+
+/// `where_(cond, a, b)`: `cond` as flags, in its own (unbroadcast) shape.
+#[derive(Clone, Debug)]
+pub(crate) struct Where {
+    cond: Vec<bool>,
+    // A boxed slice, not a `Shape`: every node is as large as the largest op (see `Op`).
+    cond_shape: Box<[usize]>,
+}
+
+impl Where {
+    /// 1.0 where the output element comes from `a`, 0.0 where from `b`, over the output shape.
+    fn take_a(&self, out: &[usize]) -> buffer::Data {
+        let flags: Vec<f64> = self.cond.iter().map(|&c| if c { 1.0 } else { 0.0 }).collect();
+        expand(&flags, &self.cond_shape, out)
+    }
+}
+
+impl Rule for Where {
+    fn name(&self) -> String {
+        "where".into()
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("cond", bytes_of(&self.cond))
+    }
+
+    /// Each output element is a copy of `a`'s or of `b`'s element: `da[ia] += g[i]` where
+    /// `cond` holds, `db[ib] += g[i]` where it does not (summed over broadcast axes).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let g = cx.upstream();
+        let (sa, sb) = (cx.input_shape(0).to_vec(), cx.input_shape(1).to_vec());
+        let take = self.take_a(g.shape());
+        let (mut da, mut db) = (buffer::zeroed(sa.iter().product()), buffer::zeroed(sb.iter().product()));
+        for_each_binary(&sa, &sb, g.shape(), |i, ia, ib| {
+            if take[i] != 0.0 { da[ia] += g.data()[i] } else { db[ib] += g.data()[i] }
+        });
+        cx.add(0, Tensor::from_parts(da, &sa));
+        cx.add(1, Tensor::from_parts(db, &sb));
+    }
+
+    /// `g` with the elements taken from the other operand filled with 0 (the condition is a
+    /// constant mask), summed to each operand's shape.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let g = cx.upstream();
+        let out = g.shape();
+        let take = Tensor::from_parts(self.take_a(&out), &out);
+        let from_b = take.map(|t| 1.0 - t);
+        cx.add_with(0, |cx| sum_to_shape(g.masked_fill(&from_b, 0.0), &cx.input_shape(0)));
+        cx.add_with(1, |cx| sum_to_shape(g.masked_fill(&take, 0.0), &cx.input_shape(1)));
     }
 }

@@ -12,13 +12,17 @@ pub(crate) mod binary;
 pub(crate) mod broadcast;
 pub(crate) mod concat;
 pub(crate) mod custom;
+pub(crate) mod dropout;
 pub(crate) mod embedding;
+pub(crate) mod extrema;
+pub(crate) mod index;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod leaf;
 pub(crate) mod loss;
 pub(crate) mod mask;
 pub(crate) mod matmul;
+pub(crate) mod moments;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
 pub(crate) mod unary;
@@ -66,25 +70,40 @@ macro_rules! op_list {
 op_list! {
     /// `Tape::var` or `Tape::constant`.
     Leaf(leaf::Leaf),
+    Detach(leaf::Detach),
+    /// A node recorded with gradients off (`Tape::no_grad`, `Tape::without_grad`).
+    ForwardOnly(leaf::ForwardOnly),
     /// `-x`, `x + c`, `exp`, `tanh`, ...: elementwise functions of one input.
     Unary(unary::Unary),
     /// `a + b`, `a - b`, `a * b`, `a / b` with broadcasting.
     Binary(binary::Binary),
     /// `sum`, `mean`, `sum_axis`, `mean_axis`.
     Reduce(reduce::Reduce),
-    MaxAxis(reduce::MaxAxis),
+    /// `sum_axes`, `mean_axes`.
+    ReduceAxes(reduce::ReduceAxes),
+    /// `max_axis`, `min_axis`.
+    ExtremumAxis(extrema::ExtremumAxis),
+    /// `var_axis`, `std_axis`.
+    Moments(moments::Moments),
     MatMul(matmul::MatMul),
     Transpose(layout::Transpose),
+    /// `reshape`, `squeeze`, `unsqueeze`.
     Reshape(layout::Reshape),
     Softmax(softmax::Softmax),
     LogSoftmax(softmax::LogSoftmax),
     NllLoss(loss::NllLoss),
     CrossEntropy(loss::FusedCrossEntropy),
     Embedding(embedding::Embedding),
-    ScatterRows(embedding::ScatterRows),
+    IndexSelect(index::IndexSelect),
+    Gather(index::Gather),
+    IndexAdd(index::IndexAdd),
+    ScatterAdd(index::ScatterAdd),
     LayerNorm(layer_norm::LayerNorm),
     MaskedFill(mask::MaskedFill),
+    Where(mask::Where),
+    Dropout(dropout::Dropout),
     Concat(concat::Concat),
+    Stack(concat::Stack),
     Narrow(concat::Narrow),
     BroadcastTo(broadcast::BroadcastTo),
     SumToSize(broadcast::SumToSize),
@@ -95,8 +114,11 @@ op_list! {
     OnceDifferentiable(custom::OnceDifferentiable),
 }
 
-/// Panics (at the user's line) unless `axis` is an axis of `shape`.
-#[track_caller]
-pub(crate) fn check_axis(op: &str, axis: usize, shape: &[usize]) {
-    assert!(axis < shape.len(), "{op}: axis {axis} is out of range for shape {shape:?} ({} axes)", shape.len());
+pub(crate) use crate::tensor::shape::check_axis;
+/// Every node holds an `Op`, so the largest op's state sets the size of all of them (and the
+/// per-op cost of recording: W1 measures it). Keep large state behind a `Vec` or `Box`.
+#[cfg(test)]
+#[test]
+fn an_op_is_at_most_seven_words() {
+    assert!(std::mem::size_of::<Op>() <= 56, "Op is {} bytes", std::mem::size_of::<Op>());
 }

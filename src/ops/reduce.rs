@@ -1,14 +1,17 @@
-//! Reductions: `sum`, `mean` (all elements, shape `[]`), `sum_axis`, `mean_axis` and
-//! `max_axis` over one axis.
+//! Sums and means: `sum`, `mean` (all elements, shape `[]`), `sum_axis`, `mean_axis` over one
+//! axis, `sum_axes`, `mean_axes` over several. (`max_axis` and `min_axis` are in `extrema`,
+//! `var_axis` and `std_axis` in `moments`.)
 //!
-//! The axis-wise ones view the input as `[outer, len, inner]` (see
-//! [`split_at_axis`](crate::tensor::shape::split_at_axis)) and reduce the middle.
+//! The one-axis ones view the input as `[outer, len, inner]` (see
+//! [`split_at_axis`](crate::tensor::shape::split_at_axis)) and reduce the middle; the
+//! several-axes ones are broadcasting's adjoint (see [`kernels::broadcast`](crate::kernels::broadcast)).
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::broadcast::{expand, sum_to};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
-use crate::tensor::shape::{AxisSplit, Shape, split_at_axis};
+use crate::tensor::shape::{AxisSplit, Shape, numel, reduced_shape, split_at_axis};
 
 /// Sum or mean, over all elements or one axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,17 +31,6 @@ impl Reduce {
             Reduce::MeanAxis { axis, .. } => format!("mean_axis({axis})"),
         }
     }
-}
-
-/// The output shape of reducing `axis` of `shape`: the axis becomes 1 or disappears.
-fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
-    let mut out = Shape::from_slice(shape);
-    if keep_dim {
-        out[axis] = 1;
-    } else {
-        out.remove(axis);
-    }
-    out
 }
 
 /// Sums the middle axis of `x` viewed as `[outer, len, inner]`.
@@ -130,55 +122,78 @@ impl Rule for Reduce {
     }
 }
 
-/// `max_axis(axis)`: remembers where each maximum was (its position along the axis).
+/// `sum_axes(axes, keep_dim)` or `mean_axes(..)` (`mean`): reduces the axes where `kept` (the
+/// output shape with the reduced axes as size 1) has size 1 and the input does not.
 #[derive(Clone, Debug)]
-pub(crate) struct MaxAxis {
-    axis: usize,
-    argmax: Vec<usize>,
+pub(crate) struct ReduceAxes {
+    // Boxed slices, not `Shape`s: every node is as large as the largest op (see `Op`).
+    axes: Box<[usize]>,
+    mean: bool,
+    kept: Box<[usize]>,
 }
 
-impl Rule for MaxAxis {
+impl Rule for ReduceAxes {
     fn name(&self) -> String {
-        format!("max_axis({})", self.axis)
+        format!("{}_axes({:?})", if self.mean { "mean" } else { "sum" }, self.axes)
     }
 
     fn saved(&self, _: Wants<'_>) -> Saved {
-        Saved::nothing().extra("argmax", bytes_of(&self.argmax))
+        Saved::nothing()
     }
 
-    /// The gradient goes to the arg-max only (the first one on ties, as PyTorch's
-    /// `max(dim)`), because the max is locally equal to that one input:
-    /// `dx[o, argmax[o, k], k] = g[o, k]`, zero elsewhere.
+    /// As for one axis: every input element contributed with weight 1 (or `1/n`, `n` the
+    /// number of elements reduced into each output), so `dx` is `g` (or `g/n`) copied back
+    /// along the reduced axes: broadcasting `g` (with the axes kept) to the input's shape.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
             let (shape, g) = (cx.input_shape(0), cx.upstream());
-            let AxisSplit { outer, len, inner } = split_at_axis(shape, self.axis);
-            let mut dx = buffer::zeroed(outer * len * inner);
-            for o in 0..outer {
-                for k in 0..inner {
-                    dx[(o * len + self.argmax[o * inner + k]) * inner + k] += g.data()[o * inner + k];
-                }
+            let mut dx = expand(g.data(), &self.kept, shape);
+            if self.mean {
+                let n = (numel(shape) / numel(&self.kept).max(1)) as f64;
+                dx.iter_mut().for_each(|d| *d /= n);
             }
             Tensor::from_parts(dx, shape)
         });
     }
 
-    /// `g` broadcast back along the axis, with every element but the arg-max filled with 0
-    /// (the arg-max positions are a constant mask: they do not move under small changes).
+    /// The same broadcast, recorded: `g` reshaped to `kept` (the reduced axes as size 1),
+    /// divided by `n` for a mean, broadcast to the input's shape.
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
             let shape = cx.input_shape(0);
-            let AxisSplit { outer, len, inner } = split_at_axis(&shape, self.axis);
-            let mut others = Tensor::ones(&shape);
-            for o in 0..outer {
-                for k in 0..inner {
-                    others.data_mut()[(o * len + self.argmax[o * inner + k]) * inner + k] = 0.0;
-                }
-            }
-            let g = cx.upstream().reshape(&reduced_shape(&shape, self.axis, true));
-            g.broadcast_to(&shape).masked_fill(&others, 0.0)
+            let g = cx.upstream().reshape(&self.kept);
+            let g = if self.mean { g / (numel(&shape) / numel(&self.kept).max(1)) as f64 } else { g };
+            g.broadcast_to(&shape)
         });
     }
+}
+
+/// Sum or mean over `axes` (all of them when `axes` is empty, as PyTorch's `dim=[]`).
+#[track_caller]
+fn reduce_axes<'t>(x: Var<'t>, axes: &[usize], keep_dim: bool, mean: bool) -> Var<'t> {
+    let op = if mean { "mean_axes" } else { "sum_axes" };
+    let (y, kept) = {
+        let v = x.value_ref();
+        let shape = v.shape();
+        for (k, &axis) in axes.iter().enumerate() {
+            check_axis(op, axis, shape);
+            assert!(!axes[..k].contains(&axis), "{op}: axis {axis} appears twice in {axes:?} (input shape {shape:?})");
+        }
+        let reduced = |a: usize| axes.is_empty() || axes.contains(&a);
+        let kept: Shape = shape.iter().enumerate().map(|(a, &n)| if reduced(a) { 1 } else { n }).collect();
+        let mut y = sum_to(v.data(), shape, &kept);
+        if mean {
+            let n = (numel(shape) / numel(&kept).max(1)) as f64;
+            y.iter_mut().for_each(|s| *s /= n);
+        }
+        let out: Shape = if keep_dim {
+            kept.clone()
+        } else {
+            kept.iter().enumerate().filter(|&(a, _)| !reduced(a)).map(|(_, &n)| n).collect()
+        };
+        (Tensor::from_parts(y, &out), kept)
+    };
+    x.tape.record(ReduceAxes { axes: axes.into(), mean, kept: kept.as_slice().into() }, &[x], y)
 }
 
 impl<'t> Var<'t> {
@@ -206,35 +221,35 @@ impl<'t> Var<'t> {
         reduce(self, Reduce::MeanAxis { axis, keep_dim })
     }
 
-    /// The maximum over `axis`. Its gradient goes to the arg-max (the first, on ties). A NaN
-    /// along the axis makes the maximum NaN, and the gradient goes to the first NaN (as
-    /// PyTorch).
+    /// Sums over several axes at once, as `torch.sum(x, dim=axes, keepdim)`; `keep_dim` keeps
+    /// them as size 1. An empty `axes` sums over every axis (as PyTorch's `dim=[]`).
+    ///
+    /// Panics when an axis is out of range or appears twice.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::ones(&[2, 3, 4]));
+    /// let y = x.sum_axes(&[0, 2], false);
+    /// assert_eq!((y.shape(), y.value().data()), (vec![3], &[8.0, 8.0, 8.0][..]));
+    /// assert_eq!(x.sum_axes(&[0, 2], true).shape(), [1, 3, 1]);
+    /// ```
     #[track_caller]
-    pub fn max_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
-        let (y, argmax) = {
-            let v = self.value_ref();
-            check_axis("max_axis", axis, v.shape());
-            let AxisSplit { outer, len, inner } = split_at_axis(v.shape(), axis);
-            assert!(len > 0, "max_axis: axis {axis} of shape {:?} is empty", v.shape());
-            let mut max = vec![f64::NEG_INFINITY; outer * inner];
-            let mut argmax = vec![0; outer * inner];
-            for o in 0..outer {
-                for i in 0..len {
-                    for k in 0..inner {
-                        let x = v.data()[(o * len + i) * inner + k];
-                        let at = o * inner + k;
-                        // `i == 0` takes the first element even when it is -inf; a NaN wins
-                        // over any number and the first NaN stays (NaN propagates, and the
-                        // gradient goes to it, as PyTorch's `max(dim)`).
-                        if i == 0 || x > max[at] || (x.is_nan() && !max[at].is_nan()) {
-                            max[at] = x;
-                            argmax[at] = i;
-                        }
-                    }
-                }
-            }
-            (Tensor::from_parts(max, &reduced_shape(v.shape(), axis, keep_dim)), argmax)
-        };
-        self.tape.record(MaxAxis { axis, argmax }, &[self], y)
+    pub fn sum_axes(self, axes: &[usize], keep_dim: bool) -> Var<'t> {
+        reduce_axes(self, axes, keep_dim, false)
+    }
+
+    /// Means over several axes at once, as `torch.mean(x, dim=axes, keepdim)` (every axis when
+    /// `axes` is empty). See [`Var::sum_axes`].
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::from_fn(&[2, 2], |ix| (2 * ix[0] + ix[1]) as f64));
+    /// assert_eq!(x.mean_axes(&[0, 1], false).item(), 1.5);
+    /// ```
+    #[track_caller]
+    pub fn mean_axes(self, axes: &[usize], keep_dim: bool) -> Var<'t> {
+        reduce_axes(self, axes, keep_dim, true)
     }
 }

@@ -205,6 +205,24 @@ pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> AxisSplit {
     AxisSplit { outer: numel(&shape[..axis]), len: shape[axis], inner: numel(&shape[axis + 1..]) }
 }
 
+/// Panics (at the user's line) unless `axis` is an axis of `shape`, naming `op`.
+#[track_caller]
+pub(crate) fn check_axis(op: &str, axis: usize, shape: &[usize]) {
+    assert!(axis < shape.len(), "{op}: axis {axis} is out of range for shape {shape:?} ({} axes)", shape.len());
+}
+
+/// The output shape of reducing `axis` of `shape`: the axis becomes 1 (`keep_dim`) or
+/// disappears.
+pub(crate) fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
+    let mut out = Shape::from_slice(shape);
+    if keep_dim {
+        out[axis] = 1;
+    } else {
+        out.remove(axis);
+    }
+    out
+}
+
 /// The row-major multi-index of flat offset `at` in `shape`.
 pub(crate) fn unravel(mut at: usize, shape: &[usize]) -> Vec<usize> {
     let mut index = vec![0; shape.len()];

@@ -3,15 +3,22 @@
 //! Every one has the same backward, `dx[i] = g[i] * f'(x[i])`; only the derivative differs, and
 //! it may be computed from the input `x` or, when cheaper, from the output `y` (as dfdx's
 //! `UnaryDerivative` does: `exp' = y`, `tanh' = 1 - y^2`, `sigmoid' = y (1 - y)`).
+//!
+//! One dispatch table defines them all, in three families, each a file: arithmetic with a
+//! constant (here), [`math`] (`exp`, `log`, `sin`, `clamp`, ...) and [`activation`] (`relu`,
+//! `gelu`, `softplus`, `elu`, ...). A new op is a variant, its label, one arm (function,
+//! what its derivative reads, derivative, with the derivation as the arm's comment) and its
+//! method on `Var`, all in its family's file.
+
+pub(crate) mod activation;
+pub(crate) mod math;
+
+pub(crate) use activation::Activation;
+pub(crate) use math::Math;
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-
-/// `sqrt(2 / pi)`, the constant of GELU's tanh approximation.
-const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-/// The cubic coefficient of GELU's tanh approximation.
-const GELU_CUBIC: f64 = 0.044_715;
 
 /// The elementwise functions. Variants with an `f64` carry a constant operand.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,28 +32,26 @@ pub(crate) enum Unary {
     /// `c / x`
     ScalarDiv(f64),
     Powf(f64),
-    Exp,
-    Log,
-    Sqrt,
-    Tanh,
-    Relu,
-    Sigmoid,
-    Gelu,
-    Abs,
+    /// `exp`, `log`, `sin`, `clamp`, ...: see [`math`].
+    Math(Math),
+    /// `relu`, `gelu`, `softplus`, `elu`, ...: see [`activation`].
+    Activation(Activation),
+}
+
+/// A constant with at most 6 significant digits, for labels: `0.5`, `2.82843`, `1e-10`.
+pub(crate) fn short(c: f64) -> String {
+    let exact = c.to_string();
+    if exact.len() <= 8 {
+        return exact;
+    }
+    let rounded: f64 = format!("{c:.5e}").parse().unwrap_or(c);
+    let plain = rounded.to_string();
+    if plain.len() <= 10 { plain } else { format!("{rounded:e}") }
 }
 
 impl Unary {
     /// The op as a label for dumps and graphs; constants with at most 6 significant digits.
     pub(crate) fn label(self) -> String {
-        let short = |c: f64| {
-            let exact = c.to_string();
-            if exact.len() <= 8 {
-                return exact;
-            }
-            let rounded: f64 = format!("{c:.5e}").parse().unwrap_or(c);
-            let plain = rounded.to_string();
-            if plain.len() <= 10 { plain } else { format!("{rounded:e}") }
-        };
         match self {
             Unary::Neg => "neg".into(),
             Unary::AddScalar(c) => format!("add({})", short(c)),
@@ -55,14 +60,8 @@ impl Unary {
             Unary::ScalarSub(c) => format!("rsub({})", short(c)),
             Unary::ScalarDiv(c) => format!("rdiv({})", short(c)),
             Unary::Powf(p) => format!("powf({})", short(p)),
-            Unary::Exp => "exp".into(),
-            Unary::Log => "log".into(),
-            Unary::Sqrt => "sqrt".into(),
-            Unary::Tanh => "tanh".into(),
-            Unary::Relu => "relu".into(),
-            Unary::Sigmoid => "sigmoid".into(),
-            Unary::Gelu => "gelu".into(),
-            Unary::Abs => "abs".into(),
+            Unary::Math(m) => m.label(),
+            Unary::Activation(a) => a.label(),
         }
     }
 
@@ -75,7 +74,7 @@ impl Unary {
     /// is the comment on its arm. NaN policy (as PyTorch): a NaN input gives a NaN output.
     #[inline(always)]
     fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
-        use DerivativeOf::{Input, Nothing, Output};
+        use DerivativeOf::{Input, Nothing};
         // The fourth closure is the derivative as a differentiable `Var` (from `x` and `y`),
         // for `backward_graph`; `constant` where it is locally constant (it then enters the
         // recorded backward as a constant tensor of the second closure's values).
@@ -102,63 +101,21 @@ impl Unary {
                 move |x, _| if p == 0.0 { 0.0 } else { p * x.powf(p - 1.0) },
                 move |x, _| (p != 0.0).then(|| p * x.powf(p - 1.0)),
             ),
-            // e^x = y
-            Unary::Exp => job.run(f64::exp, Output, |_, y| y, |_, y| Some(y)),
-            // 1/x
-            Unary::Log => job.run(f64::ln, Input, |x, _| 1.0 / x, |x, _| Some(1.0 / x)),
-            // 1/(2 sqrt x) = 1/(2y): infinite at 0, as in PyTorch
-            Unary::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y, |_, y| Some(0.5 / y)),
-            // 1 - tanh^2 x = 1 - y^2
-            Unary::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y, |_, y| Some(1.0 - y * y)),
-            // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
-            // through forward and backward lets the gradient through, as PyTorch's
-            // `threshold_backward`.
-            Unary::Relu => {
-                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
-            }
-            // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
-            Unary::Sigmoid => {
-                job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y), |_, y| Some(y * (1.0 - y)))
-            }
-            // gelu x = x/2 (1 + t), t = tanh(u), u = k (x + a x^3), k = sqrt(2/pi), a = 0.044715:
-            // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). Where t = ±1 exactly the
-            // second term is 0 (it is, in the limit: 1 - t^2 falls like e^-2|u| while x^3 grows),
-            // so it is skipped rather than computed as 0 * inf once x^2 overflows. (The
-            // differentiable form does not skip it: it is exact wherever x^3 is finite.)
-            Unary::Gelu => job.run(
-                |x| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()),
-                Input,
-                |x, _| {
-                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
-                    let slope = 1.0 - t * t;
-                    let tail = if slope == 0.0 {
-                        0.0
-                    } else {
-                        0.5 * x * slope * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
-                    };
-                    0.5 * (1.0 + t) + tail
-                },
-                |x, _| {
-                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
-                    let tail = 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
-                    Some(0.5 * (1.0 + t) + tail)
-                },
-            ),
-            // sign(x); 0 at the kink, as PyTorch (and NaN for NaN: `signum` of NaN is NaN)
-            Unary::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }, constant),
+            Unary::Math(m) => m.dispatch(job),
+            Unary::Activation(a) => a.dispatch(job),
         }
     }
 }
 
 /// The differentiable derivative of an op whose derivative is locally constant (piecewise,
 /// like relu's, or everywhere, like `x + c`'s): none; the second derivative is zero.
-fn constant<'t>(_: Var<'t>, _: Var<'t>) -> Option<Var<'t>> {
+pub(super) fn constant<'t>(_: Var<'t>, _: Var<'t>) -> Option<Var<'t>> {
     None
 }
 
 /// What an elementwise op's derivative is computed from.
 #[derive(Clone, Copy, PartialEq)]
-enum DerivativeOf {
+pub(crate) enum DerivativeOf {
     /// The input `x` (its value is kept for backward).
     Input,
     /// The output `y` (its value is kept for backward).
@@ -169,7 +126,7 @@ enum DerivativeOf {
 
 /// A computation generic over an elementwise op's function and derivative (see
 /// [`Unary::dispatch`]).
-trait UnaryJob {
+pub(crate) trait UnaryJob {
     type Output;
     fn run(
         self,
@@ -323,54 +280,6 @@ impl<'t> Var<'t> {
     pub fn powf(self, p: f64) -> Var<'t> {
         unary(self, Unary::Powf(p))
     }
-
-    /// `e^x` elementwise.
-    #[track_caller]
-    pub fn exp(self) -> Var<'t> {
-        unary(self, Unary::Exp)
-    }
-
-    /// Natural logarithm elementwise.
-    #[track_caller]
-    pub fn log(self) -> Var<'t> {
-        unary(self, Unary::Log)
-    }
-
-    /// Square root elementwise.
-    #[track_caller]
-    pub fn sqrt(self) -> Var<'t> {
-        unary(self, Unary::Sqrt)
-    }
-
-    /// Hyperbolic tangent elementwise.
-    #[track_caller]
-    pub fn tanh(self) -> Var<'t> {
-        unary(self, Unary::Tanh)
-    }
-
-    /// `max(x, 0)` elementwise.
-    #[track_caller]
-    pub fn relu(self) -> Var<'t> {
-        unary(self, Unary::Relu)
-    }
-
-    /// `1 / (1 + e^-x)` elementwise.
-    #[track_caller]
-    pub fn sigmoid(self) -> Var<'t> {
-        unary(self, Unary::Sigmoid)
-    }
-
-    /// `|x|` elementwise. Its gradient is `sign(x)`, and 0 at `x = 0` (as PyTorch).
-    #[track_caller]
-    pub fn abs(self) -> Var<'t> {
-        unary(self, Unary::Abs)
-    }
-
-    /// GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
-    #[track_caller]
-    pub fn gelu(self) -> Var<'t> {
-        unary(self, Unary::Gelu)
-    }
 }
 
 #[cfg(test)]
@@ -383,6 +292,6 @@ mod tests {
         assert_eq!(Unary::DivScalar(8f64.sqrt()).label(), "div(2.82843)");
         assert_eq!(Unary::AddScalar(1e-10).label(), "add(1e-10)");
         assert_eq!(Unary::Powf(1.0 / 3.0).label(), "powf(0.333333)");
-        assert_eq!(Unary::Exp.label(), "exp");
+        assert_eq!(Unary::Math(super::Math::Exp).label(), "exp");
     }
 }

@@ -1,0 +1,234 @@
+//! Activation functions, elementwise: `tanh`, `relu`, `sigmoid`, `gelu`, `softplus`, `silu`,
+//! `leaky_relu`, `elu`. Each is a variant, its label, one arm of [`Activation::dispatch`]
+//! (function, what its derivative reads, derivative, with the derivation as the arm's
+//! comment) and its method.
+
+use super::{DerivativeOf, Unary, UnaryJob, constant, short, unary};
+use crate::autograd::Var;
+
+/// `sqrt(2 / pi)`, the constant of GELU's tanh approximation.
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+/// The cubic coefficient of GELU's tanh approximation.
+const GELU_CUBIC: f64 = 0.044_715;
+/// Above this, `softplus(x)` is `x` (PyTorch's default threshold, with beta 1).
+const SOFTPLUS_THRESHOLD: f64 = 20.0;
+
+/// The activation functions (see the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Activation {
+    Tanh,
+    Relu,
+    Sigmoid,
+    Gelu,
+    Softplus,
+    Silu,
+    LeakyRelu(f64),
+    Elu(f64),
+}
+
+impl Activation {
+    pub(crate) fn label(self) -> String {
+        match self {
+            Activation::Tanh => "tanh".into(),
+            Activation::Relu => "relu".into(),
+            Activation::Sigmoid => "sigmoid".into(),
+            Activation::Gelu => "gelu".into(),
+            Activation::Softplus => "softplus".into(),
+            Activation::Silu => "silu".into(),
+            Activation::LeakyRelu(slope) => format!("leaky_relu({})", short(slope)),
+            Activation::Elu(alpha) => format!("elu({})", short(alpha)),
+        }
+    }
+
+    /// This family's part of [`Unary::dispatch`] (its fourth closure: see there). NaN policy (as PyTorch): a NaN input gives
+    /// a NaN output.
+    #[inline(always)]
+    pub(crate) fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
+        use DerivativeOf::{Input, Output};
+        match self {
+            // 1 - tanh^2 x = 1 - y^2
+            Activation::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y, |_, y| Some(1.0 - y * y)),
+            // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
+            // through forward and backward lets the gradient through, as PyTorch's
+            // `threshold_backward`.
+            Activation::Relu => {
+                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
+            }
+            // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
+            Activation::Sigmoid => {
+                job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y), |_, y| Some(y * (1.0 - y)))
+            }
+            // gelu x = x/2 (1 + t), t = tanh(u), u = k (x + a x^3), k = sqrt(2/pi), a = 0.044715:
+            // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). Where t = ±1 exactly the
+            // second term is 0 (it is, in the limit: 1 - t^2 falls like e^-2|u| while x^3 grows),
+            // so it is skipped rather than computed as 0 * inf once x^2 overflows. (The
+            // differentiable form does not skip it: it is exact wherever x^3 is finite.)
+            Activation::Gelu => job.run(
+                |x| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()),
+                Input,
+                |x, _| {
+                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+                    let slope = 1.0 - t * t;
+                    let tail = if slope == 0.0 {
+                        0.0
+                    } else {
+                        0.5 * x * slope * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+                    };
+                    0.5 * (1.0 + t) + tail
+                },
+                |x, _| {
+                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+                    let tail = 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+                    Some(0.5 * (1.0 + t) + tail)
+                },
+            ),
+            // softplus x = log(1 + e^x), and x itself above the threshold 20 (where they agree
+            // to within e^-20 relative), as PyTorch: d/dx = e^x / (1 + e^x) = sigmoid x, and 1
+            // above the threshold. Differentiable form: `sigmoid(x)`, filled with the constant 1
+            // above the threshold (its second derivative there is 0).
+            Activation::Softplus => job.run(
+                |x| if x > SOFTPLUS_THRESHOLD { x } else { x.exp().ln_1p() },
+                Input,
+                |x, _| {
+                    if x > SOFTPLUS_THRESHOLD {
+                        1.0
+                    } else {
+                        let z = x.exp();
+                        z / (z + 1.0)
+                    }
+                },
+                |x, _| {
+                    let above = x.value_ref().map(|xi| if xi > SOFTPLUS_THRESHOLD { 1.0 } else { 0.0 });
+                    Some(x.sigmoid().masked_fill(&above, 1.0))
+                },
+            ),
+            // silu x = x s, s = sigmoid x: product rule, s + x s (1 - s) = s (1 + x (1 - s)).
+            // Forward as PyTorch writes it, x / (1 + e^-x).
+            Activation::Silu => job.run(
+                |x| x / (1.0 + (-x).exp()),
+                Input,
+                |x, _| {
+                    let s = 1.0 / (1.0 + (-x).exp());
+                    s * (1.0 + x * (1.0 - s))
+                },
+                |x, _| {
+                    let s = x.sigmoid();
+                    Some(s * ((1.0 - s) * x + 1.0))
+                },
+            ),
+            // 1 where x > 0, else the slope (the slope at 0, and for NaN, as PyTorch's
+            // `leaky_relu_backward`, which tests `x > 0`).
+            Activation::LeakyRelu(slope) => job.run(
+                move |x| if x > 0.0 { x } else { x * slope },
+                Input,
+                move |x, _| if x > 0.0 { 1.0 } else { slope },
+                constant,
+            ),
+            // elu x = alpha (e^x - 1) where x <= 0, else x: derivative alpha e^x where x <= 0
+            // (so alpha at the kink, as PyTorch), else 1. Differentiable form from the output:
+            // alpha e^x = y + alpha where x <= 0 (no e^x to overflow for large x), filled with the
+            // constant 1 elsewhere (and for NaN, as the fast form's `x <= 0` test).
+            Activation::Elu(alpha) => job.run(
+                move |x| if x <= 0.0 { alpha * x.exp_m1() } else { x },
+                Input,
+                move |x, _| if x <= 0.0 { alpha * x.exp() } else { 1.0 },
+                move |x, y| {
+                    let above = x.value_ref().map(|xi| if xi <= 0.0 { 0.0 } else { 1.0 });
+                    Some((y + alpha).masked_fill(&above, 1.0))
+                },
+            ),
+        }
+    }
+}
+
+/// Records `x` through `f`.
+#[track_caller]
+fn activation(x: Var<'_>, f: Activation) -> Var<'_> {
+    unary(x, Unary::Activation(f))
+}
+
+impl<'t> Var<'t> {
+    /// Hyperbolic tangent elementwise.
+    #[track_caller]
+    pub fn tanh(self) -> Var<'t> {
+        activation(self, Activation::Tanh)
+    }
+
+    /// `max(x, 0)` elementwise.
+    #[track_caller]
+    pub fn relu(self) -> Var<'t> {
+        activation(self, Activation::Relu)
+    }
+
+    /// `1 / (1 + e^-x)` elementwise.
+    #[track_caller]
+    pub fn sigmoid(self) -> Var<'t> {
+        activation(self, Activation::Sigmoid)
+    }
+
+    /// GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+    #[track_caller]
+    pub fn gelu(self) -> Var<'t> {
+        activation(self, Activation::Gelu)
+    }
+
+    /// `log(1 + e^x)` elementwise, as PyTorch's `softplus` with beta 1 and threshold 20: above
+    /// 20 it returns `x` itself (gradient 1).
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![0.0, 30.0], &[2])?);
+    /// assert_eq!(x.softplus().value().data(), &[2f64.ln(), 30.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn softplus(self) -> Var<'t> {
+        activation(self, Activation::Softplus)
+    }
+
+    /// SiLU (swish): `x * sigmoid(x)` elementwise.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.silu();
+    /// assert_eq!(y.item(), 0.0);
+    /// assert_eq!(y.backward().wrt(x).unwrap().item(), 0.5); // sigmoid(0)
+    /// ```
+    #[track_caller]
+    pub fn silu(self) -> Var<'t> {
+        activation(self, Activation::Silu)
+    }
+
+    /// `x` where `x > 0`, else `slope * x`, as PyTorch's `leaky_relu(x, negative_slope)`
+    /// (PyTorch's default slope is 0.01). The gradient at 0 is `slope`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![-2.0, 3.0], &[2])?);
+    /// assert_eq!(x.leaky_relu(0.1).value().data(), &[-0.2, 3.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn leaky_relu(self, slope: f64) -> Var<'t> {
+        activation(self, Activation::LeakyRelu(slope))
+    }
+
+    /// ELU: `x` where `x > 0`, else `alpha * (e^x - 1)`, as PyTorch's `elu(x, alpha)`
+    /// (PyTorch's default alpha is 1). The gradient at 0 is `alpha`.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![-1.0, 2.0], &[2])?);
+    /// assert_eq!(x.elu(1.0).value().data(), &[(-1f64).exp_m1(), 2.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn elu(self, alpha: f64) -> Var<'t> {
+        activation(self, Activation::Elu(alpha))
+    }
+}
