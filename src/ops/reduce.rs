@@ -31,7 +31,7 @@ impl Reduce {
 }
 
 /// The output shape of reducing `axis` of `shape`: the axis becomes 1 or disappears.
-fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
+pub(crate) fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {
     let mut out = Shape::from_slice(shape);
     if keep_dim {
         out[axis] = 1;

@@ -1,0 +1,133 @@
+//! `bce_with_logits`: sigmoid and binary cross-entropy fused, elementwise (the binary twin of
+//! the softmax cross-entropy; its gradient is `sigmoid(x) - y`). The math is in
+//! [`kernels::bce`](crate::kernels::bce).
+
+use std::borrow::Cow;
+
+use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::kernels::bce::{self as kernel, Periodic, Weights};
+use crate::ops::loss::{BceWithLogits, Reduced, Reduction};
+use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::shape::{broadcast_shapes, for_each_binary};
+
+/// `w` read over `shape`: in place when it repeats along the leading axes (its axes after the
+/// leading 1s are the trailing axes of `shape`), expanded otherwise. Panics unless `w`
+/// broadcasts to `shape`.
+#[track_caller]
+pub(crate) fn periodic<'a>(op: &str, name: &str, w: &'a Tensor, shape: &[usize]) -> Cow<'a, [f64]> {
+    assert!(
+        broadcast_shapes(w.shape(), shape).is_some_and(|s| s.as_slice() == shape),
+        "{op}: {name} of shape {:?} does not broadcast to the input's shape {shape:?}",
+        w.shape()
+    );
+    let significant = w.shape().iter().position(|&d| d != 1).map_or(&[][..], |first| &w.shape()[first..]);
+    if shape.ends_with(significant) {
+        return Cow::Borrowed(w.data());
+    }
+    let mut full = vec![0.0; shape.iter().product()];
+    for_each_binary(w.shape(), shape, shape, |i, iw, _| full[i] = w.data()[iw]);
+    Cow::Owned(full)
+}
+
+impl<'t> Var<'t> {
+    /// Binary cross-entropy of logits against targets of the same shape, as PyTorch's
+    /// `F.binary_cross_entropy_with_logits`: one fused node.
+    ///
+    /// `loss = w ((1 - y) x - (1 + (pw - 1) y) log sigmoid(x))` per element, with the weight
+    /// `w` (broadcast against the input) and `pos_weight` `pw` (broadcast along the last axis).
+    /// Stable at any `|x|`: `log sigmoid(x) = min(x, 0) - log1p(exp(-|x|))`. The mean divides
+    /// by the number of elements, weighted or not. Gradients (times `g / D`):
+    /// `dx = w ((pw y + 1 - y) sigmoid(x) - pw y)` and `dy = w (log sigmoid(-x) - pw log sigmoid(x))`.
+    ///
+    /// Panics, naming the shapes, when the targets' shape differs from the input's or a weight
+    /// does not broadcast to it.
+    ///
+    /// ```
+    /// use tapegrad::{BceWithLogits, Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![1e4, -1e4, 0.0], &[3])?);
+    /// let y = tape.constant(Tensor::new(vec![0.0, 0.0, 1.0], &[3])?);
+    /// let loss = x.bce_with_logits(y, &BceWithLogits::new());
+    /// // (1e4 + 0 + ln 2) / 3: exact, no overflow.
+    /// assert_eq!(loss.item(), (1e4 + std::f64::consts::LN_2) / 3.0);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn bce_with_logits(self, targets: Var<'t>, opts: &BceWithLogits) -> Var<'t> {
+        const OP: &str = "bce_with_logits";
+        let (value, node) = {
+            let (x, y) = (self.value_ref(), targets.value_ref());
+            let shape = x.shape();
+            assert!(
+                y.shape() == shape,
+                "{OP}: targets of shape {:?} for input of shape {shape:?} (they must have the same shape)",
+                y.shape()
+            );
+            let node = BceNode {
+                weight: opts.weight.as_ref().map(|w| periodic(OP, "weight", w, shape).into_owned()),
+                pos_weight: opts.pos_weight.as_ref().map(|w| periodic(OP, "pos_weight", w, shape).into_owned()),
+                reduced: Reduced::new(opts.reduction, x.numel() as f64),
+            };
+            let mut losses = vec![0.0; x.numel()];
+            kernel::forward(x.data(), y.data(), node.weights(), &mut losses);
+            (node.reduced.output(losses, shape), node)
+        };
+        self.tape.record(node, &[self, targets], value)
+    }
+}
+
+/// The fused BCE node (inputs: logits, targets); keeps the weights as given when they repeat
+/// along the leading axes (expanded to the input's shape only otherwise).
+#[derive(Clone, Debug)]
+pub(crate) struct BceNode {
+    weight: Option<Vec<f64>>,
+    pos_weight: Option<Vec<f64>>,
+    reduced: Reduced,
+}
+
+impl BceNode {
+    fn weights(&self) -> Weights<'_> {
+        Weights {
+            weight: self.weight.as_deref().map(|data| Periodic { data }),
+            pos_weight: self.pos_weight.as_deref().map(|data| Periodic { data }),
+        }
+    }
+}
+
+impl Rule for BceNode {
+    fn name(&self) -> String {
+        let mut parts = Vec::new();
+        self.weight.is_some().then(|| parts.push("weight"));
+        self.pos_weight.is_some().then(|| parts.push("pos_weight"));
+        (self.reduced.reduction != Reduction::Mean).then(|| parts.push(self.reduced.reduction.name()));
+        if parts.is_empty() { "bce_with_logits".into() } else { format!("bce_with_logits({})", parts.join(", ")) }
+    }
+
+    fn saved(&self, wants: Wants<'_>) -> Saved {
+        let weights = self.weight.as_deref().map_or(0, bytes_of) + self.pos_weight.as_deref().map_or(0, bytes_of);
+        Saved::nothing().input(0).input_if(wants.input(0), 1).extra("weights", weights)
+    }
+
+    /// With `s = sigmoid(x)`, `d log s/dx = 1 - s` and `d log s/dx = d/dx (x + log sigmoid(-x))`,
+    /// so `dL/dx = w ((1 - y) - (1 + (pw - 1) y)(1 - s)) = w ((pw y + 1 - y) s - pw y)`: with
+    /// `pw = 1` it is `w (s - y)`, prediction minus target. `dL/dy = w (-x - (pw - 1) log s)
+    /// = w (log sigmoid(-x) - pw log s)` (`log sigmoid(-x) = log s - x`). Both times `g / D`.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let upstream = cx.upstream().clone();
+        let scale = self.reduced.scale(&upstream);
+        cx.add_with(0, |cx| {
+            let (x, y) = (cx.input(0), cx.input(1));
+            let mut dx = buffer::zeroed(x.numel());
+            kernel::backward_logits(x.data(), y.data(), self.weights(), scale, &mut dx);
+            Tensor::from_parts(dx, x.shape())
+        });
+        cx.add_with(1, |cx| {
+            let x = cx.input(0);
+            let mut dy = buffer::zeroed(x.numel());
+            kernel::backward_targets(x.data(), self.weights(), scale, &mut dy);
+            Tensor::from_parts(dy, x.shape())
+        });
+    }
+}
