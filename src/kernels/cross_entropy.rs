@@ -265,7 +265,7 @@ fn backward_soft_logits_rows(
     }
 }
 
-/// Soft targets, gradient to the probabilities: `dy_c = scale_r w_c (1 - eps) (x_c - lse)`,
+/// Soft targets, gradient to the probabilities: `dy_c = scale_r w_c (1 - eps) (lse - x_c)`,
 /// i.e. `-w_c (1 - eps) log P_c` per unit of upstream gradient.
 pub(crate) fn backward_soft_targets(logits: &[f64], lse: &[f64], opts: Smoothing<'_>, scales: &[f64], dy: &mut [f64]) {
     let classes = logits.len() / lse.len().max(1);
@@ -273,7 +273,7 @@ pub(crate) fn backward_soft_targets(logits: &[f64], lse: &[f64], opts: Smoothing
     let rows = logits.chunks_exact(classes).zip(dy.chunks_exact_mut(classes)).zip(lse).zip(scales);
     for (((row, drow), &row_lse), &scale) in rows {
         for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {
-            *d = scale * opts.w(c) * keep * (x - row_lse);
+            *d = scale * opts.w(c) * keep * (row_lse - x);
         }
     }
 }

@@ -12,6 +12,12 @@ fn t_log_t(t: f64) -> f64 {
     if t == 0.0 { 0.0 } else { t * t.ln() }
 }
 
+/// `d/dt (t ln t) = ln t + t / t`, written as PyTorch's `xlogy` backward computes it: at
+/// `t = 0` the first part is 0 and `t / t` is NaN, so the gradient there is NaN, as PyTorch's.
+fn xlogy_derivative(t: f64) -> f64 {
+    (if t == 0.0 { 0.0 } else { t.ln() }) + t / t
+}
+
 impl<'t> Var<'t> {
     /// `KL(target || input)` pointwise, as PyTorch's `F.kl_div(input, target)`, with `self`
     /// the log-probabilities `x`: `t (ln t - x)` (`0` where `t = 0`), or with
@@ -99,7 +105,7 @@ impl Rule for KlDivLoss {
             let scale = self.reduced.scale(cx.upstream());
             let values = x.data().iter().zip(t.data()).enumerate();
             let dt = values.map(|(i, (&x, &t))| {
-                scale.at(i) * if log_target { t.exp() * (t - x + 1.0) } else { t.ln() + 1.0 - x }
+                scale.at(i) * if log_target { t.exp() * (t - x + 1.0) } else { xlogy_derivative(t) - x }
             });
             Tensor::from_parts(buffer::collect(t.numel(), dt), t.shape())
         });
