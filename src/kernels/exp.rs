@@ -30,7 +30,9 @@ pub(crate) fn exp(x: f64) -> f64 {
     let n_float = shifted - ROUND;
     // The integer n sits in the low mantissa bits of `shifted` (whose ulp is 1): reading it
     // from the bits avoids a float-to-int conversion, which does not vectorise before AVX-512.
-    let n = shifted.to_bits() as i64 - ROUND.to_bits() as i64;
+    // (Wrapping arithmetic: a NaN input gives a garbage `n` but a NaN `p`, so a NaN result;
+    // the checked arithmetic of debug builds would panic on it instead.)
+    let n = (shifted.to_bits() as i64).wrapping_sub(ROUND.to_bits() as i64);
     let r = (x_clamped - n_float * LN2_HI) - n_float * LN2_LO;
     // Taylor series of e^r, Horner form, 1/k! coefficients.
     let mut p = 1.0 / 6_227_020_800.0; // 1/13!
@@ -53,9 +55,9 @@ pub(crate) fn exp(x: f64) -> f64 {
     }
     // 2^n as two powers of two: each half stays a normal double even when 2^n is not.
     // (n + 2048 is positive, so a logical shift halves it; AVX2 has no arithmetic 64-bit shift.)
-    let half = (((n + 2048) as u64) >> 1) as i64 - 1024;
-    let rest = n - half;
-    let pow2 = |k: i64| f64::from_bits(((k + 1023) as u64) << 52);
+    let half = ((n.wrapping_add(2048) as u64) >> 1) as i64 - 1024;
+    let rest = n.wrapping_sub(half);
+    let pow2 = |k: i64| f64::from_bits((k.wrapping_add(1023) as u64) << 52);
     p * pow2(half) * pow2(rest)
 }
 
