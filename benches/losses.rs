@@ -78,9 +78,8 @@ fn main() {
     });
     let divisor: f64 = (0..ROWS).filter(|&r| kept(r)).map(|r| w[targets[r]]).sum();
     let fused = measure(&logits, &|x| x.cross_entropy_with(&targets, &opts));
-    let composite = measure(&logits, &|x| {
-        -(x.log_softmax(1) * x.tape().constant(q.clone())).sum_axis(1, false).sum() / divisor
-    });
+    let composite =
+        measure(&logits, &|x| -(x.log_softmax(1) * x.tape().constant(q.clone())).sum_axis(1, false).sum() / divisor);
     report("cross_entropy_with(weight, label_smoothing, ignore_index)", fused, composite);
 
     // BCE with a pos_weight per class.

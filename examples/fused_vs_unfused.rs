@@ -278,7 +278,9 @@ fn loss_family() {
     let x = Tensor::new(vec![0.5, -1.0, 2.0, 0.25, 0.0, 1.5, -0.5, 1.0, 2.0, 0.0, 0.75, -1.25], &[3, 4]).unwrap();
     let (w, eps, targets) = ([1.0, 2.0, 0.5, 3.0], 0.1, [0, 3, 1]);
     let opts = CrossEntropy::new().weight(Tensor::new(w.to_vec(), &[4]).unwrap()).ignore_index(1).label_smoothing(eps);
-    println!("cross_entropy_with: logits [3, 4], targets {targets:?}, weight {w:?}, label_smoothing {eps}, ignore_index 1");
+    println!(
+        "cross_entropy_with: logits [3, 4], targets {targets:?}, weight {w:?}, label_smoothing {eps}, ignore_index 1"
+    );
     // q: the weighted, smoothed target distribution, zero on the ignored row.
     let q = Tensor::from_fn(&[3, 4], |i| {
         let (r, c) = (i[0], i[1]);
@@ -299,7 +301,9 @@ fn loss_family() {
     let p = xv.softmax(1).value();
     let (p0, q0) = (&p.data()[..4], &q.data()[..4]);
     let s: f64 = q0.iter().sum();
-    println!("Worked row 0 (target 0): q_c = w_c eps / C + [c = t] (1 - eps) w_t, s = sum(q), D = w_0 + w_3 = {divisor}");
+    println!(
+        "Worked row 0 (target 0): q_c = w_c eps / C + [c = t] (1 - eps) w_t, s = sum(q), D = w_0 + w_3 = {divisor}"
+    );
     row("P = softmax(x_0)", p0);
     row("q", q0);
     println!("   s = {s:.4}");
@@ -341,7 +345,9 @@ fn loss_family() {
     let (pwd, y0) = (pw.data(), &by.data()[..3]);
     let scale: Vec<f64> = pwd.iter().zip(y0).map(|(pw, y)| pw * y + 1.0 - y).collect();
     let target: Vec<f64> = pwd.iter().zip(y0).zip(&scale).map(|((pw, y), k)| pw * y / k).collect();
-    println!("With pos_weight: (pw y + 1 - y) (sigmoid(x) - pw y / (pw y + 1 - y)), a weight times prediction minus target");
+    println!(
+        "With pos_weight: (pw y + 1 - y) (sigmoid(x) - pw y / (pw y + 1 - y)), a weight times prediction minus target"
+    );
     row("weight pw y + 1 - y", &scale);
     row("target pw y / (pw y + 1 - y)", &target);
     let by_hand: Vec<f64> = scale.iter().zip(&target).zip(&sig.data()[..3]).map(|((k, t), s)| k * (s - t)).collect();

@@ -178,7 +178,8 @@ fn bce_sets() -> Vec<(BceWithLogits, Option<Tensor>, Option<Tensor>, Reduction)>
     let mut sets = Vec::new();
     for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
         let base = BceWithLogits::new().reduction(reduction);
-        for (w, pw) in [(None, None), (Some(w.clone()), None), (None, Some(pw.clone())), (Some(full.clone()), Some(pw.clone()))]
+        for (w, pw) in
+            [(None, None), (Some(w.clone()), None), (None, Some(pw.clone())), (Some(full.clone()), Some(pw.clone()))]
         {
             let mut opts = base.clone();
             if let Some(w) = &w {
@@ -301,11 +302,7 @@ fn kl_composite<'t>(v: &[Var<'t>], reduction: &str, log_target: bool) -> Var<'t>
 fn kl_div_gradcheck_and_composition() {
     for (opts, reduction, log_target) in kl_sets() {
         let logp = randn(&[3, 4], 30).map(|v| v - 2.0);
-        let target = if log_target {
-            randn(&[3, 4], 31).map(|v| v - 1.5)
-        } else {
-            uniform(&[3, 4], 0.05, 1.0, 31)
-        };
+        let target = if log_target { randn(&[3, 4], 31).map(|v| v - 1.5) } else { uniform(&[3, 4], 0.05, 1.0, 31) };
         let inputs = [logp, target];
         check(inputs.clone(), |v| v[0].kl_div(v[1], &opts));
         let eq = check_equivalent(&inputs, |v| v[0].kl_div(v[1], &opts), |v| kl_composite(v, reduction, log_target));
@@ -327,11 +324,34 @@ fn logsumexp_gradcheck_and_composition() {
         for keep_dim in [false, true] {
             check([x.clone()], |v| v[0].logsumexp(axis, keep_dim));
             let eq = check_equivalent(
-                &[x.clone()],
+                std::slice::from_ref(&x),
                 |v| v[0].logsumexp(axis, keep_dim),
                 |v| logsumexp_composite(v[0], axis, keep_dim),
             );
             eq.assert_within(1e-12);
         }
     }
+}
+
+/// The one-buffer rule of the fused node holds with every option: backward keeps the logits,
+/// the targets, one log-sum-exp per row and the class weights, never the probabilities.
+#[test]
+fn cross_entropy_with_keeps_one_logits_buffer() {
+    let (rows, classes) = (8, 50);
+    let tape = tapegrad::Tape::new();
+    let x = tape.var(randn(&[rows, classes], 50));
+    let targets: Vec<usize> = (0..rows).map(|r| (r * 7) % classes).collect();
+    let weight = Tensor::ones(&[classes]);
+    let opts = CrossEntropy::new().weight(weight).ignore_index(7).label_smoothing(0.1);
+    let loss = x.cross_entropy_with(&targets, &opts);
+    let m = tape.memory();
+    assert_eq!(m.nodes[loss.id()].extras, vec![("targets", rows * 8), ("lse", rows * 8), ("weight", classes * 8)]);
+    assert_eq!(m.kept_bytes(), rows * classes * 8 + 2 * rows * 8 + classes * 8);
+    // BCE keeps its two inputs and the pos_weight row as given (not expanded).
+    let y = tape.constant(uniform(&[rows, classes], 0.0, 1.0, 51));
+    let tape_before = m.kept_bytes();
+    let bce = x.bce_with_logits(y, &BceWithLogits::new().pos_weight(Tensor::ones(&[classes])));
+    let m = tape.memory();
+    assert_eq!(m.nodes[bce.id()].extras, vec![("weights", classes * 8)]);
+    assert_eq!(m.kept_bytes(), tape_before + rows * classes * 8 + classes * 8);
 }

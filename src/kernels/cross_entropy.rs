@@ -255,8 +255,7 @@ fn backward_soft_logits_rows(
     dx: &mut [f64],
 ) {
     let classes = logits.len() / lse.len().max(1);
-    let rows =
-        logits.chunks_exact(classes).zip(probs.chunks_exact(classes)).zip(dx.chunks_exact_mut(classes)).zip(lse);
+    let rows = logits.chunks_exact(classes).zip(probs.chunks_exact(classes)).zip(dx.chunks_exact_mut(classes)).zip(lse);
     for ((((row, y), drow), &row_lse), &scale) in rows.zip(scales) {
         let s: f64 = (0..classes).map(|c| soft_q(opts, y, c, classes)).sum();
         for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {

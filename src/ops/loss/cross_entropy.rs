@@ -56,7 +56,10 @@ fn row_shape(shape: &[usize]) -> &[usize] {
 
 /// Whether `opts` are PyTorch's defaults, for which the plain loops run.
 fn is_plain(opts: &CrossEntropy) -> bool {
-    opts.weight.is_none() && opts.ignore_index.is_none() && opts.label_smoothing == 0.0 && opts.reduction == Reduction::Mean
+    opts.weight.is_none()
+        && opts.ignore_index.is_none()
+        && opts.label_smoothing == 0.0
+        && opts.reduction == Reduction::Mean
 }
 
 impl<'t> Var<'t> {
@@ -264,11 +267,12 @@ impl Rule for FusedCrossEntropy {
     }
 
     fn saved(&self, _: Wants<'_>) -> Saved {
-        let weight = self.weight.as_deref().map_or(0, bytes_of);
-        Saved::nothing()
-            .input(0)
-            .extra("targets", bytes_of(&self.targets))
-            .extra("lse", bytes_of(&self.logsumexp) + weight)
+        let saved =
+            Saved::nothing().input(0).extra("targets", bytes_of(&self.targets)).extra("lse", bytes_of(&self.logsumexp));
+        match &self.weight {
+            Some(w) => saved.extra("weight", bytes_of(w)),
+            None => saved,
+        }
     }
 
     /// Per row, with `p = softmax(x)` and `L = sum_c q_c (lse(x) - x_c)`:
@@ -288,7 +292,15 @@ impl Rule for FusedCrossEntropy {
             } else {
                 let scales = self.reduced.scales(cx.upstream(), self.targets.len());
                 let smoothing = Smoothing { weight: self.weight.as_deref(), eps: self.eps };
-                kernel::backward_hard(x.data(), &self.logsumexp, &self.targets, self.ignore, smoothing, &scales, &mut dx);
+                kernel::backward_hard(
+                    x.data(),
+                    &self.logsumexp,
+                    &self.targets,
+                    self.ignore,
+                    smoothing,
+                    &scales,
+                    &mut dx,
+                );
             }
             Tensor::from_parts(dx, x.shape())
         });
@@ -310,8 +322,11 @@ impl Rule for CrossEntropyProbs {
     }
 
     fn saved(&self, wants: Wants<'_>) -> Saved {
-        let weight = self.weight.as_deref().map_or(0, bytes_of);
-        Saved::nothing().input(0).input_if(wants.input(0), 1).extra("lse", bytes_of(&self.logsumexp) + weight)
+        let saved = Saved::nothing().input(0).input_if(wants.input(0), 1).extra("lse", bytes_of(&self.logsumexp));
+        match &self.weight {
+            Some(w) => saved.extra("weight", bytes_of(w)),
+            None => saved,
+        }
     }
 
     /// With `q_c = w_c ((1 - eps) y_c + eps / C)` and `L = sum_c q_c (lse(x) - x_c)`:

@@ -12,10 +12,10 @@ fn t_log_t(t: f64) -> f64 {
     if t == 0.0 { 0.0 } else { t * t.ln() }
 }
 
-/// `d/dt (t ln t) = ln t + t / t`, written as PyTorch's `xlogy` backward computes it: at
-/// `t = 0` the first part is 0 and `t / t` is NaN, so the gradient there is NaN, as PyTorch's.
+/// `d/dt (t ln t) = ln t + t / t`, as PyTorch's `xlogy` backward computes it: at `t = 0` (and
+/// `t = inf`) the quotient `t / t` is NaN, so the gradient there is NaN, as PyTorch's.
 fn xlogy_derivative(t: f64) -> f64 {
-    (if t == 0.0 { 0.0 } else { t.ln() }) + t / t
+    if t == 0.0 || t.is_infinite() { f64::NAN } else { t.ln() + 1.0 }
 }
 
 impl<'t> Var<'t> {
@@ -52,7 +52,8 @@ impl<'t> Var<'t> {
                 t.shape(),
                 x.shape()
             );
-            let pointwise = |(&x, &t): (&f64, &f64)| if opts.log_target { t.exp() * (t - x) } else { t_log_t(t) - t * x };
+            let pointwise =
+                |(&x, &t): (&f64, &f64)| if opts.log_target { t.exp() * (t - x) } else { t_log_t(t) - t * x };
             let losses = x.data().iter().zip(t.data()).map(pointwise).collect();
             let (reduction, divisor) = match opts.reduction {
                 KlReduction::Mean => (Reduction::Mean, x.numel() as f64),
