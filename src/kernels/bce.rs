@@ -7,6 +7,7 @@
 //! repeats along the leading axes is read in place, never expanded.
 
 use crate::kernels::Scale;
+use crate::kernels::exp::exp;
 use crate::kernels::parallel::{for_each_block, rows_per_block};
 
 /// A broadcast operand read as one block of `data.len()` values repeated over the output.
@@ -33,13 +34,13 @@ impl Weights<'_> {
 /// `ln sigmoid(x) = min(x, 0) - ln(1 + e^-|x|)`, finite for every finite `x`.
 #[inline(always)]
 pub(crate) fn log_sigmoid(x: f64) -> f64 {
-    x.min(0.0) - (-x.abs()).exp().ln_1p()
+    x.min(0.0) - exp(-x.abs()).ln_1p()
 }
 
 /// `sigmoid(x)`, from `e^-|x|` so that nothing overflows.
 #[inline(always)]
 fn sigmoid(x: f64) -> f64 {
-    let e = (-x.abs()).exp();
+    let e = exp(-x.abs());
     if x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) }
 }
 
@@ -67,16 +68,33 @@ fn walk(start: usize, len: usize, weights: Weights<'_>, span: usize, mut f: impl
     }
 }
 
+/// One element's loss.
+#[inline(always)]
+fn loss(x: f64, y: f64, w: f64, pw: Option<f64>) -> f64 {
+    let log_weight = pw.map_or(1.0, |pw| 1.0 + (pw - 1.0) * y);
+    w * ((1.0 - y) * x - log_weight * log_sigmoid(x))
+}
+
 /// The losses of every element into `out`.
 pub(crate) fn forward(x: &[f64], y: &[f64], weights: Weights<'_>, out: &mut [f64]) {
     let span = weights.span(x.len());
     in_spans(out, span, |start, out| {
-        walk(start, out.len(), weights, span, |i, w, pw| {
-            let (x, y) = (x[i], y[i]);
-            let log_weight = pw.map_or(1.0, |pw| 1.0 + (pw - 1.0) * y);
-            out[i - start] = w * ((1.0 - y) * x - log_weight * log_sigmoid(x));
-        });
+        walk(start, out.len(), weights, span, |i, w, pw| out[i - start] = loss(x[i], y[i], w, pw));
     });
+}
+
+/// The sum of the losses, without a buffer for them (for a reduced output).
+pub(crate) fn forward_sum(x: &[f64], y: &[f64], weights: Weights<'_>) -> f64 {
+    let span = weights.span(x.len());
+    let block = rows_per_block(x.len().div_ceil(span), span) * span;
+    let mut sums = vec![0.0; x.len().div_ceil(block)];
+    for_each_block(sums.iter_mut().enumerate(), |(b, sum)| {
+        let start = b * block;
+        let mut acc = 0.0;
+        walk(start, block.min(x.len() - start), weights, span, |i, w, pw| acc += loss(x[i], y[i], w, pw));
+        *sum = acc;
+    });
+    sums.iter().sum()
 }
 
 /// The gradient to the logits: `dx = scale w ((pw y + 1 - y) sigmoid(x) - pw y)`.

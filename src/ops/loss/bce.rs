@@ -70,9 +70,15 @@ impl<'t> Var<'t> {
                 pos_weight: opts.pos_weight.as_ref().map(|w| periodic(OP, "pos_weight", w, shape).into_owned()),
                 reduced: Reduced::new(opts.reduction, x.numel() as f64),
             };
-            let mut losses = vec![0.0; x.numel()];
-            kernel::forward(x.data(), y.data(), node.weights(), &mut losses);
-            (node.reduced.output(losses, shape), node)
+            let value = if node.reduced.reduces() {
+                // Summed block by block: no buffer of per-element losses.
+                Tensor::scalar(kernel::forward_sum(x.data(), y.data(), node.weights()) / node.reduced.divisor)
+            } else {
+                let mut losses = vec![0.0; x.numel()];
+                kernel::forward(x.data(), y.data(), node.weights(), &mut losses);
+                Tensor::from_parts(losses, shape)
+            };
+            (value, node)
         };
         self.tape.record(node, &[self, targets], value)
     }
