@@ -13,16 +13,17 @@ use crate::ops::loss::{CrossEntropy, Reduced, Reduction};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
-/// Checks the targets against the logits' shape and returns `(rows, classes)`.
+/// Checks the targets against the logits' shape and returns `(rows, classes)`. A target equal
+/// to `ignore` may lie outside `0..classes`.
 #[track_caller]
-pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &[usize]) -> (usize, usize) {
+pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &[usize], ignore: Option<usize>) -> (usize, usize) {
     let (rows, classes) = rows_of(op, shape);
     assert!(
         targets.len() == rows,
         "{op}: {} targets for input of shape {shape:?}, which has {rows} rows (one target per row)",
         targets.len()
     );
-    if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes) {
+    if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes && Some(t) != ignore) {
         panic!("{op}: target {target} at row {row} is outside 0..{classes} for input of shape {shape:?}");
     }
     (rows, classes)
@@ -122,16 +123,8 @@ impl<'t> Var<'t> {
         let (y, node) = {
             let v = self.value_ref();
             let shape = v.shape();
-            let (rows, classes) = rows_of(op, shape);
-            assert!(
-                targets.len() == rows,
-                "{op}: {} targets for input of shape {shape:?}, which has {rows} rows (one target per row)",
-                targets.len()
-            );
             let ignore = opts.ignore_index;
-            if let Some((row, &t)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes && Some(t) != ignore) {
-                panic!("{op}: target {t} at row {row} is outside 0..{classes} for input of shape {shape:?}");
-            }
+            let (rows, classes) = rows_and_classes(op, shape, targets, ignore);
             let weight = class_weights(op, opts, shape, classes);
             if is_plain(opts) {
                 let (logsumexp, loss_sum) = kernel::forward(v.data(), classes, targets);

@@ -12,7 +12,7 @@ impl<'t> Var<'t> {
     pub fn nll_loss(self, targets: &[usize]) -> Var<'t> {
         let y = {
             let v = self.value_ref();
-            let (rows, classes) = rows_and_classes("nll_loss", v.shape(), targets);
+            let (rows, classes) = rows_and_classes("nll_loss", v.shape(), targets, None);
             let picked: f64 = targets.iter().enumerate().map(|(r, &t)| v.data()[r * classes + t]).sum();
             Tensor::scalar(-picked / rows as f64)
         };
