@@ -75,9 +75,8 @@ fn main() {
         if kept(r) { picked + eps / CLASSES as f64 * w[c] } else { 0.0 }
     });
     let divisor: f64 = (0..ROWS).filter(|&r| kept(r)).map(|r| w[targets[r]]).sum();
-    let fused = measure(&logits, &|x| x.cross_entropy_with(&targets, &opts));
-    let composite =
-        measure(&logits, &|x| -(x.log_softmax(1) * x.tape().constant(q.clone())).sum_axis(1, false).sum() / divisor);
+    let fused = measure(&logits, &q, &|x, _| x.cross_entropy_with(&targets, &opts));
+    let composite = measure(&logits, &q, &|x, q| -(x.log_softmax(1) * q).sum_axis(1, false).sum() / divisor);
     report("cross_entropy_with(weight, label_smoothing, ignore_index)", fused, composite);
 
     // BCE with a pos_weight per class.
