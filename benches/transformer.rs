@@ -1,4 +1,4 @@
-//! W5 and W6 of `../shared/PERF.md`: one training step (forward, backward, SGD lr 0.01) of a
+//! W5 and W6: one training step (forward, backward, SGD lr 0.01) of a
 //! pre-LN decoder-only transformer written with plain tapegrad ops, as a tiny engine's user
 //! would write it: token + learned position embedding -> L x [LN -> causal multi-head attention
 //! (one fused QKV Linear, scaled scores, masked softmax, output Linear) + residual -> LN ->
@@ -6,13 +6,18 @@
 //! Targets are the input rolled by one position.
 //!
 //! Run: `cargo bench --bench transformer`; `bash benches/peers/run_peers.sh` runs JAX beside it.
+//!
+//! `cargo bench --bench transformer -- hvp` times instead a Hessian-vector product of the W5
+//! loss with respect to all parameters (one recorded backward, one plain backward, as
+//! `tapegrad::hvp`) against one plain forward + backward, alternated;
+//! `bash benches/peers/run_hvp.sh` runs PyTorch's `torch.autograd.functional.hvp` beside it.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use tapegrad::{Tape, Tensor, Var, causal_mask};
+use tapegrad::{Grads, Tape, Tensor, Var, causal_mask};
 
 struct Config {
     name: &'static str,
@@ -119,10 +124,95 @@ fn bench(c: &Config, steps: usize) {
     );
 }
 
+/// `H v` for the loss at `params`, `v` one direction per parameter: the gradient recorded as
+/// `Var`s, `sum_k <grad_k, v_k>`, and one backward of that (as `tapegrad::hvp`, over several
+/// tensors at once).
+fn hvp_all(c: &Config, params: &[Tensor], v: &[Tensor], ids: &[usize], mask: &Tensor) -> Grads {
+    let tape = Tape::new();
+    let vars = tape.vars(params);
+    let grads = loss(c, &vars, ids, mask).backward_graph();
+    let directional = vars
+        .iter()
+        .zip(v)
+        .map(|(&p, v)| (grads.wrt(p).expect("every parameter reaches the loss") * tape.constant(v.clone())).sum())
+        .reduce(|a, b| a + b)
+        .expect("parameters");
+    directional.backward()
+}
+
+/// The gradients of the loss at `params` (one forward, one backward).
+fn gradients(c: &Config, params: &[Tensor], ids: &[usize], mask: &Tensor) -> Vec<Tensor> {
+    let tape = Tape::new();
+    let vars = tape.vars(params);
+    let mut grads = loss(c, &vars, ids, mask).backward();
+    vars.iter().map(|&p| grads.take(p).expect("every parameter reaches the loss")).collect()
+}
+
+/// Hessian-vector product against one plain backward, alternated, medians; checked against
+/// central differences of the gradient.
+fn bench_hvp(c: &Config, steps: usize) {
+    let mut rng = StdRng::seed_from_u64(0);
+    let params = init(c, &mut rng);
+    let ids: Vec<usize> = (0..c.batch * c.t).map(|_| rng.random_range(0..c.vocab)).collect();
+    let v: Vec<Tensor> = params.iter().map(|p| Tensor::randn(p.shape(), &mut rng)).collect();
+    let mask = causal_mask(c.t);
+    let (mut plain, mut hvp) = (vec![], vec![]);
+    for _ in 0..steps {
+        let start = Instant::now();
+        black_box(gradients(c, &params, &ids, &mask));
+        plain.push(start.elapsed().as_secs_f64() * 1e6);
+        let start = Instant::now();
+        black_box(hvp_all(c, &params, &v, &ids, &mask));
+        hvp.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    plain.sort_by(f64::total_cmp);
+    hvp.sort_by(f64::total_cmp);
+    let (plain, hvp) = (plain[steps / 2], hvp[steps / 2]);
+    // H v ~ (g(x + eps v) - g(x - eps v)) / (2 eps): a sanity check of the figure. It is
+    // tight where no relu input crosses 0 between x - eps v and x + eps v (batch 1); with more
+    // rows some do, and the difference quotient then sees the kink (batch 16: ~0.25; with gelu
+    // in place of relu the same check gives ~6e-6).
+    let eps = 1e-5;
+    let shifted = |s: f64| -> Vec<Tensor> {
+        params
+            .iter()
+            .zip(&v)
+            .map(|(p, v)| {
+                Tensor::new(p.data().iter().zip(v.data()).map(|(a, b)| a + s * b).collect(), p.shape()).unwrap()
+            })
+            .collect()
+    };
+    let (up, down) = (gradients(c, &shifted(eps), &ids, &mask), gradients(c, &shifted(-eps), &ids, &mask));
+    let hv = hvp_all(c, &params, &v, &ids, &mask);
+    let tape = Tape::new();
+    let vars = tape.vars(&params);
+    let (mut worst, mut scale) = (0.0f64, 0.0f64);
+    for (k, &var) in vars.iter().enumerate() {
+        // `vars` stand for the parameters of the tape `hvp_all` used: same ids, in order.
+        let exact = hv.by_id(var.id()).expect("a parameter's H v");
+        for ((e, u), d) in exact.data().iter().zip(up[k].data()).zip(down[k].data()) {
+            worst = worst.max((e - (u - d) / (2.0 * eps)).abs());
+            scale = scale.max(e.abs());
+        }
+    }
+    let n: usize = params.iter().map(Tensor::numel).sum();
+    println!(
+        "{} hvp: {hvp:.1} us, plain forward+backward {plain:.1} us, ratio {:.2} (medians of {steps}, alternated); \
+         {n} parameters; max |Hv - central difference| {worst:.1e} (max |Hv| {scale:.2})",
+        c.name,
+        hvp / plain
+    );
+}
+
 fn main() {
     // `cargo bench --bench transformer -- W6` runs only the workloads whose name contains "W6".
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
     let w5 = |name, batch| Config { name, vocab: 6, d: 16, ff: 64, t: 5, heads: 2, layers: 1, batch };
+    if filter == "hvp" {
+        bench_hvp(&w5("W5 transformer, batch 1", 1), 501);
+        bench_hvp(&w5("W5' transformer, batch 16", 16), 201);
+        return;
+    }
     let w6 = Config { name: "W6 transformer step", vocab: 512, d: 128, ff: 512, t: 64, heads: 4, layers: 2, batch: 16 };
     let workloads =
         [(w5("W5 transformer step, batch 1", 1), 501), (w5("W5' transformer step, batch 16", 16), 501), (w6, 9)];

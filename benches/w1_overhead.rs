@@ -1,4 +1,4 @@
-//! W1 of `../shared/PERF.md`: per-op overhead. `x = x * 1.0001 + 0.0001` repeated 5,000 times
+//! W1: per-op overhead. `x = x * 1.0001 + 0.0001` repeated 5,000 times
 //! on a shape-[1] tensor (10,000 recorded ops), then backward. Prints the median over runs of
 //! forward, backward and total nanoseconds per op.
 //!

@@ -1,4 +1,4 @@
-//! Workloads of `../shared/PERF.md`, release build, medians:
+//! Workloads W3 and W4, release build, medians:
 //! - W3: softmax cross-entropy forward + backward on logits [1024, 8192] (and [4096, 8192]),
 //!   fused `cross_entropy` and the unfused `log_softmax -> nll_loss` / `softmax -> log -> nll_loss`.
 //! - W4: one MLP training step, x [64, 784] -> Linear 256 -> ReLU -> Linear 10 ->

@@ -101,12 +101,11 @@ mod tensor_arith;
 mod var_ref_ops;
 
 mod error;
-pub mod pyrandom;
-pub mod seed;
 
-pub use autograd::{Anomaly, Grads, Phase, Tape, Var};
+pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
 pub use check::{
-    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, jacobian, jacobians,
+    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, gradgradcheck,
+    hessian, hvp, jacobian, jacobians,
 };
 pub use error::Error;
 pub use nn::{ParamGrads, ParamVars, Params};
@@ -114,7 +113,6 @@ pub use ops::custom::CustomOp;
 pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
 pub use optim::Optimizer;
-pub use pyrandom::PyRandom;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
 

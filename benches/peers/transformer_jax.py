@@ -1,4 +1,4 @@
-"""W5 and W6 of shared/PERF.md in JAX (jit, float64): one SGD step (lr 0.01) of the same
+"""W5 and W6 in JAX (jit, float64): one SGD step (lr 0.01) of the same
 pre-LN transformer as benches/transformer.rs, median ms, for run_peers.sh."""
 import statistics
 import time

@@ -1,4 +1,4 @@
-"""W1 of shared/PERF.md for the Python peers: x = x*1.0001 + 0.0001 x 5,000 on one value
+"""W1 for the Python peers: x = x*1.0001 + 0.0001 x 5,000 on one value
 (10,000 ops), forward + backward, median ns/op. Runs micrograd and, when installed, PyTorch.
 Used by run_peers.sh, which runs tapegrad's bench in the same session."""
 import statistics
@@ -38,7 +38,7 @@ report("micrograd", *bench(lambda: Value(1.0), lambda x: x * 1.0001 + 0.0001, la
 try:
     import torch
 except ImportError:
-    print("W1 torch: not installed (PERF.md measured 5,162 ns/op on this kind of machine)")
+    print("W1 torch: not installed (measured earlier at 5,162 ns/op on this kind of machine)")
 else:
     torch.set_num_threads(1)
     report(

@@ -1,4 +1,4 @@
-"""W3 and W4 of shared/PERF.md in JAX (jit, float64), medians in ms, for run_peers.sh to print
+"""W3 and W4 in JAX (jit, float64), medians in ms, for run_peers.sh to print
 beside tapegrad's `cargo bench --bench workloads` in the same session."""
 import statistics
 import time

@@ -4,13 +4,15 @@
 
 pub(crate) mod anomaly;
 mod backward;
+mod grad_graph;
 pub(crate) mod rule;
 pub(crate) mod tape;
 mod var;
 
 pub use anomaly::{Anomaly, Phase};
 pub use backward::Grads;
-pub(crate) use rule::{BackwardCx, Rule, Saved, Wants, bytes_of};
+pub use grad_graph::GradGraph;
+pub(crate) use rule::{BackwardCx, GraphCx, Rule, Saved, Wants, bytes_of};
 pub(crate) use tape::Node;
 pub use tape::Tape;
 pub use var::Var;

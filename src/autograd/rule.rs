@@ -7,7 +7,12 @@
 //!   ([`Tape::memory`](crate::Tape::memory), the dump, the DOT picture) derives from this, and
 //!   in debug builds [`BackwardCx`] refuses to hand a rule a value it did not declare, so the
 //!   declaration and the rule cannot drift apart;
-//! - [`Rule::backward`]: the chain rule, with the derivation beside it.
+//! - [`Rule::backward`]: the chain rule, with the derivation beside it;
+//! - [`Rule::backward_graph`]: the same chain rule written with ordinary `Var` ops, so that
+//!   [`Var::backward_graph`](crate::Var::backward_graph) records the backward pass on the tape
+//!   and it can be differentiated again. Beside the fast form, in the same home; the test
+//!   `tests/backward_graph.rs` runs both on every op and requires equal gradients, so the two
+//!   cannot drift apart.
 //!
 //! The node's inputs are not part of the op: the tape records them with the node, in the order
 //! the op's forward passed them, and a rule refers to them by position (`0`, `1`, ...).
@@ -15,6 +20,7 @@
 use smallvec::SmallVec;
 
 use crate::autograd::tape::Node;
+use crate::autograd::{Tape, Var};
 use crate::tensor::Tensor;
 
 /// One op's backward rule and what it needs. See the [module docs](self).
@@ -28,6 +34,13 @@ pub(crate) trait Rule {
 
     /// Adds the gradients of the inputs that want one, from the upstream gradient.
     fn backward(&self, cx: &mut BackwardCx<'_>);
+
+    /// [`Rule::backward`] as a differentiable computation: adds the gradients of the inputs
+    /// that want one as `Var`s recorded on the tape, built from the inputs, the output and the
+    /// upstream gradient as `Var`s. Whatever the fast rule reads from saved state (an arg-max,
+    /// a target) enters as a constant; whatever depends on the inputs (a softmax, a layer
+    /// norm's `1/std`) is recomputed with ops, so that its own derivative is right.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>);
 
     /// Whether element `i` of this op's forward value may be non-finite by the user's request
     /// (`masked_fill(mask, -inf)`): anomaly mode then lets it pass, as it does leaves.
@@ -185,6 +198,79 @@ impl BackwardCx<'_> {
     /// Computes input `k`'s gradient with `grad` and adds it, only when `k` wants one: the
     /// usual form of a rule with one formula per input.
     pub(crate) fn add_with(&mut self, k: usize, grad: impl FnOnce(&Self) -> Tensor) {
+        if self.wants(k) {
+            let g = grad(self);
+            self.add(k, g);
+        }
+    }
+}
+
+/// What [`Rule::backward_graph`] works with: the node's inputs, its output and the upstream
+/// gradient as `Var`s on the same tape, and [`GraphCx::add`] to hand a gradient `Var` to an
+/// input (dropped when that input wants none; summed with `+`, recorded, when it reaches an
+/// input along several paths).
+pub(crate) struct GraphCx<'a, 't> {
+    pub(crate) tape: &'t Tape,
+    pub(crate) inputs: &'a [usize],
+    pub(crate) output: usize,
+    pub(crate) upstream: Var<'t>,
+    pub(crate) grads: &'a mut [Option<Var<'t>>],
+}
+
+impl<'t> GraphCx<'_, 't> {
+    /// Whether input `k` wants a gradient.
+    pub(crate) fn wants(&self, k: usize) -> bool {
+        self.tape.nodes.borrow()[self.inputs[k]].needs_grad
+    }
+
+    /// Input `k` as a `Var`.
+    pub(crate) fn input(&self, k: usize) -> Var<'t> {
+        Var { tape: self.tape, id: self.inputs[k] }
+    }
+
+    /// The shape of input `k`.
+    pub(crate) fn input_shape(&self, k: usize) -> Vec<usize> {
+        self.tape.nodes.borrow()[self.inputs[k]].value.shape().to_vec()
+    }
+
+    /// The number of inputs.
+    pub(crate) fn arity(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// The node itself (its output) as a `Var`.
+    pub(crate) fn output(&self) -> Var<'t> {
+        Var { tape: self.tape, id: self.output }
+    }
+
+    /// The gradient of the final output with respect to this node's value, as a `Var`.
+    pub(crate) fn upstream(&self) -> Var<'t> {
+        self.upstream
+    }
+
+    /// A constant on this tape (a mask, a one-hot of targets): it gets no gradient.
+    #[track_caller]
+    pub(crate) fn constant(&self, value: Tensor) -> Var<'t> {
+        self.tape.constant(value)
+    }
+
+    /// Adds `grad` (shaped like input `k`) to input `k`'s gradient, when it wants one.
+    #[track_caller]
+    pub(crate) fn add(&mut self, k: usize, grad: Var<'t>) {
+        if !self.wants(k) {
+            return;
+        }
+        let id = self.inputs[k];
+        debug_assert_eq!(grad.shape(), self.input_shape(k), "gradient shape of node {id}");
+        self.grads[id] = Some(match self.grads[id] {
+            Some(sum) => sum + grad,
+            None => grad,
+        });
+    }
+
+    /// Builds input `k`'s gradient with `grad` and adds it, only when `k` wants one.
+    #[track_caller]
+    pub(crate) fn add_with(&mut self, k: usize, grad: impl FnOnce(&Self) -> Var<'t>) {
         if self.wants(k) {
             let g = grad(self);
             self.add(k, g);

@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::ops::Range;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -41,6 +42,10 @@ pub struct Tape {
     anomaly: bool,
     /// Per-node timing: see [`Tape::with_profiling`].
     pub(crate) profile: Option<Timings>,
+    /// The id ranges of the nodes recorded by [`Var::backward_graph`] (recorded backward
+    /// passes), so dumps and pictures show where the forward ends. Kept here, not per node,
+    /// so that recording an op costs nothing more for it.
+    recorded_backward: RefCell<Vec<Range<usize>>>,
 }
 
 /// What a profiling tape measures: per node, the wall time from the previous node's recording
@@ -89,7 +94,13 @@ impl Node {
 
 impl Default for Tape {
     fn default() -> Tape {
-        Tape { nodes: RefCell::default(), id: TapeId::fresh(), anomaly: false, profile: None }
+        Tape {
+            nodes: RefCell::default(),
+            id: TapeId::fresh(),
+            anomaly: false,
+            profile: None,
+            recorded_backward: RefCell::default(),
+        }
     }
 }
 
@@ -146,6 +157,23 @@ impl Tape {
 
     pub(crate) fn id(&self) -> TapeId {
         self.id
+    }
+
+    /// Marks every node recorded until the guard drops as part of a recorded backward pass.
+    pub(crate) fn recording_backward(&self) -> impl Drop + '_ {
+        struct Mark<'a>(&'a Tape, usize);
+        impl Drop for Mark<'_> {
+            fn drop(&mut self) {
+                let end = self.0.len();
+                self.0.recorded_backward.borrow_mut().push(self.1..end);
+            }
+        }
+        Mark(self, self.len())
+    }
+
+    /// Whether node `id` was recorded by [`Var::backward_graph`].
+    pub(crate) fn is_recorded_backward(&self, id: usize) -> bool {
+        self.recorded_backward.borrow().iter().any(|r| r.contains(&id))
     }
 
     /// Records a differentiable leaf: backward computes its gradient.

@@ -1,12 +1,18 @@
 //! Checking tools: they build functions on fresh tapes and read the results, never changing
 //! how a tape works. [`gradcheck`](crate::gradcheck) compares analytical gradients with finite
-//! differences, [`jacobian`](crate::jacobian) builds full Jacobians, and
+//! differences ([`gradgradcheck`](crate::gradgradcheck) the second derivatives),
+//! [`jacobian`](crate::jacobian) builds full Jacobians, [`hessian`](crate::hessian) and
+//! [`hvp`](crate::hvp) second derivatives, and
 //! [`check_equivalent`](crate::check_equivalent) compares a fused op with its composition.
 
 mod equivalence;
 mod gradcheck;
+mod gradgradcheck;
+mod hessian;
 mod jacobian;
 
 pub use equivalence::{Equivalence, InputDiff, TapeSummary, check_equivalent};
 pub use gradcheck::{Gradcheck, GradcheckError, gradcheck};
+pub use gradgradcheck::gradgradcheck;
+pub use hessian::{hessian, hvp};
 pub use jacobian::{jacobian, jacobians};

@@ -10,7 +10,9 @@ impl Tape {
     /// constants dashed grey), and every edge carries the shape of the tensor flowing along it.
     /// Nodes that need no gradient are drawn grey and dashed. An op's box also says what its
     /// backward keeps (`keeps: out, #3, lse 32 B`, as in [`Tape::dump`]). Values no node
-    /// reads (the output) get an edge to a small point.
+    /// reads (the output) get an edge to a small point. Nodes of a recorded backward pass
+    /// ([`Var::backward_graph`](crate::Var::backward_graph)) are drawn orange, inside a dashed
+    /// cluster labelled "recorded backward".
     ///
     /// Render with `dot -Tsvg tape.dot -o tape.svg` (install Graphviz with
     /// `apt-get install graphviz` or `brew install graphviz`).
@@ -58,8 +60,22 @@ impl Tape {
         out.push_str("digraph tape {\n");
         out.push_str("  node [fontname=\"Helvetica\", fontsize=10];\n");
         out.push_str("  edge [fontname=\"Helvetica\", fontsize=9];\n");
+        let recorded: Vec<bool> = (0..report.nodes.len()).map(|id| self.is_recorded_backward(id)).collect();
+        let mut in_backward = false;
         for row in &report.nodes {
             let id = row.id;
+            if recorded[id] != in_backward {
+                in_backward = recorded[id];
+                if in_backward {
+                    let _ = writeln!(
+                        out,
+                        "  subgraph cluster_backward{id} {{\n  label=\"recorded backward\"; style=dashed; \
+                         color=\"{BACKWARD}\"; fontcolor=\"{BACKWARD}\";"
+                    );
+                } else {
+                    out.push_str("  }\n");
+                }
+            }
             let style = match (row.inputs.is_empty(), row.needs_grad) {
                 (true, true) => "shape=ellipse, style=filled, fillcolor=\"#cfe2ff\"",
                 (true, false) => "shape=ellipse, style=dashed, color=gray50, fontcolor=gray30",
@@ -79,7 +95,9 @@ impl Tape {
                     let _ = write!(label, "\\nkeeps: {keeps}");
                 }
             }
-            let _ = writeln!(out, "  n{id} [label=\"{label}\", {style}];");
+            let mark =
+                if in_backward { format!(", color=\"{BACKWARD}\", fontcolor=\"{BACKWARD}\"") } else { String::new() };
+            let _ = writeln!(out, "  n{id} [label=\"{label}\", {style}{mark}];");
             for &input in &row.inputs {
                 let _ = writeln!(out, "  n{input} -> n{id} [label=\"{}\"];", edge_label(input));
             }
@@ -88,7 +106,13 @@ impl Tape {
                 let _ = writeln!(out, "  n{id} -> out{id} [label=\"{}\"];", edge_label(id));
             }
         }
+        if in_backward {
+            out.push_str("  }\n");
+        }
         out.push_str("}\n");
         out
     }
 }
+
+/// The colour of recorded-backward nodes and their cluster.
+const BACKWARD: &str = "#d9480f";

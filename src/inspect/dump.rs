@@ -16,7 +16,9 @@ use crate::tensor::Tensor;
 /// (`out` = its own value, `#i` = the value of node `i`, and named extras its op saved), and
 /// the bytes *kept alive for backward* charged to it (its value if any rule reads it, plus its
 /// extras; see the [module docs](crate::inspect) for the precise definition). A legend and the
-/// totals follow the table.
+/// totals follow the table. Nodes recorded by [`Var::backward_graph`](crate::Var::backward_graph)
+/// (a backward pass recorded to be differentiated again) come under a line
+/// `— recorded backward —`, and the nodes after them under `— forward —` again.
 ///
 /// ```
 /// use tapegrad::{Tape, Tensor};
@@ -198,7 +200,12 @@ impl fmt::Display for Dump<'_> {
         };
         writeln!(f, "tape: {} nodes", report.nodes.len())?;
         line(f, &|c| columns[c].0.to_string())?;
+        let mut in_backward = false;
         for row in 0..report.nodes.len() {
+            if self.tape.is_recorded_backward(row) != in_backward {
+                in_backward = !in_backward;
+                writeln!(f, "  {}", if in_backward { "— recorded backward —" } else { "— forward —" })?;
+            }
             line(f, &|c| columns[c].2[row].clone())?;
         }
         let vars = report.nodes.iter().filter(|r| r.op == "var").count();

@@ -8,7 +8,8 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::ops::broadcast::sum_to_shape;
 use crate::ops::unary::{Unary, unary};
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -51,6 +52,10 @@ trait Arithmetic {
     fn apply(a: f64, b: f64) -> f64;
     /// `(dy/da, dy/db)`.
     fn partials(a: f64, b: f64) -> (f64, f64);
+    /// `g * dy/da` as recorded ops (the differentiable form of the first partial).
+    fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t>;
+    /// `g * dy/db` as recorded ops.
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t>;
 }
 
 /// A computation generic over the op's arithmetic (see [`Binary::dispatch`]).
@@ -72,6 +77,12 @@ impl Arithmetic for AddOp {
     fn partials(_: f64, _: f64) -> (f64, f64) {
         (1.0, 1.0)
     }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g
+    }
+    fn chain_b<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g
+    }
 }
 
 /// `a - b`: `(1, -1)`.
@@ -81,6 +92,12 @@ impl Arithmetic for SubOp {
     }
     fn partials(_: f64, _: f64) -> (f64, f64) {
         (1.0, -1.0)
+    }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g
+    }
+    fn chain_b<'t>(g: Var<'t>, _: Var<'t>, _: Var<'t>) -> Var<'t> {
+        -g
     }
 }
 
@@ -92,6 +109,12 @@ impl Arithmetic for MulOp {
     fn partials(a: f64, b: f64) -> (f64, f64) {
         (b, a)
     }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * b
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, _: Var<'t>) -> Var<'t> {
+        g * a
+    }
 }
 
 /// `a / b`: `(1/b, -a/b^2)` (quotient rule).
@@ -101,6 +124,26 @@ impl Arithmetic for DivOp {
     }
     fn partials(a: f64, b: f64) -> (f64, f64) {
         (1.0 / b, -a / (b * b))
+    }
+    fn chain_a<'t>(g: Var<'t>, _: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * (1.0 / b)
+    }
+    fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
+        g * (-a / (b * b))
+    }
+}
+
+/// The differentiable backward: `g * dy/da` (and `dy/db`) as recorded ops, summed back to each
+/// operand's shape with `sum_to_size`.
+struct GraphChainRule<'a, 'c, 't>(&'a mut GraphCx<'c, 't>);
+
+impl BinaryJob for GraphChainRule<'_, '_, '_> {
+    type Output = ();
+    fn run<F: Arithmetic>(self) {
+        let cx = self.0;
+        let (g, a, b) = (cx.upstream(), cx.input(0), cx.input(1));
+        cx.add_with(0, |cx| sum_to_shape(F::chain_a(g, a, b), &cx.input_shape(0)));
+        cx.add_with(1, |cx| sum_to_shape(F::chain_b(g, a, b), &cx.input_shape(1)));
     }
 }
 
@@ -157,6 +200,10 @@ impl Rule for Binary {
         if let Some(db) = db {
             cx.add(1, Tensor::from_parts(db, &shape_b));
         }
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        self.dispatch(GraphChainRule(cx));
     }
 }
 

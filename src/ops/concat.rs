@@ -1,7 +1,7 @@
 //! `concat` (join along an axis) and `narrow` (a contiguous slice along an axis): the two are
 //! each other's backward.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -115,6 +115,14 @@ impl Rule for Concat {
             start += len;
         }
     }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let mut start = 0;
+        for (k, &len) in self.sizes.iter().enumerate() {
+            cx.add_with(k, |cx| cx.upstream().narrow(self.axis, start, len));
+            start += len;
+        }
+    }
 }
 
 /// The slice `start..start + len` along an axis (`len` is the output's size there).
@@ -146,6 +154,29 @@ impl Rule for Narrow {
                 dx[base..base + len * inner].copy_from_slice(&g.data()[o * len * inner..(o + 1) * len * inner]);
             }
             Tensor::from_parts(dx, shape)
+        });
+    }
+
+    /// `g` between constant zeros: `concat([0, g, 0], axis)` (empty blocks left out).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            let len = g.shape()[self.axis];
+            let zeros = |size: usize| {
+                let mut s = shape.clone();
+                s[self.axis] = size;
+                cx.constant(Tensor::zeros(&s))
+            };
+            let after = shape[self.axis] - self.start - len;
+            let mut parts = Vec::with_capacity(3);
+            if self.start > 0 {
+                parts.push(zeros(self.start));
+            }
+            parts.push(g);
+            if after > 0 {
+                parts.push(zeros(after));
+            }
+            if parts.len() == 1 { g } else { Var::concat(&parts, self.axis) }
         });
     }
 }

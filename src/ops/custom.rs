@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::tensor::Tensor;
 
 /// A user-defined op: a forward over the input values and its backward rule.
@@ -55,6 +55,48 @@ pub trait CustomOp: Send + Sync + 'static {
     /// (treated as zero). `upstream` is the gradient of the final output with respect to this
     /// op's output.
     fn backward(&self, inputs: &[&Tensor], output: &Tensor, upstream: &Tensor) -> Vec<Option<Tensor>>;
+
+    /// The backward as a differentiable computation, for second derivatives
+    /// ([`Var::backward_graph`]): one entry per input, its gradient built from `inputs`,
+    /// `output` and `upstream` with ordinary `Var` ops (or `None` for no gradient).
+    ///
+    /// The default, `None`, says the op has no such form: `backward_graph` then records the
+    /// gradients [`CustomOp::backward`] computes as nodes that cannot be differentiated again
+    /// (PyTorch's `once_differentiable`): first derivatives through `backward_graph` are right,
+    /// and asking for a second one through this op panics, naming it.
+    ///
+    /// ```
+    /// use tapegrad::{CustomOp, Tape, Tensor, Var};
+    ///
+    /// struct Square;
+    /// impl CustomOp for Square {
+    ///     fn name(&self) -> String {
+    ///         "square".into()
+    ///     }
+    ///     fn forward(&self, inputs: &[&Tensor]) -> Tensor {
+    ///         inputs[0].map(|x| x * x)
+    ///     }
+    ///     fn backward(&self, inputs: &[&Tensor], _: &Tensor, g: &Tensor) -> Vec<Option<Tensor>> {
+    ///         vec![Some(Tensor::from_fn(g.shape(), |ix| 2.0 * inputs[0].get(ix) * g.get(ix)))]
+    ///     }
+    ///     fn backward_graph<'t>(&self, inputs: &[Var<'t>], _: Var<'t>, g: Var<'t>) -> Option<Vec<Option<Var<'t>>>> {
+    ///         Some(vec![Some(2.0 * inputs[0] * g)])
+    ///     }
+    /// }
+    ///
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// let dx = Var::custom(&[x], Square).backward_graph().wrt(x).unwrap(); // 2x
+    /// assert_eq!(dx.backward().wrt(x).unwrap().item(), 2.0);
+    /// ```
+    fn backward_graph<'t>(
+        &self,
+        _inputs: &[Var<'t>],
+        _output: Var<'t>,
+        _upstream: Var<'t>,
+    ) -> Option<Vec<Option<Var<'t>>>> {
+        None
+    }
 }
 
 impl<'t> Var<'t> {
@@ -98,22 +140,107 @@ impl Rule for Custom {
         let arity = cx.arity();
         let inputs: Vec<&Tensor> = (0..arity).map(|k| cx.operand(k)).collect();
         let grads = self.0.backward(&inputs, cx.output(), cx.upstream());
-        let name = self.0.name();
+        let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+        self.check_grads("backward", &shapes, grads.iter().map(|g| g.as_ref().map(Tensor::shape)));
+        for (k, grad) in grads.into_iter().enumerate() {
+            if let Some(grad) = grad {
+                cx.add(k, grad);
+            }
+        }
+    }
+
+    /// The user's [`CustomOp::backward_graph`]; without one, [`CustomOp::backward`]'s
+    /// gradients recorded as [`OnceDifferentiable`] nodes.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let inputs: Vec<Var<'t>> = (0..cx.arity()).map(|k| cx.input(k)).collect();
+        let shapes: Vec<Vec<usize>> = (0..cx.arity()).map(|k| cx.input_shape(k)).collect();
+        let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+        let (output, upstream) = (cx.output(), cx.upstream());
+        let grads = match self.0.backward_graph(&inputs, output, upstream) {
+            Some(grads) => {
+                let grad_shapes: Vec<Option<Vec<usize>>> = grads.iter().map(|g| g.map(Var::shape)).collect();
+                self.check_grads("backward_graph", &shapes, grad_shapes.iter().map(Option::as_deref));
+                grads
+            }
+            None => {
+                let values: Vec<Tensor> = inputs.iter().map(|v| v.value()).collect();
+                let refs: Vec<&Tensor> = values.iter().collect();
+                let grads = self.0.backward(&refs, &output.value(), &upstream.value());
+                self.check_grads("backward", &shapes, grads.iter().map(|g| g.as_ref().map(Tensor::shape)));
+                let mut read = inputs.clone();
+                read.extend([output, upstream]);
+                let name = self.0.name();
+                let record = |grad| cx.tape.record(OnceDifferentiable { name: name.clone() }, &read, grad);
+                grads.into_iter().map(|g| g.map(record)).collect()
+            }
+        };
+        for (k, grad) in grads.into_iter().enumerate() {
+            if let Some(grad) = grad {
+                cx.add(k, grad);
+            }
+        }
+    }
+}
+
+impl Custom {
+    /// Panics, naming the op, unless `grads` (from the user's `method`) has one entry per
+    /// input, each shaped like its input.
+    fn check_grads<'a>(
+        &self,
+        method: &str,
+        shapes: &[&[usize]],
+        grads: impl ExactSizeIterator<Item = Option<&'a [usize]>>,
+    ) {
+        let (name, arity) = (self.0.name(), shapes.len());
         assert!(
             grads.len() == arity,
-            "custom op {name}: backward returned {} gradients for {arity} inputs",
+            "custom op {name}: {method} returned {} gradients for {arity} inputs",
             grads.len()
         );
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-        for (k, grad) in grads.into_iter().enumerate() {
+        for (k, grad) in grads.enumerate() {
             let Some(grad) = grad else { continue };
             assert!(
-                grad.shape() == shapes[k].as_slice(),
-                "custom op {name}: backward returned a gradient of shape {:?} for input {k} of shape {:?}",
-                grad.shape(),
+                grad == shapes[k],
+                "custom op {name}: {method} returned a gradient of shape {grad:?} for input {k} of shape {:?}",
                 shapes[k]
             );
-            cx.add(k, grad);
         }
+    }
+}
+
+/// A gradient of custom op `name` computed by its [`CustomOp::backward`] inside a recorded
+/// backward pass: its value is right, but it has no derivative of its own. Its inputs are the
+/// custom op's inputs, output and upstream gradient (what the value depends on), so a second
+/// derivative that would need it reaches it and panics instead of silently giving zero.
+#[derive(Clone, Debug)]
+pub(crate) struct OnceDifferentiable {
+    name: String,
+}
+
+impl OnceDifferentiable {
+    fn refuse(&self) -> ! {
+        panic!(
+            "custom op {name}: cannot differentiate its gradient again (a second derivative): {name} has no \
+             differentiable backward; implement CustomOp::backward_graph for it",
+            name = self.name
+        )
+    }
+}
+
+impl Rule for OnceDifferentiable {
+    fn name(&self) -> String {
+        format!("{}_backward", self.name)
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing()
+    }
+
+    fn backward(&self, _: &mut BackwardCx<'_>) {
+        self.refuse()
+    }
+
+    fn backward_graph<'t>(&self, _: &mut GraphCx<'_, 't>) {
+        self.refuse()
     }
 }

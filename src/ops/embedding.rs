@@ -1,7 +1,10 @@
 //! `embedding(ids)`: row gather. The table `[rows, ..]` is indexed along its first axis; the
 //! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
+//!
+//! Its backward is a scatter-add of rows; recorded as an op of its own
+//! ([`ScatterRows`], for `backward_graph`), whose backward is again the gather.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -69,18 +72,65 @@ impl Rule for Embedding {
     /// read twice gets both gradients (forgetting to accumulate, writing `=` instead of `+=`, is
     /// the classic bug here).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| scatter_rows(cx.upstream(), &self.ids, cx.input_shape(0)));
+    }
+
+    /// The same scatter-add, recorded as a [`ScatterRows`] node.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
-            let (shape, g) = (cx.input_shape(0), cx.upstream());
-            let numel: usize = shape.iter().product();
-            let width = numel / shape[0].max(1);
-            let mut dt = buffer::zeroed(numel);
-            for (i, &id) in self.ids.iter().enumerate() {
-                let row = &mut dt[id * width..(id + 1) * width];
-                for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {
-                    *d += gi;
-                }
-            }
-            Tensor::from_parts(dt, shape)
+            let (g, shape) = (cx.upstream(), cx.input_shape(0));
+            let y = scatter_rows(&g.value_ref(), &self.ids, &shape);
+            cx.tape.record(ScatterRows { ids: self.ids.clone() }, &[g], y)
         });
+    }
+}
+
+/// Row `i` of `g` added into row `ids[i]` of a zero tensor of `shape`: `d table[r] =
+/// sum_{i : ids[i] = r} g[i]`.
+fn scatter_rows(g: &Tensor, ids: &[usize], shape: &[usize]) -> Tensor {
+    let numel: usize = shape.iter().product();
+    let width = numel / shape[0].max(1);
+    let mut dt = buffer::zeroed(numel);
+    for (i, &id) in ids.iter().enumerate() {
+        let row = &mut dt[id * width..(id + 1) * width];
+        for (d, gi) in row.iter_mut().zip(&g.data()[i * width..(i + 1) * width]) {
+            *d += gi;
+        }
+    }
+    Tensor::from_parts(dt, shape)
+}
+
+/// Embedding's backward as a node (recorded by `backward_graph` only): row `i` of the input
+/// is added into row `ids[i]` of the output.
+#[derive(Clone, Debug)]
+pub(crate) struct ScatterRows {
+    ids: Vec<usize>,
+}
+
+impl Rule for ScatterRows {
+    fn name(&self) -> String {
+        "scatter_rows".into()
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().extra("ids", bytes_of(&self.ids))
+    }
+
+    /// Input row `i` went into output row `ids[i]` with weight 1: `dx[i] = g[ids[i]]`, the
+    /// gather (an embedding lookup of `g`).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream();
+            let width = g.numel() / g.shape()[0].max(1);
+            let mut dx = buffer::with_capacity(self.ids.len() * width);
+            for &id in &self.ids {
+                dx.extend_from_slice(&g.data()[id * width..(id + 1) * width]);
+            }
+            Tensor::from_parts(dx, cx.input_shape(0))
+        });
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| cx.upstream().embedding(&self.ids));
     }
 }

@@ -5,8 +5,9 @@
 //! nodes and keeps each of their values; the fused node keeps its output and two numbers per
 //! row (mean and `1/std`). The test `layer_norm_equals_composition` shows both agree to 1e-12.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::layer_norm as kernel;
+use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -44,7 +45,7 @@ impl<'t> Var<'t> {
             let (mean, rstd) = kernel::forward(x.data(), g.data(), b.data(), eps, &mut y);
             (Tensor::from_parts(y, xs), mean, rstd)
         };
-        self.tape.record(LayerNorm { mean, rstd }, &[self, gamma, beta], y)
+        self.tape.record(LayerNorm { eps, mean: mean.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
     }
 }
 
@@ -52,8 +53,11 @@ impl<'t> Var<'t> {
 /// `1/std` of every row.
 #[derive(Clone, Debug)]
 pub(crate) struct LayerNorm {
-    mean: Vec<f64>,
-    rstd: Vec<f64>,
+    eps: f64,
+    // Boxed slices, not `Vec`s: with `eps` this keeps the op no larger than the largest other
+    // (the `Op` enum, and so every node, is as large as its largest variant).
+    mean: Box<[f64]>,
+    rstd: Box<[f64]>,
 }
 
 impl Rule for LayerNorm {
@@ -113,5 +117,25 @@ impl Rule for LayerNorm {
         if let Some(dbeta) = dbeta {
             cx.add(2, Tensor::from_parts(dbeta, &[d]));
         }
+    }
+
+    /// The same formulas, recorded, with the mean and `r` RECOMPUTED from `x` by ops rather
+    /// than read from the saved ones: `r` depends on `x`, and a second derivative must see it.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let (x, gamma, g) = (cx.input(0), cx.input(1), cx.upstream());
+        let d = cx.input_shape(1);
+        cx.add_with(2, |_| sum_to_shape(g, &d));
+        if !(cx.wants(0) || cx.wants(1)) {
+            return;
+        }
+        let last = x.shape().len() - 1;
+        let centred = x - x.mean_axis(last, true);
+        let r = 1.0 / ((centred * centred).mean_axis(last, true) + self.eps).sqrt();
+        let xhat = centred * r;
+        cx.add_with(1, |_| sum_to_shape(g * xhat, &d));
+        cx.add_with(0, |_| {
+            let dxhat = g * gamma;
+            r * (dxhat - dxhat.mean_axis(last, true) - xhat * (dxhat * xhat).mean_axis(last, true))
+        });
     }
 }

@@ -1,7 +1,7 @@
 //! Ops that move elements without changing them: `transpose` and `reshape`. Their backward
 //! rules move the gradient back the same way.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -70,6 +70,10 @@ impl Rule for Transpose {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| swap_axes(cx.upstream().data(), cx.upstream().shape(), self.axes));
     }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| cx.upstream().transpose(self.axes.0, self.axes.1));
+    }
 }
 
 /// `reshape(shape)`.
@@ -89,5 +93,9 @@ impl Rule for Reshape {
     /// gradient with the input's shape.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| Tensor::from_parts(buffer::copy(cx.upstream().data()), cx.input_shape(0)));
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| cx.upstream().reshape(&cx.input_shape(0)));
     }
 }

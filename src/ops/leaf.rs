@@ -1,7 +1,7 @@
 //! A leaf: a value brought onto the tape by `Tape::var` (it gets a gradient) or
 //! `Tape::constant` (it gets none). It has no inputs, so its backward has nothing to do.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Wants};
 
 /// The recorded state of a leaf: nothing.
 #[derive(Clone, Debug)]
@@ -17,4 +17,6 @@ impl Rule for Leaf {
     }
 
     fn backward(&self, _: &mut BackwardCx<'_>) {}
+
+    fn backward_graph<'t>(&self, _: &mut GraphCx<'_, 't>) {}
 }

@@ -1,7 +1,7 @@
 //! `logsumexp(axis, keep_dim)`: `ln(sum(exp(x)))` along one axis, fused and stable (see
 //! [`kernels::logsumexp`](crate::kernels::logsumexp)); its gradient is the softmax.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::logsumexp as kernel;
 use crate::ops::check_axis;
 use crate::ops::reduce::reduced_shape;
@@ -64,6 +64,18 @@ impl Rule for LogSumExp {
             let mut dx = buffer::zeroed(x.numel());
             kernel::backward(x.data(), cx.output().data(), cx.upstream().data(), &mut dx, split);
             Tensor::from_parts(dx, x.shape())
+        });
+    }
+
+    /// `dx = softmax(x) * g`, recorded, with `g` given back its reduced axis (size 1) so that
+    /// it broadcasts along it; the softmax is recomputed from `x`, so the second derivative
+    /// is the softmax's Jacobian `diag(p) - p p^T` along the axis.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (x, shape) = (cx.input(0), cx.input_shape(0));
+            let mut kept = shape;
+            kept[self.axis] = 1;
+            x.softmax(self.axis) * cx.upstream().reshape(&kept)
         });
     }
 }

@@ -1,7 +1,7 @@
 //! `masked_fill(mask, value)`: replaces the elements where a (broadcast) mask is set by a
 //! constant, and [`causal_mask`], the mask of a decoder's attention scores.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
@@ -93,6 +93,15 @@ impl Rule for MaskedFill {
             let g = cx.upstream();
             let dx = g.data().iter().zip(&self.filled).map(|(&gi, &f)| if f { 0.0 } else { gi });
             Tensor::from_parts(buffer::collect(g.numel(), dx), g.shape())
+        });
+    }
+
+    /// `dx = masked_fill(g, filled, 0)`, recorded.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let g = cx.upstream();
+            let filled = self.filled.iter().map(|&f| if f { 1.0 } else { 0.0 }).collect();
+            g.masked_fill(&Tensor::new(filled, &g.shape()).expect("one flag per element"), 0.0)
         });
     }
 

@@ -1,8 +1,9 @@
 //! `matmul`: `[.., n, k] x [.., k, m] -> [.., n, m]`. The leading (batch) axes broadcast as
 //! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::gemm::{MatRef, gemm};
+use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
@@ -118,5 +119,17 @@ impl Rule for MatMul {
         if let Some(db) = db {
             cx.add(1, Tensor::from_parts(db, &shape_b));
         }
+    }
+
+    /// `dA = G B^T`, `dB = A^T G` as recorded matmuls; a broadcast batch axis is summed back
+    /// with `sum_to_size`.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let (a, b, g) = (cx.input(0), cx.input(1), cx.upstream());
+        let last_two = |v: Var<'t>| {
+            let rank = v.shape().len();
+            v.transpose(rank - 2, rank - 1)
+        };
+        cx.add_with(0, |cx| sum_to_shape(g.matmul(last_two(b)), &cx.input_shape(0)));
+        cx.add_with(1, |cx| sum_to_shape(last_two(a).matmul(g), &cx.input_shape(1)));
     }
 }

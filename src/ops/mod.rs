@@ -9,6 +9,7 @@
 //! [`Rule`]. Ops users write themselves go through [`CustomOp`](crate::CustomOp) instead.
 
 pub(crate) mod binary;
+pub(crate) mod broadcast;
 pub(crate) mod concat;
 pub(crate) mod custom;
 pub(crate) mod embedding;
@@ -23,7 +24,7 @@ pub(crate) mod reduce;
 pub(crate) mod softmax;
 pub(crate) mod unary;
 
-use crate::autograd::{BackwardCx, Rule, Saved, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Wants};
 
 /// Generates [`Op`], one variant per listed rule type, its `From` conversions (so a forward
 /// records `tape.record(MatMul, &[a, b], y)`) and its [`Rule`] impl, which hands every call to
@@ -52,6 +53,9 @@ macro_rules! op_list {
             #[inline]
             fn backward(&self, cx: &mut BackwardCx<'_>) {
                 match self { $(Op::$variant(rule) => rule.backward(cx),)* }
+            }
+            fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+                match self { $(Op::$variant(rule) => rule.backward_graph(cx),)* }
             }
             fn requested_non_finite(&self, i: usize) -> bool {
                 match self { $(Op::$variant(rule) => rule.requested_non_finite(i),)* }
@@ -83,12 +87,18 @@ op_list! {
     Regression(loss::regression::RegressionLoss),
     KlDiv(loss::kl_div::KlDivLoss),
     Embedding(embedding::Embedding),
+    ScatterRows(embedding::ScatterRows),
     LayerNorm(layer_norm::LayerNorm),
     MaskedFill(mask::MaskedFill),
     Concat(concat::Concat),
     Narrow(concat::Narrow),
+    BroadcastTo(broadcast::BroadcastTo),
+    SumToSize(broadcast::SumToSize),
     /// An op written by a user ([`CustomOp`](crate::CustomOp)).
     Custom(custom::Custom),
+    /// A custom op's gradient recorded without a differentiable form: differentiating it
+    /// again panics, naming the op.
+    OnceDifferentiable(custom::OnceDifferentiable),
 }
 
 /// Panics (at the user's line) unless `axis` is an axis of `shape`.

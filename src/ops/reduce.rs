@@ -4,7 +4,7 @@
 //! The axis-wise ones view the input as `[outer, len, inner]` (see
 //! [`split_at_axis`](crate::tensor::shape::split_at_axis)) and reduce the middle.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -110,6 +110,23 @@ impl Rule for Reduce {
             }
         });
     }
+
+    /// The same broadcast of `g`, recorded: `broadcast_to` (after `g / n` for a mean).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (shape, g) = (cx.input_shape(0), cx.upstream());
+            match *self {
+                Reduce::Sum => g.broadcast_to(&shape),
+                Reduce::Mean => (g / shape.iter().product::<usize>() as f64).broadcast_to(&shape),
+                Reduce::SumAxis { axis, keep_dim } | Reduce::MeanAxis { axis, keep_dim } => {
+                    let kept = if keep_dim { g } else { g.reshape(&reduced_shape(&shape, axis, true)) };
+                    let scaled =
+                        if matches!(self, Reduce::MeanAxis { .. }) { kept * (1.0 / shape[axis] as f64) } else { kept };
+                    scaled.broadcast_to(&shape)
+                }
+            }
+        });
+    }
 }
 
 /// `max_axis(axis)`: remembers where each maximum was (its position along the axis).
@@ -142,6 +159,23 @@ impl Rule for MaxAxis {
                 }
             }
             Tensor::from_parts(dx, shape)
+        });
+    }
+
+    /// `g` broadcast back along the axis, with every element but the arg-max filled with 0
+    /// (the arg-max positions are a constant mask: they do not move under small changes).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let shape = cx.input_shape(0);
+            let AxisSplit { outer, len, inner } = split_at_axis(&shape, self.axis);
+            let mut others = Tensor::ones(&shape);
+            for o in 0..outer {
+                for k in 0..inner {
+                    others.data_mut()[(o * len + self.argmax[o * inner + k]) * inner + k] = 0.0;
+                }
+            }
+            let g = cx.upstream().reshape(&reduced_shape(&shape, self.axis, true));
+            g.broadcast_to(&shape).masked_fill(&others, 0.0)
         });
     }
 }

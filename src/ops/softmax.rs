@@ -1,7 +1,7 @@
 //! `softmax(axis)` and `log_softmax(axis)`, both stable (the lane's max is subtracted; see
 //! [`kernels::softmax`](crate::kernels::softmax)). Both backward rules use the saved output.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::softmax as kernel;
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
@@ -57,6 +57,14 @@ impl Rule for Softmax {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| lane_backward(cx, self.axis, kernel::softmax_backward));
     }
+
+    /// `dx = y (g - sum(g y))`, recorded (`y` is the node itself, a function of `x`).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (y, g) = (cx.output(), cx.upstream());
+            y * (g - (g * y).sum_axis(self.axis, true))
+        });
+    }
 }
 
 /// `log_softmax(axis)`: backward reads the saved output.
@@ -78,6 +86,14 @@ impl Rule for LogSoftmax {
     /// `dx_j = g_j - p_j sum_i g_i`.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| lane_backward(cx, self.axis, kernel::log_softmax_backward));
+    }
+
+    /// `dx = g - exp(y) sum(g)`, recorded.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (y, g) = (cx.output(), cx.upstream());
+            g - y.exp() * g.sum_axis(self.axis, true)
+        });
     }
 }
 

@@ -4,7 +4,7 @@
 //! it may be computed from the input `x` or, when cheaper, from the output `y` (as dfdx's
 //! `UnaryDerivative` does: `exp' = y`, `tanh' = 1 - y^2`, `sigmoid' = y (1 - y)`).
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -76,42 +76,55 @@ impl Unary {
     #[inline(always)]
     fn dispatch<J: UnaryJob>(self, job: J) -> J::Output {
         use DerivativeOf::{Input, Nothing, Output};
+        // The fourth closure is the derivative as a differentiable `Var` (from `x` and `y`),
+        // for `backward_graph`; `constant` where it is locally constant (it then enters the
+        // recorded backward as a constant tensor of the second closure's values).
         match self {
             // -1
-            Unary::Neg => job.run(|x| -x, Nothing, |_, _| -1.0),
+            Unary::Neg => job.run(|x| -x, Nothing, |_, _| -1.0, constant),
             // 1
-            Unary::AddScalar(c) => job.run(move |x| x + c, Nothing, |_, _| 1.0),
+            Unary::AddScalar(c) => job.run(move |x| x + c, Nothing, |_, _| 1.0, constant),
             // c
-            Unary::MulScalar(c) => job.run(move |x| x * c, Nothing, move |_, _| c),
+            Unary::MulScalar(c) => job.run(move |x| x * c, Nothing, move |_, _| c, constant),
             // 1/c
-            Unary::DivScalar(c) => job.run(move |x| x / c, Nothing, move |_, _| 1.0 / c),
+            Unary::DivScalar(c) => job.run(move |x| x / c, Nothing, move |_, _| 1.0 / c, constant),
             // -1
-            Unary::ScalarSub(c) => job.run(move |x| c - x, Nothing, |_, _| -1.0),
+            Unary::ScalarSub(c) => job.run(move |x| c - x, Nothing, |_, _| -1.0, constant),
             // d(c/x)/dx = -c/x^2
-            Unary::ScalarDiv(c) => job.run(move |x| c / x, Input, move |x, _| -c / (x * x)),
+            Unary::ScalarDiv(c) => {
+                job.run(move |x| c / x, Input, move |x, _| -c / (x * x), move |x, _| Some(-c / (x * x)))
+            }
             // p x^(p-1); exactly 0 for p = 0 (x^0 is the constant 1, even at x = 0, where the
             // formula would give 0 * inf = NaN), as PyTorch
-            Unary::Powf(p) => {
-                job.run(move |x| x.powf(p), Input, move |x, _| if p == 0.0 { 0.0 } else { p * x.powf(p - 1.0) })
-            }
+            Unary::Powf(p) => job.run(
+                move |x| x.powf(p),
+                Input,
+                move |x, _| if p == 0.0 { 0.0 } else { p * x.powf(p - 1.0) },
+                move |x, _| (p != 0.0).then(|| p * x.powf(p - 1.0)),
+            ),
             // e^x = y
-            Unary::Exp => job.run(f64::exp, Output, |_, y| y),
+            Unary::Exp => job.run(f64::exp, Output, |_, y| y, |_, y| Some(y)),
             // 1/x
-            Unary::Log => job.run(f64::ln, Input, |x, _| 1.0 / x),
+            Unary::Log => job.run(f64::ln, Input, |x, _| 1.0 / x, |x, _| Some(1.0 / x)),
             // 1/(2 sqrt x) = 1/(2y): infinite at 0, as in PyTorch
-            Unary::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y),
+            Unary::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y, |_, y| Some(0.5 / y)),
             // 1 - tanh^2 x = 1 - y^2
-            Unary::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y),
+            Unary::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y, |_, y| Some(1.0 - y * y)),
             // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
             // through forward and backward lets the gradient through, as PyTorch's
             // `threshold_backward`.
-            Unary::Relu => job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }),
+            Unary::Relu => {
+                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
+            }
             // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
-            Unary::Sigmoid => job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y)),
+            Unary::Sigmoid => {
+                job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y), |_, y| Some(y * (1.0 - y)))
+            }
             // gelu x = x/2 (1 + t), t = tanh(u), u = k (x + a x^3), k = sqrt(2/pi), a = 0.044715:
             // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). Where t = ±1 exactly the
             // second term is 0 (it is, in the limit: 1 - t^2 falls like e^-2|u| while x^3 grows),
-            // so it is skipped rather than computed as 0 * inf once x^2 overflows.
+            // so it is skipped rather than computed as 0 * inf once x^2 overflows. (The
+            // differentiable form does not skip it: it is exact wherever x^3 is finite.)
             Unary::Gelu => job.run(
                 |x| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()),
                 Input,
@@ -125,11 +138,22 @@ impl Unary {
                     };
                     0.5 * (1.0 + t) + tail
                 },
+                |x, _| {
+                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+                    let tail = 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
+                    Some(0.5 * (1.0 + t) + tail)
+                },
             ),
             // sign(x); 0 at the kink, as PyTorch (and NaN for NaN: `signum` of NaN is NaN)
-            Unary::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }),
+            Unary::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }, constant),
         }
     }
+}
+
+/// The differentiable derivative of an op whose derivative is locally constant (piecewise,
+/// like relu's, or everywhere, like `x + c`'s): none; the second derivative is zero.
+fn constant<'t>(_: Var<'t>, _: Var<'t>) -> Option<Var<'t>> {
+    None
 }
 
 /// What an elementwise op's derivative is computed from.
@@ -147,7 +171,13 @@ enum DerivativeOf {
 /// [`Unary::dispatch`]).
 trait UnaryJob {
     type Output;
-    fn run(self, f: impl Fn(f64) -> f64, of: DerivativeOf, derivative: impl Fn(f64, f64) -> f64) -> Self::Output;
+    fn run(
+        self,
+        f: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        derivative: impl Fn(f64, f64) -> f64,
+        graph: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> Self::Output;
 }
 
 /// The forward loop: `y[i] = f(x[i])`.
@@ -155,7 +185,13 @@ struct Apply<'a>(&'a Tensor);
 
 impl UnaryJob for Apply<'_> {
     type Output = Tensor;
-    fn run(self, f: impl Fn(f64) -> f64, _: DerivativeOf, _: impl Fn(f64, f64) -> f64) -> Tensor {
+    fn run(
+        self,
+        f: impl Fn(f64) -> f64,
+        _: DerivativeOf,
+        _: impl Fn(f64, f64) -> f64,
+        _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> Tensor {
         self.0.map(f)
     }
 }
@@ -165,7 +201,13 @@ struct Reads;
 
 impl UnaryJob for Reads {
     type Output = DerivativeOf;
-    fn run(self, _: impl Fn(f64) -> f64, of: DerivativeOf, _: impl Fn(f64, f64) -> f64) -> DerivativeOf {
+    fn run(
+        self,
+        _: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        _: impl Fn(f64, f64) -> f64,
+        _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> DerivativeOf {
         of
     }
 }
@@ -176,7 +218,13 @@ struct ChainRule<'a, 'c>(&'a BackwardCx<'c>);
 
 impl UnaryJob for ChainRule<'_, '_> {
     type Output = Tensor;
-    fn run(self, _: impl Fn(f64) -> f64, of: DerivativeOf, derivative: impl Fn(f64, f64) -> f64) -> Tensor {
+    fn run(
+        self,
+        _: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        derivative: impl Fn(f64, f64) -> f64,
+        _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
+    ) -> Tensor {
         let cx = self.0;
         let g = cx.upstream();
         let mut dx = buffer::zeroed(g.numel());
@@ -200,6 +248,44 @@ impl UnaryJob for ChainRule<'_, '_> {
     }
 }
 
+/// The differentiable backward: `dx = g * f'(x)`, with `f'` recorded as ops of `x` and `y`
+/// (or, where it is locally constant, as a constant: `g * c` for a constant derivative, `g`
+/// times a tensor of `f'(x)` values for a piecewise one).
+struct GraphChainRule<'a, 'c, 't>(&'a GraphCx<'c, 't>);
+
+impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
+    type Output = Var<'t>;
+    fn run(
+        self,
+        _: impl Fn(f64) -> f64,
+        of: DerivativeOf,
+        derivative: impl Fn(f64, f64) -> f64,
+        graph: impl for<'s> Fn(Var<'s>, Var<'s>) -> Option<Var<'s>>,
+    ) -> Var<'t> {
+        let cx = self.0;
+        let (g, x, y) = (cx.upstream(), cx.input(0), cx.output());
+        if let Some(d) = graph(x, y) {
+            return g * d;
+        }
+        match of {
+            DerivativeOf::Nothing => match derivative(0.0, 0.0) {
+                1.0 => g,
+                c => g * c,
+            },
+            // (The value is copied out before the constant is recorded: recording borrows
+            // the tape mutably.)
+            DerivativeOf::Input => {
+                let d = x.value_ref().map(|xi| derivative(xi, 0.0));
+                g * cx.constant(d)
+            }
+            DerivativeOf::Output => {
+                let d = y.value_ref().map(|yi| derivative(0.0, yi));
+                g * cx.constant(d)
+            }
+        }
+    }
+}
+
 impl Rule for Unary {
     fn name(&self) -> String {
         self.label()
@@ -217,6 +303,10 @@ impl Rule for Unary {
     /// on its arm of [`Unary::dispatch`]).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| self.dispatch(ChainRule(cx)));
+    }
+
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| self.dispatch(GraphChainRule(cx)));
     }
 }
 

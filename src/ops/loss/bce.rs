@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::bce::{self as kernel, Periodic, Weights};
 use crate::ops::loss::{BceWithLogits, Reduced, Reduction};
 use crate::tensor::Tensor;
@@ -136,4 +136,49 @@ impl Rule for BceNode {
             Tensor::from_parts(dy, x.shape())
         });
     }
+
+    /// The same, recorded, with `s = sigmoid(x)`, the weights as constants repeated to the
+    /// input's shape and `k = g / D`: `dx = w ((pw y + 1 - y) s - pw y) k` and
+    /// `dy = w ((1 - pw) log s - x) k` (`log sigmoid(-x) = log s - x`). `log s` is recorded
+    /// as `-logsumexp(0, -x)`, finite for any logit, so the second derivatives are too:
+    /// `d2L/dx2 = w (pw y + 1 - y) s (1 - s) k`, `d2L/dx dy = w ((pw - 1) s - pw) k`.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let (x, y, shape) = (cx.input(0), cx.input(1), cx.input_shape(0));
+        let scale = self.reduced.graph_scale(cx.upstream(), &shape);
+        let full = |w: &Option<Vec<f64>>| {
+            let n = shape.iter().product::<usize>();
+            w.as_ref()
+                .map(|w| cx.constant(Tensor::from_parts((0..n).map(|i| w[i % w.len()]).collect::<Vec<f64>>(), &shape)))
+        };
+        let (w, pw) = (full(&self.weight), full(&self.pos_weight));
+        let weighted = |v: Var<'t>| match w {
+            Some(w) => v * w * scale,
+            None => v * scale,
+        };
+        cx.add_with(0, |_| {
+            let s = x.sigmoid();
+            let d = match pw {
+                None => s - y,
+                Some(pw) => (pw * y + 1.0 - y) * s - pw * y,
+            };
+            weighted(d)
+        });
+        cx.add_with(1, |_| {
+            let log_s = log_sigmoid(x, &shape);
+            let d = match pw {
+                None => -x,
+                Some(pw) => (1.0 - pw) * log_s - x,
+            };
+            weighted(d)
+        });
+    }
+}
+
+/// `log sigmoid(x) = -log(1 + e^{-x}) = -logsumexp(0, -x)` elementwise, recorded stably: `-x`
+/// beside zeros on a new last axis, reduced by the log-sum-exp.
+fn log_sigmoid<'t>(x: Var<'t>, shape: &[usize]) -> Var<'t> {
+    let mut paired = shape.to_vec();
+    paired.push(1);
+    let zeros = x.tape.constant(Tensor::zeros(&paired));
+    -Var::concat(&[zeros, (-x).reshape(&paired)], shape.len()).logsumexp(shape.len(), false)
 }

@@ -7,8 +7,9 @@
 //! - [`Var::cross_entropy_with`]: class indices with [`CrossEntropy`] options.
 //! - [`Var::cross_entropy_probs`]: class probabilities, with a gradient to them too.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::cross_entropy::{self as kernel, Smoothing};
+use crate::ops::loss::nll::onehot;
 use crate::ops::loss::{CrossEntropy, Reduced, Reduction};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -252,6 +253,30 @@ impl FusedCrossEntropy {
     fn is_plain(&self) -> bool {
         self.weight.is_none() && self.ignore.is_none() && self.eps == 0.0 && self.reduced.reduction == Reduction::Mean
     }
+
+    /// The rows' target distributions `q` (in the logits' `shape`) and their sums `s` (one
+    /// per row, in `per_row`), both 0 on an ignored row:
+    /// `q_c = w_c eps / C + [c = t] (1 - eps) w_t`, `s = (1 - eps) w_t + eps / C sum_c w_c`.
+    fn target_distribution(&self, shape: &[usize], per_row: &[usize]) -> (Tensor, Tensor) {
+        let classes = *shape.last().expect("checked in forward");
+        let w = |c: usize| self.weight.as_ref().map_or(1.0, |w| w[c]);
+        let spread = self.eps / classes as f64;
+        let weight_sum: f64 = (0..classes).map(w).sum();
+        let (mut q, mut s) = (Tensor::zeros(shape), Tensor::zeros(per_row));
+        for (r, &t) in self.targets.iter().enumerate() {
+            if Some(t) == self.ignore {
+                continue;
+            }
+            let picked = (1.0 - self.eps) * w(t);
+            let row = &mut q.data_mut()[r * classes..(r + 1) * classes];
+            for (c, e) in row.iter_mut().enumerate() {
+                *e = spread * w(c);
+            }
+            row[t] += picked;
+            s.data_mut()[r] = picked + spread * weight_sum;
+        }
+        (q, s)
+    }
 }
 
 impl Rule for FusedCrossEntropy {
@@ -298,6 +323,34 @@ impl Rule for FusedCrossEntropy {
             Tensor::from_parts(dx, x.shape())
         });
     }
+
+    /// `dx = (s softmax(x) - q) k`, recorded: the softmax is recomputed from `x` (so the
+    /// second derivative is `s` times the softmax Jacobian), the target distribution `q`
+    /// and its row sums `s` are constants, and `k` is the upstream share (`g / D`, or each
+    /// row's `g`). Plain targets: `(softmax(x) - onehot) (g / rows)`. Ignored rows are filled
+    /// with 0 afterwards, as the fast backward writes them (also when the mean's divisor is
+    /// 0 and `k` infinite).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (x, shape) = (cx.input(0), cx.input_shape(0));
+            let last = shape.len() - 1;
+            let mut per_row = shape.clone();
+            per_row[last] = 1;
+            let scale = self.reduced.graph_scale(cx.upstream(), &per_row);
+            if self.is_plain() {
+                let onehot = cx.constant(onehot(&shape, &self.targets, 1.0));
+                return (x.softmax(last) - onehot) * scale;
+            }
+            let (q, s) = self.target_distribution(&shape, &per_row);
+            let dx = (x.softmax(last) * cx.constant(s) - cx.constant(q)) * scale;
+            let Some(ignore) = self.ignore else { return dx };
+            let ignored = Tensor::from_fn(&per_row, |ix| {
+                let r = ix[..last].iter().zip(&per_row).fold(0, |acc, (&i, &n)| acc * n + i);
+                if self.targets[r] == ignore { 1.0 } else { 0.0 }
+            });
+            dx.masked_fill(&ignored, 0.0)
+        });
+    }
 }
 
 /// The fused softmax + cross-entropy node on class probabilities (inputs: logits, targets).
@@ -341,5 +394,31 @@ impl Rule for CrossEntropyProbs {
             kernel::backward_soft_targets(x.data(), &self.logsumexp, smoothing, &scales, &mut dy);
             Tensor::from_parts(dy, x.shape())
         });
+    }
+
+    /// The same, recorded, with `k` the upstream share: `q = w ((1 - eps) y + eps / C)` is
+    /// now a function of the targets `y`, `dx = (sum_c q_c softmax(x) - q) k` and
+    /// `dy = -(1 - eps) w log_softmax(x) k`. Both are linear in `y` or in `log_softmax(x)`,
+    /// so the mixed second derivative is `(1 - eps) w (softmax(x) - onehot)`-shaped, as it
+    /// should be.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let (x, y, shape) = (cx.input(0), cx.input(1), cx.input_shape(0));
+        let last = shape.len() - 1;
+        let mut per_row = shape.clone();
+        per_row[last] = 1;
+        let scale = self.reduced.graph_scale(cx.upstream(), &per_row);
+        let classes = shape[last] as f64;
+        let weight = self.weight.as_ref().map(|w| cx.constant(Tensor::from_parts(w.clone(), &[w.len()])));
+        let weighted = |v: Var<'t>| match weight {
+            Some(w) => v * w,
+            None => v,
+        };
+        let eps = self.eps;
+        cx.add_with(0, |_| {
+            let smoothed = if eps == 0.0 { y } else { y * (1.0 - eps) + eps / classes };
+            let q = weighted(smoothed);
+            (x.softmax(last) * q.sum_axis(last, true) - q) * scale
+        });
+        cx.add_with(1, |_| weighted(x.log_softmax(last) * -(1.0 - eps)) * scale);
     }
 }

@@ -2,7 +2,7 @@
 //! PyTorch's `F.kl_div`: the input is log-probabilities, the target probabilities (or
 //! log-probabilities with `log_target`). Fused: one node.
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::loss::{KlDiv, KlReduction, Reduced, Reduction};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -109,6 +109,32 @@ impl Rule for KlDivLoss {
                 scale.at(i) * if log_target { t.exp() * (t - x + 1.0) } else { xlogy_derivative(t) - x }
             });
             Tensor::from_parts(buffer::collect(t.numel(), dt), t.shape())
+        });
+    }
+
+    /// The same, recorded: `dx = -t s` (`-e^t s` with log targets) and
+    /// `dt = (ln t + 1 - x) s` (`e^t (t - x + 1) s`), `s` the upstream share `g / D`. Where
+    /// `t` is 0 or infinite the fast backward's `dt` is NaN (PyTorch's xlogy derivative there);
+    /// the recorded one is filled with NaN at the same places.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let log_target = self.opts.log_target;
+        let t = cx.input(1);
+        let scale = self.reduced.graph_scale(cx.upstream(), &cx.input_shape(1));
+        cx.add_with(0, |_| -(if log_target { t.exp() } else { t }) * scale);
+        cx.add_with(1, |cx| {
+            let x = cx.input(0);
+            if log_target {
+                let e = t.exp();
+                e * (t - x + 1.0) * scale
+            } else {
+                let dt = (t.log() + 1.0 - x) * scale;
+                let tv = t.value();
+                if tv.data().iter().any(|&e| e == 0.0 || e.is_infinite()) {
+                    dt.masked_fill(&tv.map(|e| if e == 0.0 || e.is_infinite() { 1.0 } else { 0.0 }), f64::NAN)
+                } else {
+                    dt
+                }
+            }
         });
     }
 }

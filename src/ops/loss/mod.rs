@@ -20,7 +20,6 @@ pub(crate) mod kl_div;
 pub(crate) mod nll;
 pub(crate) mod regression;
 
-#[cfg(doc)]
 use crate::autograd::Var;
 use crate::kernels::Scale;
 use crate::kernels::rows;
@@ -342,6 +341,13 @@ impl Reduced {
     /// Each element's share of the upstream gradient `g`, without a buffer for a reduced one.
     pub(crate) fn scale(self, upstream: &Tensor) -> Scale<'_> {
         if self.reduces() { Scale::All(upstream.item() / self.divisor) } else { Scale::Each(upstream.data()) }
+    }
+
+    /// The upstream gradient's share per loss, recorded (for `backward_graph`): `g / D`, one
+    /// number that broadcasts, or for an unreduced output `g` itself in `shape` (the losses'
+    /// shape; a per-row loss's with a trailing 1, so that it broadcasts over the classes).
+    pub(crate) fn graph_scale<'t>(self, g: Var<'t>, shape: &[usize]) -> Var<'t> {
+        if self.reduces() { g / self.divisor } else { g.reshape(shape) }
     }
 
     /// Each loss's share of the upstream gradient `g`: `g / divisor` for every loss of a

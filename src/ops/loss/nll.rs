@@ -1,7 +1,7 @@
 //! `nll_loss`: the negative log-likelihood of log-probabilities, the last step of the unfused
 //! cross-entropy (`log_softmax -> nll_loss`).
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::loss::cross_entropy::rows_and_classes;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -48,4 +48,22 @@ impl Rule for NllLoss {
             Tensor::from_parts(dx, shape)
         });
     }
+
+    /// `dx = onehot * (-g / rows)`, recorded, with the one-hot a constant.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let onehot = cx.constant(onehot(&cx.input_shape(0), &self.targets, 1.0));
+            onehot * (-cx.upstream() / self.targets.len() as f64)
+        });
+    }
+}
+
+/// A tensor of `shape` (class axis last) holding `value` at each row's target, 0 elsewhere.
+pub(crate) fn onehot(shape: &[usize], targets: &[usize], value: f64) -> Tensor {
+    let classes = *shape.last().expect("checked in forward");
+    let mut t = Tensor::zeros(shape);
+    for (r, &target) in targets.iter().enumerate() {
+        t.data_mut()[r * classes + target] = value;
+    }
+    t
 }

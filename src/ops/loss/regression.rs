@@ -2,7 +2,7 @@
 //! `huber_loss`. Both are functions of `d = x - y` per element, and their gradients are the
 //! residual (`2 d`) and the clipped residual (`clamp(d, -delta, delta)`).
 
-use crate::autograd::{BackwardCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::ops::loss::{Reduced, Reduction};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -136,6 +136,29 @@ impl Rule for RegressionLoss {
         };
         if cx.wants(1) {
             cx.add(1, dx.map(|d| -d));
+        }
+        cx.add(0, dx);
+    }
+
+    /// The same, recorded with `d = x - y`: `f'(d) = 2 d` for MSE; for Huber
+    /// `f'(d) = d m + delta sign(d) (1 - m)` with the constant mask `m = [|d| <= delta]`, so the
+    /// second derivative is `m` (0 on the linear arms; the kink at `|d| = delta` is not
+    /// differentiable, and the recorded form takes the quadratic side there, as the clamp).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let (x, y) = (cx.input(0), cx.input(1));
+        let d = x - y;
+        let slope = match self.kind {
+            Regression::Mse => d * 2.0,
+            Regression::Huber(delta) => {
+                let dv = d.value();
+                let inside = cx.constant(dv.map(|e| if e.abs() <= delta { 1.0 } else { 0.0 }));
+                let arms = cx.constant(dv.map(|e| if e.abs() <= delta { 0.0 } else { delta.copysign(e) }));
+                d * inside + arms
+            }
+        };
+        let dx = slope * self.reduced.graph_scale(cx.upstream(), &cx.input_shape(0));
+        if cx.wants(1) {
+            cx.add(1, -dx);
         }
         cx.add(0, dx);
     }

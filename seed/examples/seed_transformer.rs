@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use tapegrad::Tape;
 use tapegrad::optim::{AdamW, Optimizer};
-use tapegrad::seed::chapter::Chapter;
-use tapegrad::seed::model::{
-    BOS, MAX_LEN, Mistake, PARAM_NAMES, PUBLISHED, SeedParams, TARGETS, TOKEN_NAMES, TOKENS, VOCAB, published_entries,
-};
+use tapegrad_seed::chapter::{self, BOS, TARGETS, TOKEN_NAMES, TOKENS};
+use tapegrad_seed::model::{MAX_LEN, PARAM_NAMES, SeedParams, VOCAB};
+use tapegrad_seed::published::{PUBLISHED, published_entries};
+use tapegrad_seed::slips::Mistake;
 
 /// The chapter's column headers ("transformers" is abbreviated, as the chapter prints it).
 const COLUMNS: [&str; VOCAB] = ["<PAD>", "<BOS>", "<EOS>", "I", "like", "trans"];
@@ -44,13 +44,12 @@ fn section(title: &str) {
 
 fn main() {
     let params = SeedParams::init();
-    let chapter = Chapter::load_default().expect("the seed chapter at ../shared/seed");
     println!(
         "The seed's transformer: V {VOCAB}, d_model 16, 2 heads of 8, d_ff 64, T {MAX_LEN}; {} parameters in {} tensors,",
         params.numel(),
         PARAM_NAMES.len()
     );
-    println!("initialised with Python's random.seed(42) / random.gauss(0, 0.1) (tapegrad::PyRandom).");
+    println!("initialised with Python's random.seed(42) / random.gauss(0, 0.1) (tapegrad_seed::pyrandom::PyRandom).");
 
     // 1. Forward.
     section("1. Forward: logits, probabilities, losses");
@@ -68,8 +67,7 @@ fn main() {
     for (i, r) in probs.data().chunks(VOCAB).enumerate() {
         println!("{}", row(TOKEN_NAMES[TOKENS[i]], r));
     }
-    let rounded_equal = chapter
-        .probs
+    let rounded_equal = chapter::PROBS
         .iter()
         .enumerate()
         .flat_map(|(i, r)| r.iter().enumerate().map(move |(j, &c)| (i, j, c)))
@@ -77,7 +75,7 @@ fn main() {
         .count();
     println!(
         "Against the chapter's table: {rounded_equal} of {} printed probabilities agree to all 4 decimals.",
-        chapter.probs.len() * VOCAB
+        chapter::PROBS.len() * VOCAB
     );
     println!("\nPer-position losses -log P[target]:");
     let mut total = 0.0;
@@ -119,10 +117,10 @@ fn main() {
     println!("max |fused - unfused| = {:.2e}", fused.max_abs_diff(&unfused));
     for i in 0..TARGETS.len() {
         let sum: f64 = fused.data()[i * VOCAB..(i + 1) * VOCAB].iter().sum();
-        let chapter_sum: f64 = chapter.probs[i].iter().sum::<f64>() - 1.0;
+        let chapter_sum: f64 = chapter::PROBS[i].iter().sum::<f64>() - 1.0;
         println!(
             "position {i}: sum of tapegrad's row {sum:>10.2e}; sum(P) - 1 of the chapter's 4-decimal P {chapter_sum:+.10} (it prints {:.10})",
-            chapter.printed_gradient_sums[i]
+            chapter::PRINTED_GRADIENT_SUMS[i]
         );
     }
 

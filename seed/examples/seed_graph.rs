@@ -10,11 +10,18 @@
 //! `brew install graphviz`, or <https://graphviz.org/download/>). Without it the example
 //! writes the `.dot` file and says how to render it; it does not fail.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tapegrad::Tape;
-use tapegrad::seed::model::{SeedParams, TARGETS, TOKENS};
+use tapegrad_seed::chapter::{TARGETS, TOKENS};
+use tapegrad_seed::model::SeedParams;
+
+/// The folder holding the workspace (this crate is its `seed/` member).
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = SeedParams::init();
@@ -29,7 +36,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dot_path = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("seed_graph.dot"));
+        // The workspace's target folder: the one beside this crate's folder.
+        .unwrap_or_else(|| workspace_root().join("target").join("seed_graph.dot"));
     if let Some(dir) = dot_path.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -4,7 +4,7 @@
 //! next to it. Floats are compared with `assert_eq!` on purpose: the claim is
 //! bit-identical output, not approximate agreement.
 
-use tapegrad::PyRandom;
+use tapegrad_seed::pyrandom::PyRandom;
 
 #[test]
 fn seed_42_random_check_values() {

@@ -1,15 +1,14 @@
-//! The seed transformer rebuilt from tapegrad ops (`tapegrad::seed::model`): the series'
+//! The seed transformer rebuilt from tapegrad ops (`tapegrad_seed::model`): the series'
 //! forward numbers, gradients against finite differences, the verdict on the published
 //! hand-derived gradients, the series' AdamW step and training.
 
 use approx::{assert_abs_diff_eq, assert_relative_eq};
 use tapegrad::optim::AdamW;
-use tapegrad::seed::chapter::Chapter;
-use tapegrad::seed::model::{
-    BOS, EOS, Mistake, N_PARAMS, PARAM_NAMES, PUBLISHED, SeedParams, SeedVars, TARGETS, TOKENS, VOCAB,
-    published_entries,
-};
 use tapegrad::{Gradcheck, Tape, Tensor};
+use tapegrad_seed::chapter::{BOS, EOS, PRINTED_GRADIENTS, PROBS, TARGETS, TOKENS};
+use tapegrad_seed::model::{N_PARAMS, PARAM_NAMES, SeedParams, SeedVars, VOCAB};
+use tapegrad_seed::published::{PUBLISHED, published_entries};
+use tapegrad_seed::slips::Mistake;
 
 /// `x` rounded to `d` decimals, as the chapter prints it.
 fn round(x: f64, d: i32) -> f64 {
@@ -25,7 +24,7 @@ fn probabilities(params: &SeedParams) -> Tensor {
 #[test]
 fn init_reproduces_pythons_generator_and_the_tying_of_w_lm() {
     let p = SeedParams::init();
-    // SEED_MODEL.md's check values: the first four gauss(0, 0.1) after seed(42).
+    // Python's check values (the series' companion scripts): the first four gauss(0, 0.1) after seed(42).
     assert_eq!(
         &p.e_tok.data()[..4],
         &[-0.014409032957792837, -0.01729036003315193, -0.011131586156766246, 0.07019837250988631]
@@ -38,19 +37,18 @@ fn init_reproduces_pythons_generator_and_the_tying_of_w_lm() {
 #[test]
 fn forward_reproduces_the_chapter_probabilities_and_losses() {
     let params = SeedParams::init();
-    let chapter = Chapter::load_default().unwrap();
     let probs = probabilities(&params);
-    for (i, row) in chapter.probs.iter().enumerate() {
+    for (i, row) in PROBS.iter().enumerate() {
         for (j, &expected) in row.iter().enumerate() {
             assert_eq!(round(probs.get(&[i, j]), 4), expected, "P[{i}][{j}]");
         }
     }
-    // Position 4 (not in the chapter's table; SEED_MODEL.md).
+    // Position 4 (not in the chapter's table; from the series' companion scripts).
     let pos4 = [0.1845, 0.1974, 0.1779, 0.1322, 0.1394, 0.1686];
     for (j, &expected) in pos4.iter().enumerate() {
         assert_eq!(round(probs.get(&[4, j]), 4), expected, "P[4][{j}]");
     }
-    // Logits of position 0 (SEED_MODEL.md, 4 decimals).
+    // Logits of position 0 (the series' companion scripts, 4 decimals).
     let tape = Tape::new();
     let vars = params.vars(&tape);
     let logits = vars.forward(&TOKENS).logits;
@@ -71,10 +69,9 @@ fn forward_reproduces_the_chapter_probabilities_and_losses() {
 #[test]
 fn dlogits_from_the_tape_is_the_chapters_p_minus_onehot() {
     let params = SeedParams::init();
-    let chapter = Chapter::load_default().unwrap();
     let step = params.step(Mistake::None);
     let probs = probabilities(&params);
-    for (i, row) in chapter.printed_gradients.iter().enumerate() {
+    for (i, row) in PRINTED_GRADIENTS.iter().enumerate() {
         for (j, &printed) in row.iter().enumerate() {
             let d = step.dlogits.get(&[i, j]);
             assert_eq!(round(d, 4), printed, "dL/dlogit[{i}][{j}]");

@@ -4,6 +4,9 @@
 //! 1. On the chapter's first row, each step of the unfused derivation, numerically: softmax's
 //!    Jacobian `diag(p) - p p^T`, the log's diagonal `1/p`, their product `I - 1 p^T`, and the
 //!    pick of the target's row, which gives `P - onehot`; then the fused node's one step.
+//!    Then the curvature: the Hessian of the loss with respect to the logits, from the fused
+//!    node and from the composite (each differentiating its own recorded backward), next to
+//!    `diag(p) - p p^T`.
 //! 2. The two tapes side by side: their dumps, node counts and bytes kept for backward.
 //! 3. Scale-up: logits `[1024, 8192]`, forward + backward time (median of 7) and peak heap
 //!    (a counting global allocator) of the fused node against `softmax -> log -> nll_loss` and
@@ -26,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tapegrad::seed::chapter::Chapter;
-use tapegrad::{BceWithLogits, CrossEntropy, Reduction, Tape, Tensor, Var, check_equivalent, jacobian};
+use tapegrad::{BceWithLogits, CrossEntropy, Reduction, Tape, Tensor, Var, check_equivalent, hessian, jacobian};
+use tapegrad_seed::chapter::{PRINTED_GRADIENTS, PROBS, TARGETS, TOKEN_NAMES};
 
-#[path = "common/counting_alloc.rs"]
+// The counting allocator is shared with the root crate's loss benchmark.
+#[path = "../../examples/common/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::{CURRENT, PEAK};
 
@@ -45,7 +49,7 @@ const WAYS: [(&str, Loss); 3] = [
     ("log_softmax -> nll", |x, t| x.log_softmax(1).nll_loss(t)),
 ];
 
-fn print_matrix(title: &str, names: &[String], m: &Tensor) {
+fn print_matrix(title: &str, names: &[&str], m: &Tensor) {
     println!("{title}");
     let head: String = names.iter().map(|n| format!("{:>9}", short_name(n))).collect();
     println!("{:>8}{head}", "");
@@ -55,7 +59,7 @@ fn print_matrix(title: &str, names: &[String], m: &Tensor) {
     }
 }
 
-fn print_vector(title: &str, names: &[String], v: &[f64]) {
+fn print_vector(title: &str, names: &[&str], v: &[f64]) {
     let head: String = names.iter().map(|n| format!("{:>9}", short_name(n))).collect();
     let row: String = v.iter().map(|x| format!("{x:>9.4}")).collect();
     println!("{title}\n{:>8}{head}\n{:>8}{row}", "", "");
@@ -70,9 +74,9 @@ fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Part 1: the chapter's first row, step by step.
-fn derivation(chapter: &Chapter) {
-    let names = &chapter.token_names;
-    let (p, t) = (&chapter.probs[0], chapter.targets[0]);
+fn derivation() {
+    let names = &TOKEN_NAMES;
+    let (p, t) = (&PROBS[0], TARGETS[0]);
     let n = p.len();
     println!("== 1. The chapter's first row: position 0 (<BOS>), target {t} ({})\n", names[t]);
     // Logits whose softmax is the chapter's p: ln p (softmax ignores a shift, and p sums to 1).
@@ -109,10 +113,10 @@ fn derivation(chapter: &Chapter) {
         names,
         &picked,
     );
-    print_vector("   the chapter's printed gradient row:", names, &chapter.printed_gradients[0]);
+    print_vector("   the chapter's printed gradient row:", names, &PRINTED_GRADIENTS[0]);
     println!(
         "   max |difference| = {:.1e} (the chapter prints 4 decimals)\n",
-        max_abs_diff(&picked, &chapter.printed_gradients[0])
+        max_abs_diff(&picked, &PRINTED_GRADIENTS[0])
     );
 
     let fused = jacobian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), &z);
@@ -122,14 +126,40 @@ fn derivation(chapter: &Chapter) {
         fused.data(),
     );
     println!("   max |fused - unfused| = {:.1e}\n", max_abs_diff(fused.data(), &picked));
+    curvature(names, &z, t, &expected);
+}
+
+/// Part 1, continued: the Hessian of the loss with respect to the logits, `d/dz (p - onehot)`.
+fn curvature(names: &[&str], z: &Tensor, t: usize, softmax_jacobian: &Tensor) {
+    let n = z.numel();
+    println!("== 1b. Curvature: the Hessian d2L/dz2 of the same row\n");
+    let fused = hessian(|v| v.reshape(&[1, n]).cross_entropy(&[t]), z);
+    let composite = hessian(|v| v.reshape(&[1, n]).softmax(1).log().nll_loss(&[t]), z);
+    print_matrix(
+        "from the fused node (its recorded backward (softmax(z) - onehot) * g, differentiated):",
+        names,
+        &fused,
+    );
+    print_matrix("from softmax -> log -> nll (every node's recorded backward, differentiated):", names, &composite);
+    print_matrix("diag(p) - p p^T:", names, softmax_jacobian);
+    println!(
+        "   max |fused - diag(p) - p p^T| = {:.1e}; max |composite - diag(p) - p p^T| = {:.1e}",
+        max_abs_diff(fused.data(), softmax_jacobian.data()),
+        max_abs_diff(composite.data(), softmax_jacobian.data())
+    );
+    println!(
+        "   The target ({}) appears nowhere: dL/dz = p - onehot, and the onehot is a constant, so it \
+         drops out of d/dz; the curvature is the softmax's Jacobian for every target.\n",
+        names[t]
+    );
 }
 
 /// Part 2: both tapes on the chapter's four rows.
-fn tapes(chapter: &Chapter) {
+fn tapes() {
     println!("== 2. The two tapes, on the chapter's four rows (logits = ln p, shape [4, 6])\n");
-    let rows = chapter.probs.len();
-    let logits = Tensor::from_fn(&[rows, 6], |ix| chapter.probs[ix[0]][ix[1]].ln());
-    let targets = &chapter.targets;
+    let rows = PROBS.len();
+    let logits = Tensor::from_fn(&[rows, 6], |ix| PROBS[ix[0]][ix[1]].ln());
+    let targets = &TARGETS;
     for (name, way) in WAYS.iter().take(2) {
         let tape = Tape::new();
         let x = tape.var(logits.clone());
@@ -374,14 +404,13 @@ fn loss_family() {
 }
 
 fn main() {
-    let chapter = Chapter::load_default().expect("the seed chapter at ../shared/seed/");
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (rows, cols) = match args[..] {
         [r, c] => (r, c),
         _ => (1024, 8192),
     };
-    derivation(&chapter);
-    tapes(&chapter);
+    derivation();
+    tapes();
     scale_up(rows, cols);
     huge_logits(rows, cols);
     loss_family();

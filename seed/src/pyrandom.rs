@@ -33,7 +33,7 @@ const TWO_POW_MINUS_53: f64 = 1.0 / 9_007_199_254_740_992.0;
 /// # Example
 ///
 /// ```
-/// use tapegrad::PyRandom;
+/// use tapegrad_seed::pyrandom::PyRandom;
 ///
 /// // Python: random.seed(42); random.random(); random.random()
 /// let mut rng = PyRandom::new(42);

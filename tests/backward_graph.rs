@@ -1,0 +1,275 @@
+//! Every op's differentiable backward (`backward_graph`) against its fast one (`backward`),
+//! and its second derivatives against finite differences (`gradgradcheck`), on the cases of
+//! `ops_gradcheck.rs` plus the ops that file leaves to others.
+
+mod common;
+
+use common::{randn, uniform};
+use tapegrad::{BceWithLogits, CrossEntropy, KlDiv, Reduction, Tape, Tensor, Var, causal_mask, gradgradcheck};
+
+type F = Box<dyn for<'t> Fn(&[Var<'t>]) -> Var<'t>>;
+
+/// One case: a name for failures, the inputs, the function.
+struct Case(String, Vec<Tensor>, F);
+
+fn case(name: impl Into<String>, inputs: Vec<Tensor>, f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t> + 'static) -> Case {
+    Case(name.into(), inputs, Box::new(f))
+}
+
+/// Every op with its broadcasting cases (the table of `ops_gradcheck.rs`), and the rest.
+fn cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    let (a, b) = (randn(&[2, 3], 1), uniform(&[2, 3], 0.5, 2.0, 2));
+    cases.push(case("a + b", vec![a.clone(), b.clone()], |v| v[0] + v[1]));
+    cases.push(case("a - b", vec![a.clone(), b.clone()], |v| v[0] - v[1]));
+    cases.push(case("a * b", vec![a.clone(), b.clone()], |v| v[0] * v[1]));
+    cases.push(case("a / b", vec![a.clone(), b.clone()], |v| v[0] / v[1]));
+    cases.push(case("-a", vec![a.clone()], |v| -v[0]));
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[2, 3], &[3]), (&[2, 3], &[2, 1]), (&[2, 1, 4], &[3, 1]), (&[], &[2, 3])];
+    for (i, (sa, sb)) in shapes.into_iter().enumerate() {
+        let seed = 10 * i as u64;
+        let (a, b) = (randn(sa, seed), uniform(sb, 0.5, 2.0, seed + 1));
+        for (x, y) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
+            let shapes = format!("{:?} {:?}", x.shape(), y.shape());
+            cases.push(case(format!("add {shapes}"), vec![x.clone(), y.clone()], |v| v[0] + v[1]));
+            cases.push(case(format!("sub {shapes}"), vec![x.clone(), y.clone()], |v| v[0] - v[1]));
+            cases.push(case(format!("mul {shapes}"), vec![x.clone(), y.clone()], |v| v[0] * v[1]));
+        }
+        cases.push(case(format!("div {sa:?} {sb:?}"), vec![a.clone(), b.clone()], |v| v[0] / v[1]));
+        let (p, q) = (uniform(sb, 0.5, 2.0, seed + 2), uniform(sa, 0.5, 2.0, seed + 3));
+        cases.push(case(format!("div {sb:?} {sa:?}"), vec![p, q], |v| v[0] / v[1]));
+    }
+    let x = uniform(&[2, 3], 0.5, 2.0, 3);
+    cases.push(case("x + c", vec![x.clone()], |v| v[0] + 1.5));
+    cases.push(case("c + x", vec![x.clone()], |v| 1.5 + v[0]));
+    cases.push(case("x - c", vec![x.clone()], |v| v[0] - 1.5));
+    cases.push(case("c - x", vec![x.clone()], |v| 1.5 - v[0]));
+    cases.push(case("x * c", vec![x.clone()], |v| v[0] * 2.5));
+    cases.push(case("x / c", vec![x.clone()], |v| v[0] / 4.0));
+    cases.push(case("c / x", vec![x.clone()], |v| 10.0 / v[0]));
+    let x = randn(&[3, 4], 4);
+    let positive = uniform(&[3, 4], 0.2, 3.0, 5);
+    let away_from_zero = x.map(|e| if e.abs() < 0.1 { e + 0.3 } else { e });
+    cases.push(case("powf(2.5)", vec![positive.clone()], |v| v[0].powf(2.5)));
+    cases.push(case("powf(3)", vec![x.clone()], |v| v[0].powf(3.0)));
+    cases.push(case("powf(0)", vec![x.clone()], |v| v[0].powf(0.0) * v[0]));
+    cases.push(case("exp", vec![x.clone()], |v| v[0].exp()));
+    cases.push(case("log", vec![positive.clone()], |v| v[0].log()));
+    cases.push(case("sqrt", vec![positive.clone()], |v| v[0].sqrt()));
+    cases.push(case("tanh", vec![x.clone()], |v| v[0].tanh()));
+    cases.push(case("sigmoid", vec![x.clone()], |v| v[0].sigmoid()));
+    cases.push(case("gelu", vec![x.clone()], |v| v[0].gelu()));
+    cases.push(case("relu", vec![away_from_zero.clone()], |v| v[0].relu() * v[0]));
+    cases.push(case("abs", vec![away_from_zero], |v| v[0].abs() * v[0]));
+    let x = randn(&[2, 3, 4], 6);
+    cases.push(case("sum", vec![x.clone()], |v| v[0].sum()));
+    cases.push(case("mean", vec![x.clone()], |v| v[0].mean()));
+    for axis in 0..3 {
+        for keep in [false, true] {
+            cases.push(case(format!("sum_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].sum_axis(axis, keep)));
+            cases
+                .push(case(format!("mean_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].mean_axis(axis, keep)));
+            cases.push(case(format!("max_axis({axis}, {keep})"), vec![x.clone()], move |v| v[0].max_axis(axis, keep)));
+        }
+    }
+    let matmuls: [(&[usize], &[usize]); 5] = [
+        (&[3, 4], &[4, 2]),
+        (&[2, 3, 4], &[2, 4, 5]),
+        (&[2, 3, 4], &[4, 5]),
+        (&[3, 4], &[2, 4, 5]),
+        (&[2, 1, 2, 3], &[3, 3, 2]),
+    ];
+    for (i, (sa, sb)) in matmuls.into_iter().enumerate() {
+        let (a, b) = (randn(sa, 7 + 2 * i as u64), randn(sb, 8 + 2 * i as u64));
+        cases.push(case(format!("matmul {sa:?} {sb:?}"), vec![a, b], |v| v[0].matmul(v[1])));
+    }
+    let x = randn(&[2, 3, 4], 17);
+    cases.push(case("transpose(0, 2)", vec![x.clone()], |v| v[0].transpose(0, 2)));
+    cases.push(case("transpose squared", vec![x.clone()], |v| v[0].transpose(1, 2) * v[0].transpose(1, 2)));
+    cases.push(case("reshape transpose", vec![x.clone()], |v| v[0].reshape(&[6, 4]).transpose(0, 1)));
+    cases.push(case("reshape", vec![x.clone()], |v| v[0].reshape(&[24])));
+    let x = randn(&[2, 3, 4], 18);
+    for axis in 0..3 {
+        cases.push(case(format!("softmax({axis})"), vec![x.clone()], move |v| v[0].softmax(axis)));
+        cases.push(case(format!("log_softmax({axis})"), vec![x.clone()], move |v| v[0].log_softmax(axis)));
+    }
+    let x = randn(&[4, 5], 19);
+    const T: [usize; 4] = [0, 4, 2, 2];
+    cases.push(case("cross_entropy", vec![x.clone()], |v| v[0].cross_entropy(&T)));
+    cases.push(case("nll_loss", vec![x.clone()], |v| v[0].nll_loss(&T)));
+    cases.push(case("log_softmax nll", vec![x.clone()], |v| v[0].log_softmax(1).nll_loss(&T)));
+    cases.push(case("softmax log nll", vec![x.clone()], |v| v[0].softmax(1).log().nll_loss(&T)));
+    cases.push(case("cross_entropy upstream", vec![x.clone()], |v| v[0].cross_entropy(&T).powf(2.0) * 3.0));
+    cases.push(case("cross_entropy 3-D", vec![randn(&[2, 2, 5], 20)], |v| v[0].cross_entropy(&T)));
+    let x = randn(&[3], 20);
+    cases.push(case("reached twice", vec![x.clone()], |v| v[0] * v[0] + v[0].exp() * v[0]));
+    cases.push(case("reached twice, sum", vec![x], |v| (v[0] + v[0]).sum() * v[0]));
+    // The ops beyond the contract's first table.
+    cases.push(case("embedding", vec![randn(&[4, 3], 21)], |v| {
+        v[0].embedding(&[2, 0, 2, 3]) * v[0].embedding(&[1, 1, 0, 3])
+    }));
+    cases.push(case("layer_norm", vec![randn(&[3, 5], 22), uniform(&[5], 0.5, 1.5, 23), randn(&[5], 24)], |v| {
+        v[0].layer_norm(v[1], v[2], 1e-5)
+    }));
+    cases.push(case(
+        "layer_norm 3-D",
+        vec![randn(&[2, 2, 4], 25), uniform(&[4], 0.5, 1.5, 26), randn(&[4], 27)],
+        |v| v[0].layer_norm(v[1], v[2], 1e-5) * v[0],
+    ));
+    cases
+        .push(case("masked_fill", vec![randn(&[2, 3, 3], 28)], |v| v[0].masked_fill(&causal_mask(3), -1e9).softmax(2)));
+    cases.push(case("concat", vec![randn(&[2, 1], 29), randn(&[2, 3], 30)], |v| {
+        let c = Var::concat(&[v[0], v[1]], 1);
+        c * c
+    }));
+    cases.push(case("narrow", vec![randn(&[2, 5], 31)], |v| v[0].narrow(1, 1, 3) * v[0].narrow(1, 2, 3)));
+    cases.push(case("narrow at the start", vec![randn(&[4, 2], 32)], |v| v[0].narrow(0, 0, 2).exp()));
+    cases.push(case("broadcast_to", vec![randn(&[2, 1], 33)], |v| v[0].broadcast_to(&[3, 2, 4]).tanh()));
+    cases.push(case("sum_to_size", vec![randn(&[3, 2, 4], 34)], |v| v[0].sum_to_size(&[2, 1]).tanh()));
+    loss_cases(&mut cases);
+    cases
+}
+
+/// The loss family: every option of the fused nodes, and each reduction (an unreduced loss
+/// gets a random per-row or per-element output gradient from the table's seed).
+fn loss_cases(cases: &mut Vec<Case>) {
+    const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::None];
+    let x = randn(&[4, 5], 40);
+    let weight = uniform(&[5], 0.5, 2.0, 41);
+    for r in REDUCTIONS {
+        // (The ignored class may lie outside 0..classes; the last option ignores row 1.)
+        let options: [(&str, [usize; 4], CrossEntropy); 5] = [
+            ("plain", [0, 4, 1, 2], CrossEntropy::new()),
+            ("weight", [0, 4, 1, 2], CrossEntropy::new().weight(weight.clone())),
+            ("smoothing", [0, 4, 1, 2], CrossEntropy::new().label_smoothing(0.3)),
+            ("ignore_index", [0, 4, 7, 2], CrossEntropy::new().ignore_index(7)),
+            ("all", [0, 4, 1, 2], CrossEntropy::new().weight(weight.clone()).ignore_index(4).label_smoothing(0.2)),
+        ];
+        for (name, targets, opts) in options {
+            let opts = opts.reduction(r);
+            let o = opts.clone();
+            cases.push(case(format!("cross_entropy_with {name} {r:?}"), vec![x.clone()], move |v| {
+                v[0].cross_entropy_with(&targets, &o)
+            }));
+            let o = opts.clone();
+            cases.push(case(format!("cross_entropy_with {name} {r:?} 3-D"), vec![randn(&[2, 2, 5], 42)], move |v| {
+                v[0].cross_entropy_with(&[1, 4, 4, 0], &o) * 2.0
+            }));
+        }
+        let soft = uniform(&[4, 5], 0.0, 1.0, 43);
+        let options: [(&str, CrossEntropy); 3] = [
+            ("plain", CrossEntropy::new()),
+            ("weight", CrossEntropy::new().weight(weight.clone())),
+            ("weight smoothing", CrossEntropy::new().weight(weight.clone()).label_smoothing(0.1)),
+        ];
+        for (name, opts) in options {
+            let opts = opts.reduction(r);
+            cases.push(case(format!("cross_entropy_probs {name} {r:?}"), vec![x.clone(), soft.clone()], move |v| {
+                v[0].cross_entropy_probs(v[1], &opts)
+            }));
+        }
+        let (logits, targets) = (randn(&[2, 3], 44), uniform(&[2, 3], 0.0, 1.0, 45));
+        let options: [(&str, BceWithLogits); 3] = [
+            ("plain", BceWithLogits::new()),
+            ("weight", BceWithLogits::new().weight(uniform(&[2, 1], 0.5, 2.0, 46))),
+            (
+                "weight pos_weight",
+                BceWithLogits::new().weight(uniform(&[3], 0.5, 2.0, 47)).pos_weight(uniform(&[3], 0.5, 3.0, 48)),
+            ),
+        ];
+        for (name, opts) in options {
+            let opts = opts.reduction(r);
+            cases.push(case(
+                format!("bce_with_logits {name} {r:?}"),
+                vec![logits.clone(), targets.clone()],
+                move |v| v[0].bce_with_logits(v[1], &opts),
+            ));
+        }
+        let (a, b) = (randn(&[2, 3], 49), randn(&[2, 3], 50));
+        cases.push(case(format!("mse_loss {r:?}"), vec![a.clone(), b], move |v| v[0].mse_loss(v[1], r)));
+        // Huber's kink is at |x - y| = delta = 1: the differences stay away from it.
+        let target = Tensor::new(vec![0.3, -1.0, 2.0, 0.5, -0.2, 1.1], &[2, 3]).unwrap();
+        let input = Tensor::new(vec![0.5, -2.5, 2.6, -1.2, -0.1, 3.0], &[2, 3]).unwrap();
+        cases.push(case(format!("huber_loss {r:?}"), vec![input, target], move |v| v[0].huber_loss(v[1], 1.0, r)));
+        let (log_p, t) = (randn(&[2, 3], 51), uniform(&[2, 3], 0.1, 1.0, 52));
+        let opts = KlDiv::new().reduction(r);
+        cases.push(case(format!("kl_div {r:?}"), vec![log_p.clone(), t.clone()], move |v| v[0].kl_div(v[1], &opts)));
+        let opts = KlDiv::new().reduction(r).log_target(true);
+        cases.push(case(format!("kl_div log_target {r:?}"), vec![log_p, randn(&[2, 3], 53)], move |v| {
+            v[0].kl_div(v[1], &opts)
+        }));
+    }
+    let (log_p, t) = (randn(&[2, 3], 54), uniform(&[2, 3], 0.1, 1.0, 55));
+    cases.push(case("kl_div batchmean", vec![log_p, t], |v| v[0].kl_div(v[1], &KlDiv::new().batchmean())));
+    let x = randn(&[2, 3, 4], 56);
+    for axis in 0..3 {
+        for keep in [false, true] {
+            cases
+                .push(case(format!("logsumexp({axis}, {keep})"), vec![x.clone()], move |v| v[0].logsumexp(axis, keep)));
+        }
+    }
+    cases.push(case("logsumexp squared", vec![x], |v| v[0].logsumexp(2, false).powf(2.0)));
+}
+
+/// With every row ignored the mean is 0 / 0 and the fast gradient is 0 (as PyTorch's); the
+/// recorded one is too, not `0 * inf`.
+#[test]
+fn cross_entropy_every_row_ignored_records_a_zero_gradient() {
+    let tape = Tape::new();
+    let x = tape.var(randn(&[2, 3], 57));
+    let loss = x.cross_entropy_with(&[1, 1], &CrossEntropy::new().ignore_index(1));
+    assert!(loss.item().is_nan());
+    let fast = loss.backward().wrt(x).unwrap().clone();
+    let recorded = loss.backward_graph().wrt(x).unwrap().value();
+    assert_eq!(fast.data(), &[0.0; 6]);
+    assert_eq!(recorded.data(), &[0.0; 6]);
+}
+
+/// The recorded backward gives the fast backward's gradients, for every op and every input,
+/// with a random output gradient.
+#[test]
+fn recorded_backward_equals_fast_backward_for_every_op() {
+    for Case(name, inputs, f) in cases() {
+        let tape = Tape::new();
+        let vars = tape.vars(&inputs);
+        let out = f(&vars);
+        let seed = randn(&out.shape(), 99);
+        let fast = out.backward_with(seed.clone());
+        let recorded = out.backward_graph_with(tape.constant(seed));
+        for (k, &x) in vars.iter().enumerate() {
+            match (fast.wrt(x), recorded.wrt(x)) {
+                (Some(a), Some(b)) => {
+                    let b = b.value();
+                    assert_eq!(a.shape(), b.shape(), "{name}: input {k}");
+                    for (p, q) in a.data().iter().zip(b.data()) {
+                        let close = approx::relative_eq!(p, q, epsilon = 1e-12, max_relative = 1e-12);
+                        assert!(close, "{name}: input {k}: fast {a}, recorded {b}");
+                    }
+                }
+                (None, None) => {}
+                (a, b) => panic!("{name}: input {k}: fast {a:?}, recorded {:?}", b.map(Var::value)),
+            }
+        }
+    }
+}
+
+/// Second derivatives of every op against finite differences of its gradient.
+#[test]
+fn gradgradcheck_every_op() {
+    for Case(name, inputs, f) in cases() {
+        if let Err(e) = gradgradcheck(&inputs, f) {
+            panic!("{name}: {e}");
+        }
+    }
+}
+
+/// The check can fail: a backward whose differentiable form is wrong is caught. Relu's
+/// recorded derivative is a constant mask, right away from 0; at the kink the central
+/// difference of `2 relu(x)`, the gradient of `x relu(x)`, sees the average slope.
+#[test]
+fn gradgradcheck_catches_a_kink() {
+    let x = Tensor::new(vec![0.0, 1.0], &[2]).unwrap();
+    let err = gradgradcheck(&[x], |v| v[0].relu() * v[0]).unwrap_err();
+    assert!(err.to_string().contains("input 0, element [0]"), "{err}");
+}
