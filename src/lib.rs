@@ -110,6 +110,7 @@ pub use check::{
 pub use error::Error;
 pub use nn::{ParamGrads, ParamVars, Params};
 pub use ops::custom::CustomOp;
+pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
 pub use optim::Optimizer;
 pub use tensor::Tensor;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{randn, rng, uniform};
-use tapegrad::{Tape, Tensor, Var, causal_mask, gradgradcheck};
+use tapegrad::{BceWithLogits, CrossEntropy, KlDiv, Reduction, Tape, Tensor, Var, causal_mask, gradgradcheck};
 
 type F = Box<dyn for<'t> Fn(&[Var<'t>]) -> Var<'t>>;
 
@@ -127,6 +127,7 @@ fn cases() -> Vec<Case> {
     cases.push(case("narrow at the start", vec![randn(&[4, 2], 32)], |v| v[0].narrow(0, 0, 2).exp()));
     cases.push(case("broadcast_to", vec![randn(&[2, 1], 33)], |v| v[0].broadcast_to(&[3, 2, 4]).tanh()));
     cases.push(case("sum_to_size", vec![randn(&[3, 2, 4], 34)], |v| v[0].sum_to_size(&[2, 1]).tanh()));
+    loss_cases(&mut cases);
     cases.extend(new_op_cases());
     cases
 }
@@ -269,6 +270,101 @@ fn kink_cases() -> Vec<Case> {
     cases.push(case("elu at 0", vec![kinks.clone()], |v| v[0].elu(1.5) * v[0]));
     cases.push(case("softplus NaN", vec![kinks], |v| v[0].softplus() * v[0]));
     cases
+}
+
+/// The loss family: every option of the fused nodes, and each reduction (an unreduced loss
+/// gets a random per-row or per-element output gradient from the table's seed).
+fn loss_cases(cases: &mut Vec<Case>) {
+    const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::None];
+    let x = randn(&[4, 5], 40);
+    let weight = uniform(&[5], 0.5, 2.0, 41);
+    for r in REDUCTIONS {
+        // (The ignored class may lie outside 0..classes; the last option ignores row 1.)
+        let options: [(&str, [usize; 4], CrossEntropy); 5] = [
+            ("plain", [0, 4, 1, 2], CrossEntropy::new()),
+            ("weight", [0, 4, 1, 2], CrossEntropy::new().weight(weight.clone())),
+            ("smoothing", [0, 4, 1, 2], CrossEntropy::new().label_smoothing(0.3)),
+            ("ignore_index", [0, 4, 7, 2], CrossEntropy::new().ignore_index(7)),
+            ("all", [0, 4, 1, 2], CrossEntropy::new().weight(weight.clone()).ignore_index(4).label_smoothing(0.2)),
+        ];
+        for (name, targets, opts) in options {
+            let opts = opts.reduction(r);
+            let o = opts.clone();
+            cases.push(case(format!("cross_entropy_with {name} {r:?}"), vec![x.clone()], move |v| {
+                v[0].cross_entropy_with(&targets, &o)
+            }));
+            let o = opts.clone();
+            cases.push(case(format!("cross_entropy_with {name} {r:?} 3-D"), vec![randn(&[2, 2, 5], 42)], move |v| {
+                v[0].cross_entropy_with(&[1, 4, 4, 0], &o) * 2.0
+            }));
+        }
+        let soft = uniform(&[4, 5], 0.0, 1.0, 43);
+        let options: [(&str, CrossEntropy); 3] = [
+            ("plain", CrossEntropy::new()),
+            ("weight", CrossEntropy::new().weight(weight.clone())),
+            ("weight smoothing", CrossEntropy::new().weight(weight.clone()).label_smoothing(0.1)),
+        ];
+        for (name, opts) in options {
+            let opts = opts.reduction(r);
+            cases.push(case(format!("cross_entropy_probs {name} {r:?}"), vec![x.clone(), soft.clone()], move |v| {
+                v[0].cross_entropy_probs(v[1], &opts)
+            }));
+        }
+        let (logits, targets) = (randn(&[2, 3], 44), uniform(&[2, 3], 0.0, 1.0, 45));
+        let options: [(&str, BceWithLogits); 3] = [
+            ("plain", BceWithLogits::new()),
+            ("weight", BceWithLogits::new().weight(uniform(&[2, 1], 0.5, 2.0, 46))),
+            (
+                "weight pos_weight",
+                BceWithLogits::new().weight(uniform(&[3], 0.5, 2.0, 47)).pos_weight(uniform(&[3], 0.5, 3.0, 48)),
+            ),
+        ];
+        for (name, opts) in options {
+            let opts = opts.reduction(r);
+            cases.push(case(
+                format!("bce_with_logits {name} {r:?}"),
+                vec![logits.clone(), targets.clone()],
+                move |v| v[0].bce_with_logits(v[1], &opts),
+            ));
+        }
+        let (a, b) = (randn(&[2, 3], 49), randn(&[2, 3], 50));
+        cases.push(case(format!("mse_loss {r:?}"), vec![a.clone(), b], move |v| v[0].mse_loss(v[1], r)));
+        // Huber's kink is at |x - y| = delta = 1: the differences stay away from it.
+        let target = Tensor::new(vec![0.3, -1.0, 2.0, 0.5, -0.2, 1.1], &[2, 3]).unwrap();
+        let input = Tensor::new(vec![0.5, -2.5, 2.6, -1.2, -0.1, 3.0], &[2, 3]).unwrap();
+        cases.push(case(format!("huber_loss {r:?}"), vec![input, target], move |v| v[0].huber_loss(v[1], 1.0, r)));
+        let (log_p, t) = (randn(&[2, 3], 51), uniform(&[2, 3], 0.1, 1.0, 52));
+        let opts = KlDiv::new().reduction(r);
+        cases.push(case(format!("kl_div {r:?}"), vec![log_p.clone(), t.clone()], move |v| v[0].kl_div(v[1], &opts)));
+        let opts = KlDiv::new().reduction(r).log_target(true);
+        cases.push(case(format!("kl_div log_target {r:?}"), vec![log_p, randn(&[2, 3], 53)], move |v| {
+            v[0].kl_div(v[1], &opts)
+        }));
+    }
+    let (log_p, t) = (randn(&[2, 3], 54), uniform(&[2, 3], 0.1, 1.0, 55));
+    cases.push(case("kl_div batchmean", vec![log_p, t], |v| v[0].kl_div(v[1], &KlDiv::new().batchmean())));
+    let x = randn(&[2, 3, 4], 56);
+    for axis in 0..3 {
+        for keep in [false, true] {
+            cases
+                .push(case(format!("logsumexp({axis}, {keep})"), vec![x.clone()], move |v| v[0].logsumexp(axis, keep)));
+        }
+    }
+    cases.push(case("logsumexp squared", vec![x], |v| v[0].logsumexp(2, false).powf(2.0)));
+}
+
+/// With every row ignored the mean is 0 / 0 and the fast gradient is 0 (as PyTorch's); the
+/// recorded one is too, not `0 * inf`.
+#[test]
+fn cross_entropy_every_row_ignored_records_a_zero_gradient() {
+    let tape = Tape::new();
+    let x = tape.var(randn(&[2, 3], 57));
+    let loss = x.cross_entropy_with(&[1, 1], &CrossEntropy::new().ignore_index(1));
+    assert!(loss.item().is_nan());
+    let fast = loss.backward().wrt(x).unwrap().clone();
+    let recorded = loss.backward_graph().wrt(x).unwrap().value();
+    assert_eq!(fast.data(), &[0.0; 6]);
+    assert_eq!(recorded.data(), &[0.0; 6]);
 }
 
 /// The recorded backward gives the fast backward's gradients, for every op and every input,

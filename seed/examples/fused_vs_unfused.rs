@@ -12,72 +12,30 @@
 //!    (a counting global allocator) of the fused node against `softmax -> log -> nll_loss` and
 //!    `log_softmax -> nll_loss`.
 //! 4. Logits around 1e4: what `log(softmax)` does, and anomaly mode naming the culprit.
+//! 5. The loss family: cross-entropy with weights, label smoothing and an ignored row, and the
+//!    binary cross-entropy with `pos_weight`, each fused against its composition (values,
+//!    gradients, nodes, bytes kept for backward), one worked row of "prediction minus target
+//!    distribution" each, and BCE at `x = +-1e4`.
 //!
 //! ```text
 //! cargo run --release --example fused_vs_unfused              # [1024, 8192]
 //! cargo run --release --example fused_vs_unfused -- 4096 8192 # another size
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tapegrad::{Tape, Tensor, Var, check_equivalent, hessian, jacobian};
+use tapegrad::{BceWithLogits, CrossEntropy, Reduction, Tape, Tensor, Var, check_equivalent, hessian, jacobian};
 use tapegrad_seed::chapter::{PRINTED_GRADIENTS, PROBS, TARGETS, TOKEN_NAMES};
 
-/// The system allocator, counting the bytes currently allocated and their peak.
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(bytes: usize) {
-    let now = CURRENT.fetch_add(bytes, Relaxed) + bytes;
-    PEAK.fetch_max(now, Relaxed);
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Relaxed);
-            }
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+// The counting allocator is shared with the root crate's loss benchmark.
+#[path = "../../examples/common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{CURRENT, PEAK};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -337,6 +295,114 @@ fn huge_logits(rows: usize, cols: usize) {
     }
 }
 
+/// Prints a row of numbers after a label.
+fn row(label: &str, v: &[f64]) {
+    let cells: String = v.iter().map(|x| format!("{x:>12.4}")).collect();
+    println!("   {label:<38}{cells}");
+}
+
+/// Part 5: the loss family, each gradient "prediction minus target distribution".
+fn loss_family() {
+    println!("== 5. The loss family: every gradient is prediction minus target distribution\n");
+    // The numbers of the PyTorch-pinned test (tests/losses_pytorch.rs).
+    let x = Tensor::new(vec![0.5, -1.0, 2.0, 0.25, 0.0, 1.5, -0.5, 1.0, 2.0, 0.0, 0.75, -1.25], &[3, 4]).unwrap();
+    let (w, eps, targets) = ([1.0, 2.0, 0.5, 3.0], 0.1, [0, 3, 1]);
+    let opts = CrossEntropy::new().weight(Tensor::new(w.to_vec(), &[4]).unwrap()).ignore_index(1).label_smoothing(eps);
+    println!(
+        "cross_entropy_with: logits [3, 4], targets {targets:?}, weight {w:?}, label_smoothing {eps}, ignore_index 1"
+    );
+    // q: the weighted, smoothed target distribution, zero on the ignored row.
+    let q = Tensor::from_fn(&[3, 4], |i| {
+        let (r, c) = (i[0], i[1]);
+        let picked = if c == targets[r] { (1.0 - eps) * w[c] } else { 0.0 };
+        if targets[r] == 1 { 0.0 } else { picked + eps / 4.0 * w[c] }
+    });
+    let divisor = w[0] + w[3];
+    let eq = check_equivalent(
+        std::slice::from_ref(&x),
+        |v| v[0].cross_entropy_with(&targets, &opts),
+        |v| -(v[0].log_softmax(1) * v[0].tape().constant(q.clone())).sum_axis(1, false).sum() / divisor,
+    );
+    println!("fused against -(log_softmax(x) * q).sum_axis(1).sum() / D:\n{eq}");
+    let tape = Tape::new();
+    let xv = tape.var(x.clone());
+    let loss = xv.cross_entropy_with(&targets, &opts);
+    let grad = loss.backward().wrt(xv).unwrap().clone();
+    let p = xv.softmax(1).value();
+    let (p0, q0) = (&p.data()[..4], &q.data()[..4]);
+    let s: f64 = q0.iter().sum();
+    println!(
+        "Worked row 0 (target 0): q_c = w_c eps / C + [c = t] (1 - eps) w_t, s = sum(q), D = w_0 + w_3 = {divisor}"
+    );
+    row("P = softmax(x_0)", p0);
+    row("q", q0);
+    println!("   s = {s:.4}");
+    let by_hand: Vec<f64> = p0.iter().zip(q0).map(|(p, q)| (s * p - q) / divisor).collect();
+    row("(s P - q) / D", &by_hand);
+    row("the fused node's gradient", &grad.data()[..4]);
+    row("row 2 (ignored): gradient", &grad.data()[8..]);
+    println!("   loss {:.16} (PyTorch: 1.3611749528231134)\n", loss.item());
+
+    // (No logit at 0: the composition's abs and relu have their kink there, the fused node none.)
+    let bx = Tensor::new(vec![0.5, -2.0, 3.0, -0.25, 1.0, 0.75], &[2, 3]).unwrap();
+    let by = Tensor::new(vec![1.0, 0.0, 0.3, 0.0, 1.0, 0.5], &[2, 3]).unwrap();
+    let pw = Tensor::new(vec![3.0, 1.0, 0.5], &[3]).unwrap();
+    let bopts = BceWithLogits::new().pos_weight(pw.clone());
+    println!("bce_with_logits: logits [2, 3], targets in [0, 1], pos_weight {:?}", pw.data());
+    let eq = check_equivalent(
+        &[bx.clone(), by.clone()],
+        |v| v[0].bce_with_logits(v[1], &bopts),
+        |v| {
+            let log_sigmoid = -((-v[0]).relu() + ((-v[0].abs()).exp() + 1.0).log());
+            let log_weight = (v[0].tape().constant(pw.clone()) - 1.0) * v[1] + 1.0;
+            ((1.0 - v[1]) * v[0] - log_weight * log_sigmoid).mean()
+        },
+    );
+    println!("fused against the composition w((1 - y) x - (1 + (pw - 1) y) log sigmoid(x)), mean:\n{eq}");
+    let tape = Tape::new();
+    let (xv, yv) = (tape.var(bx.clone()), tape.constant(by.clone()));
+    let plain = xv.bce_with_logits(yv, &BceWithLogits::new().reduction(Reduction::Sum));
+    let grad = plain.backward().wrt(xv).unwrap().clone();
+    let sig = xv.sigmoid().value();
+    println!("Worked row 0, no pos_weight, sum: the gradient is sigmoid(x) - y");
+    row("sigmoid(x)", &sig.data()[..3]);
+    row("y", &by.data()[..3]);
+    let by_hand: Vec<f64> = sig.data()[..3].iter().zip(&by.data()[..3]).map(|(s, y)| s - y).collect();
+    row("sigmoid(x) - y", &by_hand);
+    row("the fused node's gradient", &grad.data()[..3]);
+    let weighted = xv.bce_with_logits(yv, &bopts.clone().reduction(Reduction::Sum));
+    let grad = weighted.backward().wrt(xv).unwrap().clone();
+    let (pwd, y0) = (pw.data(), &by.data()[..3]);
+    let scale: Vec<f64> = pwd.iter().zip(y0).map(|(pw, y)| pw * y + 1.0 - y).collect();
+    let target: Vec<f64> = pwd.iter().zip(y0).zip(&scale).map(|((pw, y), k)| pw * y / k).collect();
+    println!(
+        "With pos_weight: (pw y + 1 - y) (sigmoid(x) - pw y / (pw y + 1 - y)), a weight times prediction minus target"
+    );
+    row("weight pw y + 1 - y", &scale);
+    row("target pw y / (pw y + 1 - y)", &target);
+    let by_hand: Vec<f64> = scale.iter().zip(&target).zip(&sig.data()[..3]).map(|((k, t), s)| k * (s - t)).collect();
+    row("weight (sigmoid(x) - target)", &by_hand);
+    row("the fused node's gradient", &grad.data()[..3]);
+    println!();
+
+    println!("BCE at x = +-1e4 (targets [0, 1, 1, 0]), per element:");
+    let big = Tensor::new(vec![1e4, 1e4, -1e4, -1e4], &[4]).unwrap();
+    let ys = Tensor::new(vec![0.0, 1.0, 1.0, 0.0], &[4]).unwrap();
+    let tape = Tape::new();
+    let (xv, yv) = (tape.var(big), tape.constant(ys));
+    let fused = xv.bce_with_logits(yv, &BceWithLogits::new().reduction(Reduction::None));
+    let naive = -(yv * xv.sigmoid().log() + (1.0 - yv) * (1.0 - xv.sigmoid()).log());
+    let gf = fused.sum().backward().wrt(xv).unwrap().clone();
+    let gn = naive.sum().backward().wrt(xv).unwrap().clone();
+    row("fused loss", fused.value().data());
+    row("fused gradient", gf.data());
+    row("-(y log s + (1 - y) log(1 - s)) loss", naive.value().data());
+    row("its gradient", gn.data());
+    println!(
+        "   sigmoid(1e4) rounds to 1, so log(1 - s) = -inf; the fused form uses log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)).\n"
+    );
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (rows, cols) = match args[..] {
@@ -347,4 +413,5 @@ fn main() {
     tapes();
     scale_up(rows, cols);
     huge_logits(rows, cols);
+    loss_family();
 }

@@ -62,3 +62,224 @@ fn backward_rows(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx:
         drow[target] -= scale;
     }
 }
+
+/// The options of a cross-entropy beyond its targets: class weights `w` (one per class, or
+/// none for all ones) and label smoothing `eps`. With them, row `r`'s target distribution is
+/// `q_c = w_c ((1 - eps) y_c + eps / C)`, where `y` is the one-hot target (hard targets) or the
+/// given probabilities (soft targets); its loss is `sum_c q_c (lse - x_c)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Smoothing<'a> {
+    pub(crate) weight: Option<&'a [f64]>,
+    pub(crate) eps: f64,
+}
+
+impl Smoothing<'_> {
+    /// `w_c`, 1 without weights.
+    #[inline(always)]
+    fn w(&self, c: usize) -> f64 {
+        self.weight.map_or(1.0, |w| w[c])
+    }
+
+    /// `sum_c w_c (lse - x_c)` for one row: the smoothing term's numerator. Skipped (0) when
+    /// `eps = 0`, so that a `-inf` logit does not turn the loss into `0 * inf = NaN`.
+    #[inline(always)]
+    fn spread(&self, row: &[f64], lse: f64) -> f64 {
+        if self.eps == 0.0 {
+            return 0.0;
+        }
+        match self.weight {
+            None => row.iter().map(|&x| lse - x).sum(),
+            Some(w) => row.iter().zip(w).map(|(&x, &w)| w * (lse - x)).sum(),
+        }
+    }
+}
+
+/// Hard targets with options: fills `lse` and `losses` (one per row; 0 for a row whose target
+/// is `ignore`). Row loss: `(1 - eps) w_t (lse - x_t) + eps / C sum_c w_c (lse - x_c)`.
+pub(crate) fn forward_hard(
+    logits: &[f64],
+    targets: &[usize],
+    ignore: Option<usize>,
+    opts: Smoothing<'_>,
+    lse: &mut [f64],
+    losses: &mut [f64],
+) {
+    let classes = logits.len() / targets.len().max(1);
+    let per = rows_per_block(targets.len(), classes);
+    let blocks =
+        lse.chunks_mut(per).zip(losses.chunks_mut(per)).zip(logits.chunks(per * classes)).zip(targets.chunks(per));
+    for_each_block(blocks, |(((lse, losses), logits), targets)| {
+        forward_hard_rows(logits, targets, ignore, opts, lse, losses)
+    });
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn forward_hard_rows(
+    logits: &[f64],
+    targets: &[usize],
+    ignore: Option<usize>,
+    opts: Smoothing<'_>,
+    lse: &mut [f64],
+    losses: &mut [f64],
+) {
+    let classes = logits.len() / targets.len().max(1);
+    let spread_scale = opts.eps / classes as f64;
+    let rows = logits.chunks_exact(classes).zip(targets).zip(lse).zip(losses);
+    for (((row, &t), row_lse), loss) in rows {
+        let max = rows::max(row);
+        *row_lse = max + rows::sum_exp(row, max).ln();
+        *loss = if Some(t) == ignore {
+            0.0
+        } else {
+            (1.0 - opts.eps) * opts.w(t) * (*row_lse - row[t]) + spread_scale * opts.spread(row, *row_lse)
+        };
+    }
+}
+
+/// Hard targets with options, backward: per row `dx = scale_r (s P - q)` with
+/// `q_c = w_c eps / C + [c = t] (1 - eps) w_t` and `s = sum_c q_c`; zero for ignored rows.
+/// `scales[r]` is the upstream gradient of row `r` over the reduction's divisor.
+pub(crate) fn backward_hard(
+    logits: &[f64],
+    lse: &[f64],
+    targets: &[usize],
+    ignore: Option<usize>,
+    opts: Smoothing<'_>,
+    scales: &[f64],
+    dx: &mut [f64],
+) {
+    let classes = logits.len() / lse.len().max(1);
+    let per = rows_per_block(lse.len(), classes);
+    let blocks = dx
+        .chunks_mut(per * classes)
+        .zip(logits.chunks(per * classes))
+        .zip(lse.chunks(per))
+        .zip(targets.chunks(per))
+        .zip(scales.chunks(per));
+    for_each_block(blocks, |((((dx, logits), lse), targets), scales)| {
+        backward_hard_rows(logits, lse, targets, ignore, opts, scales, dx)
+    });
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn backward_hard_rows(
+    logits: &[f64],
+    lse: &[f64],
+    targets: &[usize],
+    ignore: Option<usize>,
+    opts: Smoothing<'_>,
+    scales: &[f64],
+    dx: &mut [f64],
+) {
+    let classes = logits.len() / lse.len().max(1);
+    let spread_scale = opts.eps / classes as f64;
+    let weight_sum = opts.weight.map_or(classes as f64, rows::sum);
+    let rows = logits.chunks_exact(classes).zip(dx.chunks_exact_mut(classes)).zip(lse).zip(targets).zip(scales);
+    for ((((row, drow), &row_lse), &t), &scale) in rows {
+        if Some(t) == ignore {
+            drow.fill(0.0);
+            continue;
+        }
+        let picked = (1.0 - opts.eps) * opts.w(t);
+        let s = picked + spread_scale * weight_sum;
+        match opts.weight {
+            // Without weights the smoothing part of q is the constant eps / C.
+            None => {
+                for (d, &x) in drow.iter_mut().zip(row) {
+                    *d = scale * (s * exp(x - row_lse) - spread_scale);
+                }
+            }
+            Some(w) => {
+                for ((d, &x), &w) in drow.iter_mut().zip(row).zip(w) {
+                    *d = scale * (s * exp(x - row_lse) - spread_scale * w);
+                }
+            }
+        }
+        drow[t] -= scale * picked;
+    }
+}
+
+/// Soft targets (class probabilities `y`, shaped like the logits): fills `lse` and the row
+/// losses `sum_c q_c (lse - x_c)`, `q_c = w_c ((1 - eps) y_c + eps / C)`.
+pub(crate) fn forward_soft(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, lse: &mut [f64], losses: &mut [f64]) {
+    let classes = logits.len() / lse.len().max(1);
+    let per = rows_per_block(lse.len(), classes);
+    let blocks = lse
+        .chunks_mut(per)
+        .zip(losses.chunks_mut(per))
+        .zip(logits.chunks(per * classes))
+        .zip(probs.chunks(per * classes));
+    for_each_block(blocks, |(((lse, losses), logits), probs)| forward_soft_rows(logits, probs, opts, lse, losses));
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn forward_soft_rows(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, lse: &mut [f64], losses: &mut [f64]) {
+    let classes = logits.len() / lse.len().max(1);
+    let rows = logits.chunks_exact(classes).zip(probs.chunks_exact(classes)).zip(lse).zip(losses);
+    for (((row, y), row_lse), loss) in rows {
+        let max = rows::max(row);
+        *row_lse = max + rows::sum_exp(row, max).ln();
+        *loss = (0..classes).map(|c| soft_q(opts, y, c, classes) * (*row_lse - row[c])).sum();
+    }
+}
+
+/// `q_c = w_c ((1 - eps) y_c + eps / C)`, written so that `eps = 0` gives exactly `w_c y_c`.
+#[inline(always)]
+fn soft_q(opts: Smoothing<'_>, y: &[f64], c: usize, classes: usize) -> f64 {
+    let smoothed = if opts.eps == 0.0 { y[c] } else { (1.0 - opts.eps) * y[c] + opts.eps / classes as f64 };
+    opts.w(c) * smoothed
+}
+
+/// Soft targets, gradient to the logits: per row `dx = scale_r (s P - q)`, `s = sum_c q_c`.
+pub(crate) fn backward_soft_logits(
+    logits: &[f64],
+    probs: &[f64],
+    lse: &[f64],
+    opts: Smoothing<'_>,
+    scales: &[f64],
+    dx: &mut [f64],
+) {
+    let classes = logits.len() / lse.len().max(1);
+    let per = rows_per_block(lse.len(), classes);
+    let blocks = dx
+        .chunks_mut(per * classes)
+        .zip(logits.chunks(per * classes))
+        .zip(probs.chunks(per * classes))
+        .zip(lse.chunks(per))
+        .zip(scales.chunks(per));
+    for_each_block(blocks, |((((dx, logits), probs), lse), scales)| {
+        backward_soft_logits_rows(logits, probs, lse, opts, scales, dx)
+    });
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn backward_soft_logits_rows(
+    logits: &[f64],
+    probs: &[f64],
+    lse: &[f64],
+    opts: Smoothing<'_>,
+    scales: &[f64],
+    dx: &mut [f64],
+) {
+    let classes = logits.len() / lse.len().max(1);
+    let rows = logits.chunks_exact(classes).zip(probs.chunks_exact(classes)).zip(dx.chunks_exact_mut(classes)).zip(lse);
+    for ((((row, y), drow), &row_lse), &scale) in rows.zip(scales) {
+        let s: f64 = (0..classes).map(|c| soft_q(opts, y, c, classes)).sum();
+        for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {
+            *d = scale * (s * exp(x - row_lse) - soft_q(opts, y, c, classes));
+        }
+    }
+}
+
+/// Soft targets, gradient to the probabilities: `dy_c = scale_r w_c (1 - eps) (lse - x_c)`,
+/// i.e. `-w_c (1 - eps) log P_c` per unit of upstream gradient.
+pub(crate) fn backward_soft_targets(logits: &[f64], lse: &[f64], opts: Smoothing<'_>, scales: &[f64], dy: &mut [f64]) {
+    let classes = logits.len() / lse.len().max(1);
+    let keep = 1.0 - opts.eps;
+    let rows = logits.chunks_exact(classes).zip(dy.chunks_exact_mut(classes)).zip(lse).zip(scales);
+    for (((row, drow), &row_lse), &scale) in rows {
+        for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {
+            *d = scale * opts.w(c) * keep * (row_lse - x);
+        }
+    }
+}

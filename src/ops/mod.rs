@@ -19,6 +19,7 @@ pub(crate) mod index;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod leaf;
+pub(crate) mod logsumexp;
 pub(crate) mod loss;
 pub(crate) mod mask;
 pub(crate) mod matmul;
@@ -91,8 +92,13 @@ op_list! {
     Reshape(layout::Reshape),
     Softmax(softmax::Softmax),
     LogSoftmax(softmax::LogSoftmax),
-    NllLoss(loss::NllLoss),
-    CrossEntropy(loss::FusedCrossEntropy),
+    LogSumExp(logsumexp::LogSumExp),
+    NllLoss(loss::nll::NllLoss),
+    CrossEntropy(loss::cross_entropy::FusedCrossEntropy),
+    CrossEntropyProbs(loss::cross_entropy::CrossEntropyProbs),
+    BceWithLogits(loss::bce::BceNode),
+    Regression(loss::regression::RegressionLoss),
+    KlDiv(loss::kl_div::KlDivLoss),
     Embedding(embedding::Embedding),
     IndexSelect(index::IndexSelect),
     Gather(index::Gather),

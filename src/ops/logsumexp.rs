@@ -1,0 +1,80 @@
+//! `logsumexp(axis, keep_dim)`: `ln(sum(exp(x)))` along one axis, fused and stable (see
+//! [`kernels::logsumexp`](crate::kernels::logsumexp)); its gradient is the softmax.
+
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::logsumexp as kernel;
+use crate::ops::check_axis;
+use crate::tensor::Tensor;
+use crate::tensor::buffer;
+use crate::tensor::shape::reduced_shape;
+use crate::tensor::shape::split_at_axis;
+
+impl<'t> Var<'t> {
+    /// `ln(sum_i exp(x_i))` along `axis`, as PyTorch's `torch.logsumexp`: stable for any
+    /// magnitude (the max is subtracted; a lane of `-inf` gives `-inf`). `keep_dim` keeps the
+    /// axis with size 1. One node; its gradient is `g * softmax(x)` along the axis.
+    ///
+    /// Panics, naming the shape, when `axis` is out of range.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new(vec![1000.0, 1000.0, 0.0, 0.0], &[2, 2])?);
+    /// let lse = x.logsumexp(1, false);
+    /// assert_eq!(lse.value().data(), &[1000.0 + 2f64.ln(), 2f64.ln()]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn logsumexp(self, axis: usize, keep_dim: bool) -> Var<'t> {
+        let y = {
+            let v = self.value_ref();
+            check_axis("logsumexp", axis, v.shape());
+            let split = split_at_axis(v.shape(), axis);
+            let mut y = buffer::zeroed(split.outer * split.inner);
+            kernel::forward(v.data(), &mut y, split);
+            Tensor::from_parts(y, &reduced_shape(v.shape(), axis, keep_dim))
+        };
+        self.tape.record(LogSumExp { axis, keep_dim }, &[self], y)
+    }
+}
+
+/// `logsumexp(axis)`: backward reads the input and the output.
+#[derive(Clone, Debug)]
+pub(crate) struct LogSumExp {
+    axis: usize,
+    keep_dim: bool,
+}
+
+impl Rule for LogSumExp {
+    fn name(&self) -> String {
+        if self.keep_dim { format!("logsumexp({}, keep_dim)", self.axis) } else { format!("logsumexp({})", self.axis) }
+    }
+
+    fn saved(&self, _: Wants<'_>) -> Saved {
+        Saved::nothing().input(0).output()
+    }
+
+    /// `d/dx_i ln sum_j e^{x_j} = e^{x_i} / sum_j e^{x_j} = exp(x_i - lse)`: the softmax, each
+    /// lane times its own upstream gradient.
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        cx.add_with(0, |cx| {
+            let x = cx.input(0);
+            let split = split_at_axis(x.shape(), self.axis);
+            let mut dx = buffer::zeroed(x.numel());
+            kernel::backward(x.data(), cx.output().data(), cx.upstream().data(), &mut dx, split);
+            Tensor::from_parts(dx, x.shape())
+        });
+    }
+
+    /// `dx = softmax(x) * g`, recorded, with `g` given back its reduced axis (size 1) so that
+    /// it broadcasts along it; the softmax is recomputed from `x`, so the second derivative
+    /// is the softmax's Jacobian `diag(p) - p p^T` along the axis.
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        cx.add_with(0, |cx| {
+            let (x, shape) = (cx.input(0), cx.input_shape(0));
+            let mut kept = shape;
+            kept[self.axis] = 1;
+            x.softmax(self.axis) * cx.upstream().reshape(&kept)
+        });
+    }
+}
