@@ -206,13 +206,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("wrote {}", dir.join("names_loss.svg").display());
 
     let checkpoint = dir.join("names.safetensors");
-    run.params.save(&checkpoint)?;
-    let reloaded = Params::from_file(&checkpoint)?;
-    let again = run.model.loss(&reloaded, &run.val);
+    let (reloaded, again) = save_and_reload(&run, &checkpoint)?;
     println!("saved {} and reloaded it: validation loss {again:.4} (identical: {})", checkpoint.display(), again == run.val_loss);
-
-    let mut rng = StdRng::seed_from_u64(10);
-    let samples: Vec<String> = (0..10).map(|_| run.model.sample(&reloaded, &mut rng)).collect();
-    println!("10 words sampled from the reloaded model: {}", samples.join(", "));
+    println!("10 words sampled from the reloaded model: {}", samples(&run.model, &reloaded).join(", "));
     Ok(())
+}
+
+/// Saves the trained parameters to `path`, loads them into a fresh store, and gives that store
+/// with its validation loss.
+fn save_and_reload(run: &Run, path: &std::path::Path) -> Result<(Params, f64), tapegrad::Error> {
+    run.params.save(path)?;
+    let reloaded = Params::from_file(path)?;
+    let loss = run.model.loss(&reloaded, &run.val);
+    Ok((reloaded, loss))
+}
+
+/// 10 words from a fixed seed.
+fn samples(model: &Model, params: &Params) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(10);
+    (0..10).map(|_| model.sample(params, &mut rng)).collect()
+}
+
+/// `cargo test` runs this (the example is built with `test = true`): the whole run as printed
+/// learns (validation loss measured 2.025 in this configuration, asserted below 2.10, against
+/// ln 27 = 3.30 for guessing), the checkpoint round trip gives the same loss to the bit, and
+/// the samples are words.
+#[test]
+fn learns_names_and_reloads_them() {
+    let run = train(&Progress::silent(STEPS as u64));
+    assert!(run.val_loss < 2.10, "validation loss {}", run.val_loss);
+    assert!(run.train_loss < run.val_loss + 0.1, "train {} val {}", run.train_loss, run.val_loss);
+    assert!(run.val_curve[0].1 > run.val_loss, "{:?}", run.val_curve);
+    assert_eq!(run.train_curve.len(), STEPS);
+
+    let path = std::env::temp_dir().join(format!("tapegrad-names-{}.safetensors", std::process::id()));
+    let (reloaded, again) = save_and_reload(&run, &path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(again.to_bits(), run.val_loss.to_bits());
+
+    let words = samples(&run.model, &reloaded);
+    assert_eq!(words.len(), 10);
+    for w in &words {
+        assert!(!w.is_empty() && w.len() < MAX_SAMPLE_LEN && w.bytes().all(|c| c.is_ascii_lowercase()), "{w:?}");
+    }
 }
