@@ -207,7 +207,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let checkpoint = dir.join("names.safetensors");
     let (reloaded, again) = save_and_reload(&run, &checkpoint)?;
-    println!("saved {} and reloaded it: validation loss {again:.4} (identical: {})", checkpoint.display(), again == run.val_loss);
+    println!(
+        "saved {} and reloaded it: validation loss {again:.4} (identical: {})",
+        checkpoint.display(),
+        again == run.val_loss
+    );
     println!("10 words sampled from the reloaded model: {}", samples(&run.model, &reloaded).join(", "));
     Ok(())
 }

@@ -22,14 +22,31 @@ impl Progress {
     pub fn new(label: &str, total: u64) -> Progress {
         if std::io::stdout().is_terminal() {
             let bar = ProgressBar::new(total);
-            let style = ProgressStyle::with_template("{prefix} {bar:40.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}]")
-                .expect("a valid template")
-                .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{prefix} {bar:40.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}]")
+                    .expect("a valid template")
+                    .progress_chars("=> ");
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             Progress { bar: Some(bar), total, every: 0 }
         } else {
             Progress { bar: None, total, every: total.div_ceil(20).max(1) }
+        }
+    }
+
+    /// A spinner with the step and loss (terminal) or a plain line every `every` steps
+    /// (otherwise), for a loop that runs until a condition holds.
+    pub fn open_ended(label: &str, every: u64) -> Progress {
+        if std::io::stdout().is_terminal() {
+            let bar = ProgressBar::new_spinner();
+            let style =
+                ProgressStyle::with_template("{prefix} {spinner} step {pos} {msg} [{elapsed_precise}, {per_sec}]")
+                    .expect("a valid template");
+            bar.set_style(style);
+            bar.set_prefix(label.to_string());
+            Progress { bar: Some(bar), total: 0, every: 0 }
+        } else {
+            Progress { bar: None, total: 0, every: every.max(1) }
         }
     }
 
@@ -45,7 +62,10 @@ impl Progress {
                 bar.set_position(k + 1);
                 bar.set_message(format!("loss {loss:.4}"));
             }
-            None if self.every > 0 && (k % self.every == 0 || k + 1 == self.total) => {
+            None if self.every > 0 && self.total == 0 && (k + 1) % self.every == 0 => {
+                println!("step {:>5} loss {loss:.6}", k + 1);
+            }
+            None if self.every > 0 && self.total > 0 && (k % self.every == 0 || k + 1 == self.total) => {
                 println!("step {}/{} loss {loss:.4}", k + 1, self.total);
             }
             None => {}
