@@ -354,9 +354,14 @@ const SWEEP_ROWS: usize = 256;
 
 /// Part 5: time and peak heap of the three ways against the number of classes, as a table
 /// and two SVG charts (`target/lab/time_vs_classes.svg`, `target/lab/peak_vs_classes.svg`).
-fn classes_sweep(page: &mut Page, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    const REPEATS: usize = 5;
-    println!("== 5. Against the number of classes: logits [{SWEEP_ROWS}, C], median of {REPEATS}\n");
+fn classes_sweep(
+    page: &mut Page,
+    dir: &Path,
+    classes: &[usize],
+    rows: usize,
+    repeats: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("== 5. Against the number of classes: logits [{rows}, C], median of {repeats}\n");
     println!(
         "{:>7}{:>12}{:>12}{:>12}{:>14}{:>12}{:>12}",
         "C", "fused ms", "s>log>nll", "ls>nll", "fused MiB", "s>log>nll", "ls>nll"
@@ -364,8 +369,8 @@ fn classes_sweep(page: &mut Page, dir: &Path) -> Result<(), Box<dyn std::error::
     let mut time = vec![Vec::new(); WAYS.len()];
     let mut peak = vec![Vec::new(); WAYS.len()];
     let mut table = Vec::new();
-    for cols in SWEEP_CLASSES {
-        let (medians, last) = measure(SWEEP_ROWS, cols, REPEATS);
+    for &cols in classes {
+        let (medians, last) = measure(rows, cols, repeats);
         let ms: Vec<f64> = medians.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         let mib: Vec<f64> = last.iter().map(|r| r.peak as f64 / MIB).collect();
         println!(
@@ -387,7 +392,7 @@ fn classes_sweep(page: &mut Page, dir: &Path) -> Result<(), Box<dyn std::error::
             .map(|((name, _), points)| Series { name: name.to_string(), points: points.clone() })
             .collect()
     };
-    let title = |what: &str| format!("{what}, logits [{SWEEP_ROWS}, C]");
+    let title = |what: &str| format!("{what}, logits [{rows}, C]");
     let time_svg =
         line_chart(&title("forward + backward time"), "classes C", "ms (median)", XScale::Log2, &series(&time))?;
     let peak_svg = line_chart(&title("peak heap"), "classes C", "MiB", XScale::Log2, &series(&peak))?;
@@ -400,7 +405,7 @@ fn classes_sweep(page: &mut Page, dir: &Path) -> Result<(), Box<dyn std::error::
     );
     page.heading("Fused against composite, by number of classes")
         .paragraph(&format!(
-            "Logits [{SWEEP_ROWS}, C], forward + backward; median time of {REPEATS} runs alternating the three ways, \
+            "Logits [{rows}, C], forward + backward; median time of {repeats} runs alternating the three ways, \
              and the peak heap above the logits (a counting global allocator, buffer pool emptied first)."
         ))
         .charts(&[&time_svg, &peak_svg])
@@ -501,9 +506,38 @@ fn main() {
     tapes(&mut page);
     scale_up(rows, cols, &mut page);
     huge_logits(rows, cols);
-    classes_sweep(&mut page, &dir).expect("the charts can be drawn and written");
+    classes_sweep(&mut page, &dir, &SWEEP_CLASSES, SWEEP_ROWS, 5).expect("the charts can be drawn and written");
     seed_graph(&mut page);
     let index = dir.join("index.html");
     page.write(&index).expect("target/lab/index.html can be written");
     println!("wrote {0}: open file://{0} in a browser", index.display());
+}
+
+/// The page holds the sweep's two charts and table and the seed graph, and needs nothing from
+/// outside itself (no scripts, no links, no external images). A small sweep, for speed.
+#[test]
+fn the_page_gathers_charts_tables_and_the_seed_graph() {
+    let dir = std::env::temp_dir().join(format!("tapegrad-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut page = Page::new("lab");
+    classes_sweep(&mut page, &dir, &[256, 512, 1024], 8, 1).unwrap();
+    seed_graph(&mut page);
+    let index = dir.join("index.html");
+    page.write(&index).unwrap();
+    let html = std::fs::read_to_string(&index).unwrap();
+    for file in ["time_vs_classes.svg", "peak_vs_classes.svg"] {
+        assert!(std::fs::read_to_string(dir.join(file)).unwrap().starts_with("<svg"), "{file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("forward + backward time, logits [8, C]") && html.contains("peak heap, logits [8, C]"));
+    assert!(html.matches("<svg").count() >= 2);
+    for way in ["fused cross_entropy", "softmax -&gt; log -&gt; nll", "log_softmax -&gt; nll"] {
+        assert!(html.contains(way), "{way}");
+    }
+    assert_eq!(html.matches("<tr>").count(), 1 + 3, "the sweep table: header + one row per size");
+    assert!(html.contains("The seed graph") && html.contains("digraph"));
+    for outside in ["<script", "src=", "<link", "@import", "url("] {
+        assert!(!html.contains(outside), "{outside}");
+    }
 }
