@@ -166,7 +166,7 @@ fn train(progress: &Progress) -> Run {
         opt.step(&mut params, &grads);
         train_curve.push((step as f64, loss.item()));
         progress.step(step as u64, loss.item());
-        if (step + 1) % EVAL_EVERY == 0 {
+        if (step + 1).is_multiple_of(EVAL_EVERY) {
             let v = model.loss(&params, &val);
             val_curve.push(((step + 1) as f64, v));
             progress.println(format!("step {} validation loss {v:.4}", step + 1));

@@ -62,10 +62,10 @@ impl Progress {
                 bar.set_position(k + 1);
                 bar.set_message(format!("loss {loss:.4}"));
             }
-            None if self.every > 0 && self.total == 0 && (k + 1) % self.every == 0 => {
+            None if self.every > 0 && self.total == 0 && (k + 1).is_multiple_of(self.every) => {
                 println!("step {:>5} loss {loss:.6}", k + 1);
             }
-            None if self.every > 0 && self.total > 0 && (k % self.every == 0 || k + 1 == self.total) => {
+            None if self.every > 0 && self.total > 0 && (k.is_multiple_of(self.every) || k + 1 == self.total) => {
                 println!("step {}/{} loss {loss:.4}", k + 1, self.total);
             }
             None => {}
