@@ -16,6 +16,11 @@
 //!    binary cross-entropy with `pos_weight`, each fused against its composition (values,
 //!    gradients, nodes, bytes kept for backward), one worked row of "prediction minus target
 //!    distribution" each, and BCE at `x = +-1e4`.
+//! 6. Time and peak heap of the three ways against the number of classes (256 .. 32768), as
+//!    SVG charts in `target/lab/`.
+//!
+//! Everything measured, the tapes and the seed transformer's graph are also gathered in one
+//! self-contained page, `target/lab/index.html` (inline SVG, no network): open it in a browser.
 //!
 //! ```text
 //! cargo run --release --example fused_vs_unfused              # [1024, 8192]
@@ -24,13 +29,22 @@
 
 use std::hint::black_box;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+#[path = "../../examples/common/page.rs"]
+mod page;
+#[path = "../../examples/common/plot.rs"]
+mod plot;
+
+use page::Page;
+use plot::{Series, XScale, line_chart};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::{BceWithLogits, CrossEntropy, Reduction, Tape, Tensor, Var, check_equivalent, hessian, jacobian};
-use tapegrad_seed::chapter::{PRINTED_GRADIENTS, PROBS, TARGETS, TOKEN_NAMES};
+use tapegrad_seed::chapter::{PRINTED_GRADIENTS, PROBS, TARGETS, TOKEN_NAMES, TOKENS};
+use tapegrad_seed::model::SeedParams;
 
 // The counting allocator is shared with the root crate's loss benchmark.
 #[path = "../../examples/common/counting_alloc.rs"]
@@ -155,21 +169,29 @@ fn curvature(names: &[&str], z: &Tensor, t: usize, softmax_jacobian: &Tensor) {
 }
 
 /// Part 2: both tapes on the chapter's four rows.
-fn tapes() {
+fn tapes(page: &mut Page) {
     println!("== 2. The two tapes, on the chapter's four rows (logits = ln p, shape [4, 6])\n");
     let rows = PROBS.len();
     let logits = Tensor::from_fn(&[rows, 6], |ix| PROBS[ix[0]][ix[1]].ln());
     let targets = &TARGETS;
+    let mut dumps = Vec::new();
     for (name, way) in WAYS.iter().take(2) {
         let tape = Tape::new();
         let x = tape.var(logits.clone());
         let loss = way(x, targets);
         let grads = loss.backward();
+        let dump = tape.dump().values().grads(&grads).to_string();
         println!("{name}:");
-        println!("{}", tape.dump().values().grads(&grads));
+        println!("{dump}");
+        dumps.push((name, dump));
     }
     let eq = check_equivalent(&[logits], |v| v[0].cross_entropy(targets), |v| v[0].softmax(1).log().nll_loss(targets));
     println!("check_equivalent(fused, softmax -> log -> nll):\n{eq}");
+    page.heading("The two tapes, on the seed chapter's four rows");
+    for (name, dump) in dumps {
+        page.paragraph(&format!("{name}:")).pre(&dump);
+    }
+    page.paragraph("check_equivalent(fused, softmax -> log -> nll):").pre(&eq.to_string());
 }
 
 struct Run {
@@ -204,18 +226,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// Part 3: the scale-up.
-fn scale_up(rows: usize, cols: usize) {
-    println!(
-        "== 3. Scale-up: logits [{rows}, {cols}] (one logits-sized buffer = {:.1} MiB)\n",
-        (rows * cols * 8) as f64 / MIB
-    );
+/// Every way on logits `[rows, cols]`, `repeats` times, alternating the ways within each
+/// repeat: the median time of each way and its last run (peak and kept bytes do not vary).
+fn measure(rows: usize, cols: usize, repeats: usize) -> (Vec<Duration>, Vec<Run>) {
     let logits = Tensor::randn(&[rows, cols], &mut StdRng::seed_from_u64(7));
     let targets: Vec<usize> = (0..rows).map(|r| (r * 7919) % cols).collect();
-    const REPEATS: usize = 7;
     let mut times = vec![Vec::new(); WAYS.len()];
     let mut last = Vec::new();
-    for _ in 0..REPEATS {
+    for _ in 0..repeats {
         last.clear();
         for (k, (_, way)) in WAYS.iter().enumerate() {
             let r = run(&logits, &targets, *way);
@@ -223,12 +241,23 @@ fn scale_up(rows: usize, cols: usize) {
             last.push(r);
         }
     }
-    let medians: Vec<Duration> = times.into_iter().map(median).collect();
+    (times.into_iter().map(median).collect(), last)
+}
+
+/// Part 3: the scale-up.
+fn scale_up(rows: usize, cols: usize, page: &mut Page) {
+    println!(
+        "== 3. Scale-up: logits [{rows}, {cols}] (one logits-sized buffer = {:.1} MiB)\n",
+        (rows * cols * 8) as f64 / MIB
+    );
+    const REPEATS: usize = 7;
+    let (medians, last) = measure(rows, cols, REPEATS);
     let buffer = (rows * cols * 8) as f64;
     println!(
         "{:<24}{:>7}{:>14}{:>16}{:>20}{:>12}",
         "", "nodes", "fwd+bwd ms", "peak heap MiB", "kept for bwd MiB", "loss"
     );
+    let mut table = Vec::new();
     for (k, (name, _)) in WAYS.iter().enumerate() {
         let r = &last[k];
         println!(
@@ -241,7 +270,22 @@ fn scale_up(rows: usize, cols: usize) {
             r.kept as f64 / buffer,
             r.loss
         );
+        table.push(vec![
+            name.to_string(),
+            r.nodes.to_string(),
+            format!("{:.1}", medians[k].as_secs_f64() * 1e3),
+            format!("{:.1} ({:.2}x)", r.peak as f64 / MIB, r.peak as f64 / buffer),
+            format!("{:.3} ({:.2}x)", r.kept as f64 / MIB, r.kept as f64 / buffer),
+            format!("{:.6}", r.loss),
+        ]);
     }
+    page.heading(&format!("Scale-up: logits [{rows}, {cols}]"))
+        .paragraph(&format!(
+            "Forward + backward, median of {REPEATS} runs alternating the three ways in one process; (Nx) = in \
+             logits-sized buffers ({:.1} MiB).",
+            buffer / MIB
+        ))
+        .table(&["", "nodes", "fwd+bwd ms", "peak heap MiB", "kept for backward MiB", "loss"], &table);
     let ratio = |k: usize| medians[k].as_secs_f64() / medians[0].as_secs_f64();
     println!(
         "\nmedian of {REPEATS}, one process, interleaved. (Nx) = in logits-sized buffers. The logits themselves \
@@ -260,6 +304,115 @@ fn scale_up(rows: usize, cols: usize) {
          the tape also holds log P and\nbackward makes three logits-sized gradients (d log P, dP, dlogits) \
          against the fused node's one.\n"
     );
+}
+
+/// The number of classes the sweep of part 5 runs through, with [`SWEEP_ROWS`] rows.
+const SWEEP_CLASSES: [usize; 8] = [256, 512, 1024, 2048, 4096, 8192, 16384, 32768];
+const SWEEP_ROWS: usize = 256;
+
+/// Part 5: time and peak heap of the three ways against the number of classes, as a table
+/// and two SVG charts (`target/lab/time_vs_classes.svg`, `target/lab/peak_vs_classes.svg`).
+fn classes_sweep(
+    page: &mut Page,
+    dir: &Path,
+    classes: &[usize],
+    rows: usize,
+    repeats: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("== 6. Against the number of classes: logits [{rows}, C], median of {repeats}\n");
+    println!(
+        "{:>7}{:>12}{:>12}{:>12}{:>14}{:>12}{:>12}",
+        "C", "fused ms", "s>log>nll", "ls>nll", "fused MiB", "s>log>nll", "ls>nll"
+    );
+    let mut time = vec![Vec::new(); WAYS.len()];
+    let mut peak = vec![Vec::new(); WAYS.len()];
+    let mut table = Vec::new();
+    for &cols in classes {
+        let (medians, last) = measure(rows, cols, repeats);
+        let ms: Vec<f64> = medians.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        let mib: Vec<f64> = last.iter().map(|r| r.peak as f64 / MIB).collect();
+        println!(
+            "{cols:>7}{:>12.2}{:>12.2}{:>12.2}{:>14.2}{:>12.2}{:>12.2}",
+            ms[0], ms[1], ms[2], mib[0], mib[1], mib[2]
+        );
+        let mut row = vec![cols.to_string()];
+        row.extend(ms.iter().map(|v| format!("{v:.2}")));
+        row.extend(mib.iter().map(|v| format!("{v:.2}")));
+        table.push(row);
+        for k in 0..WAYS.len() {
+            time[k].push((cols as f64, ms[k]));
+            peak[k].push((cols as f64, mib[k]));
+        }
+    }
+    let series = |values: &[Vec<(f64, f64)>]| -> Vec<Series> {
+        WAYS.iter()
+            .zip(values)
+            .map(|((name, _), points)| Series { name: name.to_string(), points: points.clone() })
+            .collect()
+    };
+    let title = |what: &str| format!("{what}, logits [{rows}, C]");
+    let time_svg =
+        line_chart(&title("forward + backward time"), "classes C", "ms (median)", XScale::Log2, &series(&time))?;
+    let peak_svg = line_chart(&title("peak heap"), "classes C", "MiB", XScale::Log2, &series(&peak))?;
+    std::fs::write(dir.join("time_vs_classes.svg"), &time_svg)?;
+    std::fs::write(dir.join("peak_vs_classes.svg"), &peak_svg)?;
+    println!(
+        "\nwrote {} and {}\n",
+        dir.join("time_vs_classes.svg").display(),
+        dir.join("peak_vs_classes.svg").display()
+    );
+    page.heading("Fused against composite, by number of classes")
+        .paragraph(&format!(
+            "Logits [{rows}, C], forward + backward; median time of {repeats} runs alternating the three ways, \
+             and the peak heap above the logits (a counting global allocator, buffer pool emptied first)."
+        ))
+        .charts(&[&time_svg, &peak_svg])
+        .table(
+            &[
+                "C",
+                "fused ms",
+                "softmax -> log -> nll ms",
+                "log_softmax -> nll ms",
+                "fused MiB",
+                "softmax -> log -> nll MiB",
+                "log_softmax -> nll MiB",
+            ],
+            &table,
+        );
+    Ok(())
+}
+
+/// The seed transformer's loss graph on the page: its tape as a table, the Graphviz DOT text,
+/// and the rendered picture when Graphviz's `dot` is installed (the page does not need it).
+fn seed_graph(page: &mut Page) {
+    let params = SeedParams::init();
+    let tape = Tape::new();
+    let vars = params.vars(&tape);
+    let loss = vars.mean_loss(vars.forward(&TOKENS).logits, &TARGETS);
+    let grads = loss.backward();
+    let dot = tape.to_dot_with(&grads);
+    page.heading("The seed graph")
+        .paragraph(&format!(
+            "The seed transformer's whole tape ({} nodes, loss {:.6}), one row per node with what it keeps for backward \
+             (the seed_graph example prints the same and writes the .dot file).",
+            tape.len(),
+            loss.item()
+        ))
+        .pre(&tape.dump().grads(&grads).to_string());
+    if let Some(svg) = render_dot(&dot) {
+        page.paragraph("Rendered by Graphviz (installed on the machine that wrote this page):").charts(&[&svg]);
+    }
+    page.folded("Graphviz DOT source (render with: dot -Tsvg seed_graph.dot -o seed_graph.svg)", &dot);
+}
+
+/// `dot` rendered to SVG by Graphviz, or `None` when it is not installed or fails.
+fn render_dot(dot: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("dot").arg("-Tsvg").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ok()?;
+    child.stdin.take()?.write_all(dot.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    out.status.success().then(|| String::from_utf8(out.stdout).ok()).flatten()
 }
 
 /// Part 4: huge logits.
@@ -409,9 +562,49 @@ fn main() {
         [r, c] => (r, c),
         _ => (1024, 8192),
     };
+    // The workspace's target/ (this crate is its `seed/` member).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace folder");
+    let dir = root.join("target").join("lab");
+    std::fs::create_dir_all(&dir).expect("target/lab can be created");
+    let mut page = Page::new("tapegrad lab: fused against unfused softmax cross-entropy");
+    page.paragraph("Written by `cargo run --release --example fused_vs_unfused`; self-contained (inline SVG, no scripts, no network).");
     derivation();
-    tapes();
-    scale_up(rows, cols);
+    tapes(&mut page);
+    scale_up(rows, cols, &mut page);
     huge_logits(rows, cols);
     loss_family();
+    classes_sweep(&mut page, &dir, &SWEEP_CLASSES, SWEEP_ROWS, 5).expect("the charts can be drawn and written");
+    seed_graph(&mut page);
+    let index = dir.join("index.html");
+    page.write(&index).expect("target/lab/index.html can be written");
+    println!("wrote {0}: open file://{0} in a browser", index.display());
+}
+
+/// The page holds the sweep's two charts and table and the seed graph, and needs nothing from
+/// outside itself (no scripts, no links, no external images). A small sweep, for speed.
+#[test]
+fn the_page_gathers_charts_tables_and_the_seed_graph() {
+    let dir = std::env::temp_dir().join(format!("tapegrad-lab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut page = Page::new("lab");
+    classes_sweep(&mut page, &dir, &[256, 512, 1024], 8, 1).unwrap();
+    seed_graph(&mut page);
+    let index = dir.join("index.html");
+    page.write(&index).unwrap();
+    let html = std::fs::read_to_string(&index).unwrap();
+    for file in ["time_vs_classes.svg", "peak_vs_classes.svg"] {
+        assert!(std::fs::read_to_string(dir.join(file)).unwrap().starts_with("<svg"), "{file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.contains("forward + backward time, logits [8, C]") && html.contains("peak heap, logits [8, C]"));
+    assert!(html.matches("<svg").count() >= 2);
+    for way in ["fused cross_entropy", "softmax -&gt; log -&gt; nll", "log_softmax -&gt; nll"] {
+        assert!(html.contains(way), "{way}");
+    }
+    assert_eq!(html.matches("<tr>").count(), 1 + 3, "the sweep table: header + one row per size");
+    assert!(html.contains("The seed graph") && html.contains("digraph"));
+    for outside in ["<script", "src=", "<link", "@import", "url("] {
+        assert!(!html.contains(outside), "{outside}");
+    }
 }

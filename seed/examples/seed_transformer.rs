@@ -7,7 +7,15 @@
 //! cargo run --release --example seed_transformer
 //! ```
 
+#[path = "../../examples/common/plot.rs"]
+mod plot;
+#[path = "../../examples/common/progress.rs"]
+mod progress;
+
 use std::time::Instant;
+
+use plot::{Series, XScale, line_chart};
+use progress::Progress;
 
 use tapegrad::Tape;
 use tapegrad::optim::{AdamW, Optimizer};
@@ -240,27 +248,39 @@ fn main() {
     section("6. Training with AdamW until the mean loss < 0.01 (lr 0.001, the series' own settings)");
     let mut params = stepped; // the step above was step 1
     let started = Instant::now();
-    let mut last_print = Instant::now();
-    let mut steps_at_print = opt.steps();
+    let progress = Progress::open_ended("seed", 50);
+    // (step, mean loss) from step 1, the AdamW step of section 5.
+    let mut curve = vec![(0.0, truth.mean_loss)];
     let final_loss = loop {
         let step = params.step(Mistake::None);
-        if opt.steps().is_multiple_of(50) || step.mean_loss < 0.01 {
-            let rate = (opt.steps() - steps_at_print) as f64 / last_print.elapsed().as_secs_f64();
-            println!("step {:>4}  loss {:.6}  {:>8.0} steps/s", opt.steps(), step.mean_loss, rate);
-            last_print = Instant::now();
-            steps_at_print = opt.steps();
-        }
+        curve.push((opt.steps() as f64, step.mean_loss));
+        progress.step(opt.steps() - 1, step.mean_loss);
         if step.mean_loss < 0.01 {
             break step.mean_loss;
         }
         opt.step_tensors(&mut params.tensors_mut(), &step.grads.iter().collect::<Vec<_>>());
     };
+    progress.finish();
     let elapsed = started.elapsed();
     println!(
         "loss {final_loss:.6} < 0.01 after {} AdamW steps (lr {lr}) in {elapsed:.2?}: {:.0} steps/s overall",
         opt.steps(),
         (opt.steps() - 1) as f64 / elapsed.as_secs_f64()
     );
+    let svg = line_chart(
+        "seed transformer: mean loss per AdamW step (lr 0.001)",
+        "step",
+        "mean cross-entropy",
+        XScale::Linear,
+        &[Series { name: "mean loss over the 4 positions".into(), points: curve }],
+    )
+    .expect("the loss curve can be drawn");
+    // The workspace's target/ (this crate is its `seed/` member).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace folder");
+    let path = root.join("target").join("seed_transformer_loss.svg");
+    std::fs::create_dir_all(path.parent().expect("target/")).expect("target/ can be created");
+    std::fs::write(&path, svg).expect("the loss curve can be written");
+    println!("wrote {}", path.display());
     let continuation = params.greedy(&[BOS]);
     let words: Vec<&str> = continuation.iter().map(|&t| TOKEN_NAMES[t]).collect();
     println!("greedy continuation of <BOS>: {}", words.join(" "));
