@@ -11,10 +11,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use plotters::prelude::*;
-use tapegrad::nn::{Activation, Mlp, ParamVars, Params};
+use tapegrad::nn::{Activation, Mlp};
 use tapegrad::optim::{Optimizer, Sgd};
 use tapegrad::rand::SeedableRng;
 use tapegrad::rand::rngs::StdRng;
+use tapegrad::{ParamVars, Params};
 use tapegrad::{Tape, Tensor, Var};
 
 /// scikit-learn's `make_moons(n, noise)`: half the points on the upper half circle, half on a

@@ -28,10 +28,11 @@ use std::time::Instant;
 use plot::{Series, XScale, line_chart};
 use progress::Progress;
 use tapegrad::data::{random_batch, train_val_split};
-use tapegrad::nn::{Embedding, Linear, ParamVars, Params};
+use tapegrad::nn::{Embedding, Linear};
 use tapegrad::optim::{AdamW, CosineLr, LrSchedule, Optimizer};
 use tapegrad::rand::SeedableRng;
 use tapegrad::rand::rngs::StdRng;
+use tapegrad::{ParamVars, Params};
 use tapegrad::{Tape, Var};
 
 /// The word list, one lower-case word per line.

@@ -20,8 +20,8 @@ pub enum Error {
         /// The shape asked for.
         shape: Vec<usize>,
     },
-    /// A shape whose element count does not fit in `usize` (see
-    /// [`shape::checked_numel`](crate::tensor::shape::checked_numel)).
+    /// A shape whose element count does not fit in `usize` (the product of its non-zero sizes
+    /// overflows), so no buffer could hold it and no index into it could be trusted.
     ShapeOverflow {
         /// What was being built, e.g. `"Tensor::new"`.
         op: &'static str,

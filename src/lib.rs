@@ -30,10 +30,11 @@
 //! `state_dict` names. A model is a struct of layers from [`nn`] that remember those names; its
 //! `forward` takes the parameters' `Var`s on the current tape (`'t` is the tape's lifetime).
 //! Each step makes a fresh tape, [`Params::on`] brings every parameter onto it, and an
-//! [`Optimizer`] updates the store by name:
+//! [`Optimizer`](optim::Optimizer) updates the store by name:
 //!
 //! ```
-//! use tapegrad::nn::{Activation, Mlp, ParamVars, Params};
+//! use tapegrad::nn::{Activation, Mlp};
+//! use tapegrad::{ParamVars, Params};
 //! use tapegrad::optim::{AdamW, Optimizer};
 //! use tapegrad::rand::{rngs::StdRng, SeedableRng};
 //! use tapegrad::{Tape, Tensor, Var};
@@ -108,11 +109,10 @@ pub use check::{
     hessian, hvp, jacobian, jacobians,
 };
 pub use error::Error;
-pub use nn::{ParamGrads, ParamVars, Params};
+pub use nn::params::{ParamGrads, ParamVars, Params};
 pub use ops::custom::CustomOp;
 pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
-pub use optim::Optimizer;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
 

@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use tapegrad::nn::init::{FanMode, Nonlinearity, kaiming_normal, kaiming_uniform, xavier_normal, xavier_uniform};
-use tapegrad::nn::{Activation, Embedding, LayerNorm, Linear, Mlp, ParamVars, Params};
+use tapegrad::nn::{Activation, Embedding, LayerNorm, Linear, Mlp};
 use tapegrad::optim::{AdamW, LrSchedule, Optimizer, Sgd, WarmupCosineLr};
 use tapegrad::rand::SeedableRng;
 use tapegrad::rand::rngs::StdRng;
+use tapegrad::{ParamVars, Params};
 use tapegrad::{Tape, Tensor, Var};
 
 /// A small character model: embedding, layer norm, MLP.

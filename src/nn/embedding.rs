@@ -10,7 +10,8 @@ use crate::tensor::Tensor;
 /// initialised N(0, 1) as PyTorch.
 ///
 /// ```
-/// use tapegrad::nn::{Embedding, Params};
+/// use tapegrad::nn::Embedding;
+/// use tapegrad::Params;
 /// use tapegrad::rand::{rngs::StdRng, SeedableRng};
 /// use tapegrad::Tape;
 /// let mut params = Params::new();
@@ -34,7 +35,8 @@ impl Embedding {
     /// A table added to `params` under `name`, N(0, 1).
     ///
     /// ```
-    /// # use tapegrad::nn::{Embedding, Params};
+    /// # use tapegrad::nn::Embedding;
+    /// # use tapegrad::Params;
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// let mut params = Params::new();
     /// Embedding::new(&mut params, "wte", 27, 10, &mut StdRng::seed_from_u64(0));
@@ -57,7 +59,8 @@ impl Embedding {
     /// for batches of contexts). Panics when an id is out of range.
     ///
     /// ```
-    /// # use tapegrad::nn::{Embedding, Params};
+    /// # use tapegrad::nn::Embedding;
+    /// # use tapegrad::Params;
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// # use tapegrad::Tape;
     /// let mut params = Params::new();

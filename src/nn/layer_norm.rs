@@ -8,7 +8,8 @@ use crate::tensor::Tensor;
 /// `"<name>.weight"`, ones, and `"<name>.bias"`, zeros) and `eps` 1e-5, as PyTorch.
 ///
 /// ```
-/// use tapegrad::nn::{LayerNorm, Params};
+/// use tapegrad::nn::LayerNorm;
+/// use tapegrad::Params;
 /// use tapegrad::{Tape, Tensor};
 /// let mut params = Params::new();
 /// let ln = LayerNorm::new(&mut params, "ln_f", 3);
@@ -32,7 +33,8 @@ impl LayerNorm {
     /// Normalisation of rows of size `dim`, its parameters added to `params` under `name`.
     ///
     /// ```
-    /// # use tapegrad::nn::{LayerNorm, Params};
+    /// # use tapegrad::nn::LayerNorm;
+    /// # use tapegrad::Params;
     /// let mut params = Params::new();
     /// let ln = LayerNorm::new(&mut params, "ln_1", 8);
     /// assert_eq!((ln.weight.as_str(), ln.eps), ("ln_1.weight", 1e-5));
@@ -48,7 +50,8 @@ impl LayerNorm {
     /// The normalised `x` (one fused `layer_norm` node).
     ///
     /// ```
-    /// # use tapegrad::nn::{LayerNorm, Params};
+    /// # use tapegrad::nn::LayerNorm;
+    /// # use tapegrad::Params;
     /// # use tapegrad::{Tape, Tensor};
     /// let mut params = Params::new();
     /// let ln = LayerNorm::new(&mut params, "ln", 2);

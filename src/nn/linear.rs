@@ -12,7 +12,8 @@ use crate::autograd::Var;
 /// `[-1/sqrt(in_features), 1/sqrt(in_features))`.
 ///
 /// ```
-/// use tapegrad::nn::{Linear, Params};
+/// use tapegrad::nn::Linear;
+/// use tapegrad::Params;
 /// use tapegrad::rand::{rngs::StdRng, SeedableRng};
 /// use tapegrad::{Tape, Tensor};
 /// let mut params = Params::new();
@@ -39,7 +40,8 @@ impl Linear {
     /// A layer with a bias, its parameters added to `params` under `name`.
     ///
     /// ```
-    /// # use tapegrad::nn::{Linear, Params};
+    /// # use tapegrad::nn::Linear;
+    /// # use tapegrad::Params;
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// let mut params = Params::new();
     /// let fc = Linear::new(&mut params, "fc1", 784, 128, &mut StdRng::seed_from_u64(0));
@@ -60,7 +62,8 @@ impl Linear {
     /// A layer without a bias (`nn.Linear(.., bias=False)`): `y = x W^T`.
     ///
     /// ```
-    /// # use tapegrad::nn::{Linear, Params};
+    /// # use tapegrad::nn::Linear;
+    /// # use tapegrad::Params;
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// let mut params = Params::new();
     /// let layer = Linear::without_bias(&mut params, "proj", 4, 4, &mut StdRng::seed_from_u64(1));
@@ -103,7 +106,8 @@ impl Linear {
     /// matmul, add).
     ///
     /// ```
-    /// # use tapegrad::nn::{Linear, Params};
+    /// # use tapegrad::nn::Linear;
+    /// # use tapegrad::Params;
     /// # use tapegrad::{Tape, Tensor};
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// let mut params = Params::new();

@@ -8,7 +8,8 @@ use crate::autograd::Var;
 /// The activation between the layers of an [`Mlp`].
 ///
 /// ```
-/// use tapegrad::nn::{Activation, Mlp, Params};
+/// use tapegrad::nn::{Activation, Mlp};
+/// use tapegrad::Params;
 /// use tapegrad::rand::{rngs::StdRng, SeedableRng};
 /// let mut params = Params::new();
 /// let mlp = Mlp::new(&mut params, "mlp", &[4, 4], Activation::Gelu, &mut StdRng::seed_from_u64(0));
@@ -54,7 +55,8 @@ impl Activation {
 /// activations take indices too: `"<name>.0.weight"`, `"<name>.2.weight"`, `"<name>.4.weight"`.
 ///
 /// ```
-/// use tapegrad::nn::{Activation, Mlp, Params};
+/// use tapegrad::nn::{Activation, Mlp};
+/// use tapegrad::Params;
 /// use tapegrad::rand::{rngs::StdRng, SeedableRng};
 /// use tapegrad::{Tape, Tensor};
 /// let mut params = Params::new();
@@ -78,7 +80,8 @@ impl Mlp {
     /// and PyTorch's initialisation, added to `params` under `name`.
     ///
     /// ```
-    /// # use tapegrad::nn::{Activation, Mlp, Params};
+    /// # use tapegrad::nn::{Activation, Mlp};
+    /// # use tapegrad::Params;
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// let mut params = Params::new();
     /// let mlp = Mlp::new(&mut params, "", &[2, 16, 16, 1], Activation::Relu, &mut StdRng::seed_from_u64(0));
@@ -105,7 +108,8 @@ impl Mlp {
     /// Every layer in turn, the activation between them.
     ///
     /// ```
-    /// # use tapegrad::nn::{Activation, Mlp, Params};
+    /// # use tapegrad::nn::{Activation, Mlp};
+    /// # use tapegrad::Params;
     /// # use tapegrad::rand::{rngs::StdRng, SeedableRng};
     /// # use tapegrad::{Tape, Tensor};
     /// let mut params = Params::new();

@@ -10,7 +10,8 @@
 //! The model-struct pattern:
 //!
 //! ```
-//! use tapegrad::nn::{Linear, ParamVars, Params};
+//! use tapegrad::nn::Linear;
+//! use tapegrad::{ParamVars, Params};
 //! use tapegrad::rand::{rngs::StdRng, SeedableRng};
 //! use tapegrad::{Tape, Tensor, Var};
 //!
@@ -44,13 +45,13 @@ pub mod init;
 mod layer_norm;
 mod linear;
 mod mlp;
-mod params;
+pub(crate) mod params;
 
 pub use embedding::Embedding;
 pub use layer_norm::LayerNorm;
 pub use linear::Linear;
 pub use mlp::{Activation, Mlp};
-pub use params::{ParamGrads, ParamVars, Params};
+pub(crate) use params::{ParamVars, Params};
 
 /// `prefix.leaf`, or `leaf` alone under an empty prefix (PyTorch's `state_dict` key rule).
 pub(crate) fn join(prefix: &str, leaf: &str) -> String {

@@ -94,9 +94,11 @@ op_list! {
     LogSoftmax(softmax::LogSoftmax),
     LogSumExp(logsumexp::LogSumExp),
     NllLoss(loss::nll::NllLoss),
-    CrossEntropy(loss::cross_entropy::FusedCrossEntropy),
-    CrossEntropyProbs(loss::cross_entropy::CrossEntropyProbs),
-    BceWithLogits(loss::bce::BceNode),
+    // The loss nodes carry their options and per-row data: boxed, so that they do not set the
+    // size of every node (see `an_op_is_at_most_seven_words`); one allocation per loss node.
+    CrossEntropy(Box<loss::cross_entropy::FusedCrossEntropy>),
+    CrossEntropyProbs(Box<loss::cross_entropy::CrossEntropyProbs>),
+    BceWithLogits(Box<loss::bce::BceNode>),
     Regression(loss::regression::RegressionLoss),
     KlDiv(loss::kl_div::KlDivLoss),
     Embedding(embedding::Embedding),
@@ -119,6 +121,19 @@ op_list! {
     /// again panics, naming the op.
     OnceDifferentiable(custom::OnceDifferentiable),
 }
+
+/// A boxed op is recorded from its plain state, like any other.
+macro_rules! record_boxed {
+    ($($rule:ty),*) => {
+        $(impl From<$rule> for Op {
+            fn from(rule: $rule) -> Op {
+                Op::from(Box::new(rule))
+            }
+        })*
+    };
+}
+
+record_boxed!(loss::cross_entropy::FusedCrossEntropy, loss::cross_entropy::CrossEntropyProbs, loss::bce::BceNode);
 
 pub(crate) use crate::tensor::shape::check_axis;
 /// Every node holds an `Op`, so the largest op's state sets the size of all of them (and the

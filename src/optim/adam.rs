@@ -8,8 +8,8 @@ use std::path::Path;
 use super::Optimizer;
 use super::state::Slots;
 use crate::error::Error;
-use crate::nn::{ParamGrads, Params};
 use crate::tensor::Tensor;
+use crate::{ParamGrads, Params};
 
 /// How weight decay enters an [`AdamFamily`] optimizer: [`L2Decay`] (Adam) or
 /// [`DecoupledDecay`] (AdamW). Sealed: these two are the family.

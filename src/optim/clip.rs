@@ -1,6 +1,6 @@
 //! Gradient clipping by total norm, as `torch.nn.utils.clip_grad_norm_`.
 
-use crate::nn::ParamGrads;
+use crate::ParamGrads;
 
 /// Scales all gradients together so that their total L2 norm is at most `max_norm`, and
 /// returns the total norm before clipping, as `torch.nn.utils.clip_grad_norm_`: the total is

@@ -96,7 +96,7 @@ pub use schedule::{CosineLr, LrSchedule, StepLr, WarmupCosineLr};
 pub use sgd::Sgd;
 
 use crate::error::Error;
-use crate::nn::{ParamGrads, Params};
+use crate::{ParamGrads, Params};
 
 /// What every optimizer does: update the parameters of a store from their gradients, by name.
 ///

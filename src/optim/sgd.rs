@@ -6,8 +6,8 @@ use std::path::Path;
 use super::Optimizer;
 use super::state::Slots;
 use crate::error::Error;
-use crate::nn::{ParamGrads, Params};
 use crate::tensor::Tensor;
+use crate::{ParamGrads, Params};
 
 /// SGD as `torch.optim.SGD`. For each parameter `p` with gradient `g`, at every step:
 ///

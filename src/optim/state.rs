@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::error::Error;
-use crate::nn::{ParamGrads, Params};
 use crate::tensor::Tensor;
+use crate::{ParamGrads, Params};
 
 /// The state of one parameter.
 #[derive(Clone, Debug)]
