@@ -88,7 +88,11 @@ fn loss<'t>(c: &Config, params: &[Var<'t>], ids: &[usize], mask: &Tensor) -> Var
 }
 
 fn step(c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
-    let tape = Tape::new();
+    step_on(&Tape::new(), c, params, ids, mask)
+}
+
+/// One training step recorded on `tape` (a profiling tape, for `profile`).
+fn step_on(tape: &Tape, c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
     let vars = tape.vars(params);
     let loss = loss(c, &vars, ids, mask);
     let mut grads = loss.backward();
@@ -122,6 +126,28 @@ fn bench(c: &Config, steps: usize) {
         times[steps / 2],
         tape.len()
     );
+}
+
+/// W6's time by op: `steps` steps on profiling tapes after one warm-up step; prints the profile
+/// of the step whose total is the median (`cargo bench --bench transformer -- profile`).
+fn bench_profile(c: &Config, steps: usize) {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut params = init(c, &mut rng);
+    let ids: Vec<usize> = (0..c.batch * c.t).map(|_| rng.random_range(0..c.vocab)).collect();
+    let mask = causal_mask(c.t);
+    step(c, &mut params, &ids, &mask);
+    let mut runs: Vec<(f64, tapegrad::inspect::Profile)> = (0..steps)
+        .map(|_| {
+            let tape = Tape::with_profiling();
+            let start = Instant::now();
+            step_on(&tape, c, &mut params, &ids, &mask);
+            let wall = start.elapsed().as_secs_f64() * 1e3;
+            (wall, tape.profile().expect("a profiling tape"))
+        })
+        .collect();
+    runs.sort_by_key(|run| run.1.total());
+    let (wall, profile) = &runs[steps / 2];
+    println!("{} profile (the median of {steps} steps; whole step {wall:.1} ms):\n{profile}", c.name);
 }
 
 /// `H v` for the loss at `params`, `v` one direction per parameter: the gradient recorded as
@@ -214,6 +240,10 @@ fn main() {
         return;
     }
     let w6 = Config { name: "W6 transformer step", vocab: 512, d: 128, ff: 512, t: 64, heads: 4, layers: 2, batch: 16 };
+    if filter == "profile" {
+        bench_profile(&w6, 5);
+        return;
+    }
     let workloads =
         [(w5("W5 transformer step, batch 1", 1), 501), (w5("W5' transformer step, batch 16", 16), 501), (w6, 9)];
     for (config, steps) in workloads.iter().filter(|(c, _)| c.name.contains(&filter)) {

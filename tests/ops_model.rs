@@ -182,6 +182,37 @@ fn narrow_gradcheck() {
     check(&[randn(&[2, 3], 26)], |v| v[0].narrow(1, 0, 3) * v[0]);
 }
 
+/// Narrows add their slice into the gradient summed so far, in place: three slices that tile
+/// a tensor (as attention's q, k, v of one fused projection), an overlapping one, and a path
+/// that reaches the input whole, in either order.
+#[test]
+fn narrows_sum_their_slices_into_one_gradient() {
+    let x = Tensor::from_fn(&[2, 6], |ix| (ix[0] * 6 + ix[1]) as f64);
+    let tape = Tape::new();
+    let v = tape.var(x);
+    let weights = |len: usize, scale: f64| {
+        tape.constant(Tensor::from_fn(&[2, len], |ix| scale * (1 + ix[0] * len + ix[1]) as f64))
+    };
+    let parts = [(0, 2, 1.0), (2, 2, 10.0), (4, 2, 100.0), (1, 3, 1000.0)];
+    let mut loss = (v * 0.5).sum();
+    for (start, len, scale) in parts {
+        loss = loss + (v.narrow(1, start, len) * weights(len, scale)).sum();
+    }
+    let grads = loss.backward();
+    let mut expected = vec![0.5; 12];
+    for (start, len, scale) in parts {
+        for row in 0..2 {
+            for j in 0..len {
+                expected[row * 6 + start + j] += scale * (1 + row * len + j) as f64;
+            }
+        }
+    }
+    assert_eq!(grads.wrt(v).unwrap().data(), expected.as_slice());
+    check(&[randn(&[3, 6], 27)], |v| {
+        v[0].narrow(1, 0, 2).exp() * v[0].narrow(1, 2, 2) + v[0].narrow(1, 3, 2) + v[0].narrow(1, 4, 2).tanh()
+    });
+}
+
 #[test]
 #[should_panic(expected = "concat: shapes [[2, 3], [3, 2]] differ outside axis 1")]
 fn concat_mismatched_shapes_panic() {

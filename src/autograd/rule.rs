@@ -190,9 +190,23 @@ impl BackwardCx<'_> {
         let id = self.inputs[k];
         debug_assert_eq!(grad.shape(), self.nodes[id].value.shape(), "gradient shape of node {id}");
         match &mut self.grads[id] {
-            Some(sum) => sum.add_assign_same_shape(&grad),
+            Some(sum) => crate::kernels::parallel::add_assign(sum.data_mut(), grad.data()),
             empty => *empty = Some(grad),
         }
+    }
+
+    /// Adds to input `k`'s gradient in place, when it wants one: `into(upstream, sum)` adds this
+    /// node's contribution to the gradient summed so far (a zero tensor of input `k`'s shape
+    /// when this is the first path to reach it). For rules whose gradient is zero outside a
+    /// part of the input (narrow): they add their part where it belongs instead of building a
+    /// whole tensor of zeros around it and adding that.
+    pub(crate) fn add_in_place(&mut self, k: usize, into: impl FnOnce(&Tensor, &mut Tensor)) {
+        if !self.wants(k) {
+            return;
+        }
+        let id = self.inputs[k];
+        let sum = self.grads[id].get_or_insert_with(|| Tensor::zeros(self.nodes[id].value.shape()));
+        into(self.upstream, sum);
     }
 
     /// Computes input `k`'s gradient with `grad` and adds it, only when `k` wants one: the

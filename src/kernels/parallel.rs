@@ -1,12 +1,15 @@
-//! Splitting row-wise work over the cores. Small inputs stay on the calling thread: a thread
-//! costs ~10 us, more than a small kernel takes.
+//! Splitting work over the cores. Small inputs stay on the calling thread: handing work to
+//! another core costs microseconds, more than a small kernel takes.
+//!
+//! The blocks run on rayon's global pool, the same threads the GEMM uses, so no op starts a
+//! thread of its own (a scoped thread per call cost ~15-30 us, `docs/perf.md`).
 
 use std::sync::OnceLock;
 
 /// Below this many elements a kernel runs on one thread.
-const MIN_PARALLEL_ELEMENTS: usize = 1 << 16;
+pub(crate) const MIN_PARALLEL_ELEMENTS: usize = 1 << 16;
 
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
@@ -14,20 +17,53 @@ fn cores() -> usize {
 /// How many rows each block should hold so that `rows` rows of `row_len` elements make one
 /// block per core when the input is large, and one block otherwise. Never 0 (for `chunks`).
 pub(crate) fn rows_per_block(rows: usize, row_len: usize) -> usize {
-    let parts = if rows * row_len >= MIN_PARALLEL_ELEMENTS { cores() } else { 1 };
+    let parts = if rows.saturating_mul(row_len) >= MIN_PARALLEL_ELEMENTS { cores() } else { 1 };
     rows.div_ceil(parts).max(1)
 }
 
-/// Runs `work` on every block: the first on this thread, the others on scoped threads.
+/// Runs `work` on every block: a single block on the calling thread, several on the pool.
 pub(crate) fn for_each_block<T: Send>(blocks: impl IntoIterator<Item = T>, work: impl Fn(T) + Sync) {
     let mut blocks = blocks.into_iter();
-    let first = blocks.next();
-    std::thread::scope(|scope| {
-        for block in blocks {
-            scope.spawn(|| work(block));
+    let Some(first) = blocks.next() else { return };
+    let Some(second) = blocks.next() else {
+        // The common case for small tensors: no allocation, no other thread.
+        work(first);
+        return;
+    };
+    let rest: Vec<T> = blocks.collect();
+    let work = &work;
+    rayon::scope(|scope| {
+        scope.spawn(move |_| work(second));
+        for block in rest {
+            scope.spawn(move |_| work(block));
         }
-        if let Some(block) = first {
-            work(block);
+        work(first);
+    });
+}
+
+/// Pairs the items of two optional iterators (a missing one gives `None` each time), for as
+/// long as the present ones last.
+pub(crate) fn zip_options<'a, A: 'a, B: 'a>(
+    a: Option<impl Iterator<Item = A> + 'a>,
+    b: Option<impl Iterator<Item = B> + 'a>,
+) -> impl Iterator<Item = (Option<A>, Option<B>)> + 'a {
+    let (mut a, mut b) = (a, b);
+    std::iter::from_fn(move || {
+        let x = a.as_mut().map(|a| a.next());
+        let y = b.as_mut().map(|b| b.next());
+        match (x, y) {
+            (Some(None), _) | (_, Some(None)) => None,
+            (x, y) => Some((x.flatten(), y.flatten())),
         }
+    })
+}
+
+/// `sum += part`, element by element (equal lengths), split over the cores when large: how
+/// gradients that reach a node along several paths are summed.
+pub(crate) fn add_assign(sum: &mut [f64], part: &[f64]) {
+    debug_assert_eq!(sum.len(), part.len());
+    let per = rows_per_block(sum.len(), 1);
+    for_each_block(sum.chunks_mut(per).zip(part.chunks(per)), |(sum, part)| {
+        sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
     });
 }

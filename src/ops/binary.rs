@@ -9,6 +9,7 @@
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::parallel::{for_each_block, rows_per_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::ops::unary::{Unary, unary};
 use crate::tensor::Tensor;
@@ -292,19 +293,34 @@ impl BinaryJob for Apply<'_> {
     type Output = Data;
     fn run<F: Arithmetic>(self) -> Data {
         let (av, bv) = (self.a.data(), self.b.data());
-        let mut out = buffer::zeroed(numel(self.shape));
-        // Straight slice loops for the common layouts (they vectorise); the general walk else.
+        // Every layout below writes every output element.
+        let mut out = buffer::scratch(numel(self.shape));
+        // Straight slice loops for the common layouts (they vectorise), split over the cores
+        // by rows when large; the general walk else.
+        let apply = |out: &mut [f64], av: &[f64], bv: &[f64]| {
+            out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y))
+        };
         match binary_layout(self.a.shape(), self.b.shape(), self.shape) {
-            BinaryLayout::Same => out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y)),
+            BinaryLayout::Same => {
+                let per = rows_per_block(out.len(), 1);
+                let blocks = out.chunks_mut(per).zip(av.chunks(per)).zip(bv.chunks(per));
+                for_each_block(blocks, |((out, av), bv)| apply(out, av, bv));
+            }
             BinaryLayout::RowsOfB(row) => {
-                for (out, av) in out.chunks_exact_mut(row).zip(av.chunks_exact(row)) {
-                    out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y));
-                }
+                let per = rows_per_block(out.len() / row, row) * row;
+                for_each_block(out.chunks_mut(per).zip(av.chunks(per)), |(out, av)| {
+                    for (out, av) in out.chunks_exact_mut(row).zip(av.chunks_exact(row)) {
+                        apply(out, av, bv);
+                    }
+                });
             }
             BinaryLayout::RowsOfA(row) => {
-                for (out, bv) in out.chunks_exact_mut(row).zip(bv.chunks_exact(row)) {
-                    out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y));
-                }
+                let per = rows_per_block(out.len() / row, row) * row;
+                for_each_block(out.chunks_mut(per).zip(bv.chunks(per)), |(out, bv)| {
+                    for (out, bv) in out.chunks_exact_mut(row).zip(bv.chunks_exact(row)) {
+                        apply(out, av, bv);
+                    }
+                });
             }
             BinaryLayout::General => for_each_binary(self.a.shape(), self.b.shape(), self.shape, |i, ia, ib| {
                 out[i] = F::apply(av[ia], bv[ib])
@@ -328,58 +344,100 @@ impl BinaryJob for ChainRule<'_> {
     type Output = (Option<Data>, Option<Data>);
     fn run<F: Arithmetic>(self) -> Self::Output {
         let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());
-        let mut da = self.want_a.then(|| buffer::zeroed(av.len()));
-        let mut db = self.want_b.then(|| buffer::zeroed(bv.len()));
         let (sa, sb, sg) = (self.a.shape(), self.b.shape(), self.g.shape());
         match binary_layout(sa, sb, sg) {
             // Straight slice loops for the common layouts: one row of the full-shape operand at
-            // a time against the repeated one.
-            BinaryLayout::Same => row_grads::<F>(av, bv, gv, da.as_deref_mut(), db.as_deref_mut()),
+            // a time against the repeated one. A full-shape operand's gradient is written once
+            // per element, and a repeated one's first row is written, the others added to it,
+            // so no gradient buffer is zero-filled first.
+            BinaryLayout::Same => {
+                let mut da = self.want_a.then(|| buffer::scratch(av.len()));
+                let mut db = self.want_b.then(|| buffer::scratch(bv.len()));
+                let per = rows_per_block(gv.len(), 1);
+                let blocks = av.chunks(per).zip(bv.chunks(per)).zip(gv.chunks(per));
+                let da_blocks = da.as_mut().map(|d| d.chunks_mut(per));
+                let db_blocks = db.as_mut().map(|d| d.chunks_mut(per));
+                for_each_block(blocks.zip(zip_options(da_blocks, db_blocks)), |(((a, b), g), (da, db))| {
+                    row_grads::<F, true, true>(a, b, g, da, db)
+                });
+                (da, db)
+            }
             BinaryLayout::RowsOfB(row) => {
+                let rows = gv.len() / row;
+                let mut da = self.want_a.then(|| buffer::scratch(av.len()));
+                let mut db = self.want_b.then(|| if rows == 0 { buffer::zeroed(row) } else { buffer::scratch(row) });
                 for (k, (ar, gr)) in av.chunks_exact(row).zip(gv.chunks_exact(row)).enumerate() {
                     let da_row = da.as_deref_mut().map(|d| &mut d[k * row..(k + 1) * row]);
-                    row_grads::<F>(ar, bv, gr, da_row, db.as_deref_mut());
+                    if k == 0 {
+                        row_grads::<F, true, true>(ar, bv, gr, da_row, db.as_deref_mut());
+                    } else {
+                        row_grads::<F, true, false>(ar, bv, gr, da_row, db.as_deref_mut());
+                    }
                 }
+                (da, db)
             }
             BinaryLayout::RowsOfA(row) => {
+                let rows = gv.len() / row;
+                let mut da = self.want_a.then(|| if rows == 0 { buffer::zeroed(row) } else { buffer::scratch(row) });
+                let mut db = self.want_b.then(|| buffer::scratch(bv.len()));
                 for (k, (br, gr)) in bv.chunks_exact(row).zip(gv.chunks_exact(row)).enumerate() {
                     let db_row = db.as_deref_mut().map(|d| &mut d[k * row..(k + 1) * row]);
-                    row_grads::<F>(av, br, gr, da.as_deref_mut(), db_row);
+                    if k == 0 {
+                        row_grads::<F, true, true>(av, br, gr, da.as_deref_mut(), db_row);
+                    } else {
+                        row_grads::<F, false, true>(av, br, gr, da.as_deref_mut(), db_row);
+                    }
                 }
+                (da, db)
             }
-            BinaryLayout::General => match (da.as_mut(), db.as_mut()) {
-                (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
-                    let (pa, pb) = F::partials(av[ia], bv[ib]);
-                    da[ia] += gv[i] * pa;
-                    db[ib] += gv[i] * pb;
-                }),
-                (Some(da), None) => {
-                    for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * F::partials(av[ia], bv[ib]).0)
+            BinaryLayout::General => {
+                let mut da = self.want_a.then(|| buffer::zeroed(av.len()));
+                let mut db = self.want_b.then(|| buffer::zeroed(bv.len()));
+                match (da.as_mut(), db.as_mut()) {
+                    (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
+                        let (pa, pb) = F::partials(av[ia], bv[ib]);
+                        da[ia] += gv[i] * pa;
+                        db[ib] += gv[i] * pb;
+                    }),
+                    (Some(da), None) => {
+                        for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * F::partials(av[ia], bv[ib]).0)
+                    }
+                    (None, Some(db)) => {
+                        for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * F::partials(av[ia], bv[ib]).1)
+                    }
+                    (None, None) => {}
                 }
-                (None, Some(db)) => {
-                    for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * F::partials(av[ia], bv[ib]).1)
-                }
-                (None, None) => {}
-            },
+                (da, db)
+            }
         }
-        (da, db)
     }
 }
 
-/// Gradients over equally long slices `a`, `b`, `g`: `da += g * dy/da`, `db += g * dy/db`
-/// (only the wanted ones). A repeated operand's gradient is summed over the rows by calling
-/// this once per row with the same `db` (or `da`).
+/// Gradients over equally long slices `a`, `b`, `g`: `da = g * dy/da`, `db = g * dy/db` (only
+/// the wanted ones), written (`ASSIGN_*`) or added to what the buffer holds. A repeated
+/// operand's gradient is summed over the rows by calling this once per row with the same `db`
+/// (or `da`): written on the first row, added on the others.
 #[inline(always)]
-fn row_grads<F: Arithmetic>(a: &[f64], b: &[f64], g: &[f64], da: Option<&mut [f64]>, db: Option<&mut [f64]>) {
+fn row_grads<F: Arithmetic, const ASSIGN_A: bool, const ASSIGN_B: bool>(
+    a: &[f64],
+    b: &[f64],
+    g: &[f64],
+    da: Option<&mut [f64]>,
+    db: Option<&mut [f64]>,
+) {
+    #[inline(always)]
+    fn put<const ASSIGN: bool>(to: &mut f64, value: f64) {
+        if ASSIGN { *to = value } else { *to += value }
+    }
     let ab = a.iter().zip(b).zip(g);
     match (da, db) {
         (Some(da), Some(db)) => ab.zip(da.iter_mut().zip(db.iter_mut())).for_each(|(((&x, &y), &gi), (ga, gb))| {
             let (pa, pb) = F::partials(x, y);
-            *ga += gi * pa;
-            *gb += gi * pb;
+            put::<ASSIGN_A>(ga, gi * pa);
+            put::<ASSIGN_B>(gb, gi * pb);
         }),
-        (Some(da), None) => ab.zip(da).for_each(|(((&x, &y), &gi), ga)| *ga += gi * F::partials(x, y).0),
-        (None, Some(db)) => ab.zip(db).for_each(|(((&x, &y), &gi), gb)| *gb += gi * F::partials(x, y).1),
+        (Some(da), None) => ab.zip(da).for_each(|(((&x, &y), &gi), ga)| put::<ASSIGN_A>(ga, gi * F::partials(x, y).0)),
+        (None, Some(db)) => ab.zip(db).for_each(|(((&x, &y), &gi), gb)| put::<ASSIGN_B>(gb, gi * F::partials(x, y).1)),
         (None, None) => {}
     }
 }

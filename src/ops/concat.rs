@@ -225,18 +225,20 @@ impl Rule for Narrow {
     }
 
     /// The slice's elements are copies of the input's, the rest of the input was not read, so
-    /// `dx` is zero with `g` written into the slice (a concat of zeros, `g`, zeros).
+    /// `dx` is zero with `g` written into the slice (a concat of zeros, `g`, zeros). Only the
+    /// slice is added to the input's gradient: the three narrows that split attention's fused
+    /// QKV projection fill one gradient between them.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| {
-            let (shape, g) = (cx.input_shape(0), cx.upstream());
-            let AxisSplit { outer, len: n, inner } = split_at_axis(shape, self.axis);
-            let len = g.shape()[self.axis];
-            let mut dx = buffer::zeroed(outer * n * inner);
-            for o in 0..outer {
-                let base = (o * n + self.start) * inner;
-                dx[base..base + len * inner].copy_from_slice(&g.data()[o * len * inner..(o + 1) * len * inner]);
+        let axis = self.axis;
+        let start = self.start;
+        cx.add_in_place(0, |g, dx| {
+            let AxisSplit { outer, len: n, inner } = split_at_axis(dx.shape(), axis);
+            let len = g.shape()[axis];
+            let dx = dx.data_mut();
+            for (o, g) in g.data().chunks_exact((len * inner).max(1)).enumerate().take(outer) {
+                let base = (o * n + start) * inner;
+                dx[base..base + len * inner].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
             }
-            Tensor::from_parts(dx, shape)
         });
     }
 

@@ -2,7 +2,8 @@
 //! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::gemm::{MatRef, gemm};
+use crate::kernels::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm};
+use crate::kernels::parallel::{cores, for_each_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -51,6 +52,26 @@ impl Plan {
         });
     }
 
+    /// The offsets `(a, b, out)` of every batch element, in output order.
+    fn batches(&self, a: &[usize], b: &[usize]) -> Vec<(usize, usize, usize)> {
+        let mut all = Vec::with_capacity(numel(&self.batch));
+        self.for_each_batch(a, b, |ia, ib, io| all.push((ia, ib, io)));
+        all
+    }
+
+    /// How many batch elements each core takes: the whole batch on the calling thread unless
+    /// its products are each too small for the GEMM to split (below
+    /// [`MIN_PARALLEL_MULADDS`]) and together large enough to pay for a second core (the
+    /// many small products of attention).
+    fn batch_block(&self, count: usize) -> usize {
+        let muladds = self.n * self.k * self.m;
+        if count > 1 && muladds < MIN_PARALLEL_MULADDS && muladds.saturating_mul(count) >= MIN_PARALLEL_MULADDS {
+            count.div_ceil(cores())
+        } else {
+            count.max(1)
+        }
+    }
+
     fn out_shape(&self) -> Shape {
         let mut shape = self.batch.clone();
         shape.extend([self.n, self.m]);
@@ -67,12 +88,22 @@ impl<'t> Var<'t> {
             let (a, b) = (self.value_ref(), other.value_ref());
             let plan = Plan::new(a.shape(), b.shape());
             let shape = plan.out_shape();
-            let mut out = buffer::zeroed(numel(&shape));
+            // Every batch element's GEMM (with `beta = 0`) writes its whole output block.
+            let mut out = buffer::scratch(numel(&shape));
             let (n, k, m) = (plan.n, plan.k, plan.m);
-            plan.for_each_batch(a.shape(), b.shape(), |ia, ib, io| {
-                let am = MatRef::row_major(&a.data()[ia..ia + n * k], n, k);
-                let bm = MatRef::row_major(&b.data()[ib..ib + k * m], k, m);
-                gemm(am, bm, 0.0, &mut out[io..io + n * m]);
+            let batches = plan.batches(a.shape(), b.shape());
+            let per = plan.batch_block(batches.len());
+            let (a, b) = (a.data(), b.data());
+            // Output blocks follow the batch order, so each core's share of the batch writes
+            // one contiguous part of `out`.
+            let blocks = batches.chunks(per).zip(out.chunks_mut((per * n * m).max(1)));
+            for_each_block(blocks, |(batches, out)| {
+                let start = batches[0].2;
+                for &(ia, ib, io) in batches {
+                    let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
+                    let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
+                    gemm(am, bm, 0.0, &mut out[io - start..io - start + n * m]);
+                }
             });
             Tensor::from_parts(out, &shape)
         };
@@ -102,20 +133,59 @@ impl Rule for MatMul {
         let (shape_a, shape_b) = (cx.input_shape(0).to_vec(), cx.input_shape(1).to_vec());
         let plan = Plan::new(&shape_a, &shape_b);
         let (n, k, m) = (plan.n, plan.k, plan.m);
-        let g = cx.upstream();
-        let mut da = cx.wants(0).then(|| (buffer::zeroed(numel(&shape_a)), cx.input(1).data()));
-        let mut db = cx.wants(1).then(|| (buffer::zeroed(numel(&shape_b)), cx.input(0).data()));
-        plan.for_each_batch(&shape_a, &shape_b, |ia, ib, io| {
-            let gm = MatRef::row_major(&g.data()[io..io + n * m], n, m);
-            if let Some((da, b)) = da.as_mut() {
-                let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
-                gemm(gm, bm.t(), 1.0, &mut da[ia..ia + n * k]);
+        let g = cx.upstream().data();
+        let batches = plan.batches(&shape_a, &shape_b);
+        let broadcast = numel(&shape_a) != batches.len() * n * k || numel(&shape_b) != batches.len() * k * m;
+        // Each gradient block is written by its first GEMM (`beta = 0`) and accumulated into by
+        // any later one (a broadcast batch axis), so no buffer is zero-filled first. With an
+        // empty batch or an empty output (`n * m == 0`) no GEMM may run, and the gradients are
+        // zeros.
+        let fresh = |len: usize| {
+            if batches.is_empty() || n * m == 0 { buffer::zeroed(len) } else { buffer::scratch(len) }
+        };
+        let mut da = cx.wants(0).then(|| (fresh(numel(&shape_a)), cx.input(1).data()));
+        let mut db = cx.wants(1).then(|| (fresh(numel(&shape_b)), cx.input(0).data()));
+        if broadcast {
+            // Which blocks (by offset) a GEMM has written; an empty operand's offsets are all 0.
+            let (mut written_a, mut written_b) =
+                (vec![false; numel(&shape_a).max(1)], vec![false; numel(&shape_b).max(1)]);
+            for &(ia, ib, io) in &batches {
+                let gm = MatRef::row_major(&g[io..io + n * m], n, m);
+                if let Some((da, b)) = da.as_mut() {
+                    let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
+                    let beta = if std::mem::replace(&mut written_a[ia], true) { 1.0 } else { 0.0 };
+                    gemm(gm, bm.t(), beta, &mut da[ia..ia + n * k]);
+                }
+                if let Some((db, a)) = db.as_mut() {
+                    let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
+                    let beta = if std::mem::replace(&mut written_b[ib], true) { 1.0 } else { 0.0 };
+                    gemm(am.t(), gm, beta, &mut db[ib..ib + k * m]);
+                }
             }
-            if let Some((db, a)) = db.as_mut() {
-                let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
-                gemm(am.t(), gm, 1.0, &mut db[ib..ib + k * m]);
-            }
-        });
+        } else {
+            // No broadcast: batch element `i` reads and writes block `i` of every buffer, so
+            // the batch splits over the cores in contiguous parts.
+            let per = plan.batch_block(batches.len());
+            let (a, b) = (db.as_ref().map(|(_, a)| *a), da.as_ref().map(|(_, b)| *b));
+            let da_blocks = da.as_mut().map(|(d, _)| d.chunks_mut((per * n * k).max(1)));
+            let db_blocks = db.as_mut().map(|(d, _)| d.chunks_mut((per * k * m).max(1)));
+            let blocks = g.chunks((per * n * m).max(1)).enumerate().zip(zip_options(da_blocks, db_blocks));
+            for_each_block(blocks, |((block, g), (mut da, mut db))| {
+                let first = block * per;
+                for (i, g) in g.chunks_exact(n * m).enumerate() {
+                    let gm = MatRef::row_major(g, n, m);
+                    let (ia, ib) = ((first + i) * n * k, (first + i) * k * m);
+                    if let (Some(da), Some(b)) = (da.as_deref_mut(), b) {
+                        let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
+                        gemm(gm, bm.t(), 0.0, &mut da[i * n * k..(i + 1) * n * k]);
+                    }
+                    if let (Some(db), Some(a)) = (db.as_deref_mut(), a) {
+                        let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
+                        gemm(am.t(), gm, 0.0, &mut db[i * k * m..(i + 1) * k * m]);
+                    }
+                }
+            });
+        }
         let (da, db) = (da.map(|(d, _)| d), db.map(|(d, _)| d));
         if let Some(da) = da {
             cx.add(0, Tensor::from_parts(da, &shape_a));

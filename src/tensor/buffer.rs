@@ -122,21 +122,21 @@ impl Pool {
         }
     }
 
-    /// A pooled buffer of capacity exactly `len`, emptied; advances the clock either way.
+    /// A pooled buffer of capacity exactly `len`, holding what it held when it came back (the
+    /// caller clears or overwrites it); advances the clock either way.
     fn take(&mut self, len: usize) -> Option<Vec<f64>> {
         // Saturating: `len` may be a request far past what can be allocated.
         self.clock = self.clock.saturating_add((len as u64).saturating_mul(size_of::<f64>() as u64));
         self.last_used = Instant::now();
         self.expire();
         let queue = self.free.get_mut(&len)?;
-        let Entry { stamp, mut buf } = queue.pop_front()?;
+        let Entry { stamp, buf } = queue.pop_front()?;
         if queue.is_empty() {
             self.free.remove(&len);
         }
         let distance = self.clock - stamp;
         self.reach = (self.reach - self.reach / 64).max(distance);
         self.forget(len);
-        buf.clear();
         Some(buf)
     }
 
@@ -305,6 +305,7 @@ pub(crate) fn try_zeroed(len: usize) -> Result<Data, AllocError> {
         return Ok(SmallVec::from_elem(0.0, len));
     }
     if let Some(mut v) = pooled(len) {
+        v.clear();
         v.resize(len, 0.0);
         return Ok(Data::from_vec(v));
     }
@@ -329,6 +330,36 @@ fn alloc_zeroed(len: usize) -> Result<Vec<f64>, AllocError> {
     Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
 }
 
+/// A buffer of `len` elements for a kernel that writes every one of them before anything reads
+/// it: a recycled buffer keeps the values of the tensor it last held (finite or not), so the
+/// zero fill that [`zeroed`] does, a whole extra pass over memory, is skipped. Fresh buffers
+/// come zeroed from the allocator (fresh pages cost no write).
+///
+/// In debug builds (the tests) every element starts as NaN instead, so a kernel that leaves
+/// one unwritten shows it in its output rather than passing stale values on silently.
+#[track_caller]
+pub(crate) fn scratch(len: usize) -> Data {
+    if cfg!(debug_assertions) {
+        let mut v = with_capacity(len);
+        v.resize(len, f64::NAN);
+        return v;
+    }
+    if len <= 2 {
+        return SmallVec::from_elem(0.0, len);
+    }
+    if let Some(mut v) = pooled(len) {
+        // The pool is keyed by capacity, and a tensor's buffer is usually full: then this keeps
+        // every element as it is and writes nothing.
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, 0.0);
+        }
+        return Data::from_vec(v);
+    }
+    zeroed(len)
+}
+
 /// An empty buffer with room for `len` elements. Panics when it cannot be allocated.
 #[track_caller]
 pub(crate) fn with_capacity(len: usize) -> Data {
@@ -340,7 +371,8 @@ pub(crate) fn try_with_capacity(len: usize) -> Result<Data, AllocError> {
     if len <= 2 {
         return Ok(Data::new());
     }
-    if let Some(v) = pooled(len) {
+    if let Some(mut v) = pooled(len) {
+        v.clear();
         return Ok(Data::from_vec(v));
     }
     let mut v = Vec::new();
@@ -412,16 +444,30 @@ mod tests {
     }
 
     #[test]
-    fn a_recycled_buffer_is_reused_for_the_same_size_and_comes_back_empty() {
+    fn a_recycled_buffer_is_reused_for_the_same_size_with_its_old_contents() {
         let mut pool = Pool::new(budget!(POOL_MAX_BYTES));
         let v = buffer(100_000);
         let address = v.as_ptr();
         pool.give(v, None);
         assert!(pool.take(90_000).is_none(), "another size");
         let again = pool.take(100_000).unwrap();
-        assert!(again.as_ptr() == address && again.is_empty() && again.capacity() == 100_000);
+        // The caller clears it (`zeroed`, `with_capacity`) or overwrites it (`scratch`).
+        assert!(again.as_ptr() == address && again.len() == 100_000 && again.capacity() == 100_000);
         assert!(pool.take(100_000).is_none());
         assert_eq!(pool.budget.used(), 0);
+    }
+
+    /// In the tests' (debug) builds a scratch buffer starts as NaN, fresh or recycled, so a
+    /// kernel that leaves an element unwritten cannot pass a stale value on unnoticed.
+    #[test]
+    fn scratch_buffers_are_nan_in_debug_builds() {
+        for len in [1, 2, 3, POOL_MIN_LEN, 3 * POOL_MIN_LEN] {
+            let fresh = scratch(len);
+            assert!(fresh.len() == len && fresh.iter().all(|x| x.is_nan()), "{len}");
+            recycle(fresh);
+            let again = scratch(len);
+            assert!(again.len() == len && again.iter().all(|x| x.is_nan()), "{len}");
+        }
     }
 
     #[test]

@@ -285,14 +285,6 @@ impl Tensor {
         );
         max_propagating_nan(self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()))
     }
-
-    /// Adds `other` (same shape) into `self`, element by element.
-    pub(crate) fn add_assign_same_shape(&mut self, other: &Tensor) {
-        debug_assert_eq!(self.shape(), other.shape());
-        for (a, b) in self.data.iter_mut().zip(&other.data) {
-            *a += b;
-        }
-    }
 }
 
 /// The element count of `shape`, or [`Error::ShapeOverflow`] naming `op`.

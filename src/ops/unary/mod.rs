@@ -17,6 +17,7 @@ pub(crate) use activation::Activation;
 pub(crate) use math::Math;
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -130,9 +131,9 @@ pub(crate) trait UnaryJob {
     type Output;
     fn run(
         self,
-        f: impl Fn(f64) -> f64,
+        f: impl Fn(f64) -> f64 + Sync,
         of: DerivativeOf,
-        derivative: impl Fn(f64, f64) -> f64,
+        derivative: impl Fn(f64, f64) -> f64 + Sync,
         graph: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
     ) -> Self::Output;
 }
@@ -144,12 +145,19 @@ impl UnaryJob for Apply<'_> {
     type Output = Tensor;
     fn run(
         self,
-        f: impl Fn(f64) -> f64,
+        f: impl Fn(f64) -> f64 + Sync,
         _: DerivativeOf,
-        _: impl Fn(f64, f64) -> f64,
+        _: impl Fn(f64, f64) -> f64 + Sync,
         _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
     ) -> Tensor {
-        self.0.map(f)
+        let x = self.0;
+        // Every element is written; large tensors are split over the cores.
+        let mut y = buffer::scratch(x.numel());
+        let per = rows_per_block(x.numel(), 1);
+        for_each_block(y.chunks_mut(per).zip(x.data().chunks(per)), |(y, x)| {
+            y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x));
+        });
+        Tensor::from_parts(y, x.shape())
     }
 }
 
@@ -160,9 +168,9 @@ impl UnaryJob for Reads {
     type Output = DerivativeOf;
     fn run(
         self,
-        _: impl Fn(f64) -> f64,
+        _: impl Fn(f64) -> f64 + Sync,
         of: DerivativeOf,
-        _: impl Fn(f64, f64) -> f64,
+        _: impl Fn(f64, f64) -> f64 + Sync,
         _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
     ) -> DerivativeOf {
         of
@@ -177,28 +185,31 @@ impl UnaryJob for ChainRule<'_, '_> {
     type Output = Tensor;
     fn run(
         self,
-        _: impl Fn(f64) -> f64,
+        _: impl Fn(f64) -> f64 + Sync,
         of: DerivativeOf,
-        derivative: impl Fn(f64, f64) -> f64,
+        derivative: impl Fn(f64, f64) -> f64 + Sync,
         _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
     ) -> Tensor {
         let cx = self.0;
         let g = cx.upstream();
-        let mut dx = buffer::zeroed(g.numel());
+        // Every element is written; large tensors are split over the cores.
+        let mut dx = buffer::scratch(g.numel());
+        let per = rows_per_block(g.numel(), 1);
+        let blocks = dx.chunks_mut(per).zip(g.data().chunks(per));
         match of {
-            DerivativeOf::Input => {
-                for ((d, &xi), &gi) in dx.iter_mut().zip(cx.input(0).data()).zip(g.data()) {
+            DerivativeOf::Input => for_each_block(blocks.zip(cx.input(0).data().chunks(per)), |((dx, g), x)| {
+                for ((d, &xi), &gi) in dx.iter_mut().zip(x).zip(g) {
                     *d = gi * derivative(xi, 0.0);
                 }
-            }
-            DerivativeOf::Output => {
-                for ((d, &yi), &gi) in dx.iter_mut().zip(cx.output().data()).zip(g.data()) {
+            }),
+            DerivativeOf::Output => for_each_block(blocks.zip(cx.output().data().chunks(per)), |((dx, g), y)| {
+                for ((d, &yi), &gi) in dx.iter_mut().zip(y).zip(g) {
                     *d = gi * derivative(0.0, yi);
                 }
-            }
+            }),
             DerivativeOf::Nothing => {
                 let c = derivative(0.0, 0.0);
-                dx.iter_mut().zip(g.data()).for_each(|(d, &gi)| *d = gi * c);
+                for_each_block(blocks, |(dx, g)| dx.iter_mut().zip(g).for_each(|(d, &gi)| *d = gi * c));
             }
         }
         Tensor::from_parts(dx, g.shape())
@@ -214,9 +225,9 @@ impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
     type Output = Var<'t>;
     fn run(
         self,
-        _: impl Fn(f64) -> f64,
+        _: impl Fn(f64) -> f64 + Sync,
         of: DerivativeOf,
-        derivative: impl Fn(f64, f64) -> f64,
+        derivative: impl Fn(f64, f64) -> f64 + Sync,
         graph: impl for<'s> Fn(Var<'s>, Var<'s>) -> Option<Var<'s>>,
     ) -> Var<'t> {
         let cx = self.0;
