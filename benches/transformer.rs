@@ -148,6 +148,19 @@ fn bench_profile(c: &Config, steps: usize) {
     runs.sort_by_key(|run| run.1.total());
     let (wall, profile) = &runs[steps / 2];
     println!("{} profile (the median of {steps} steps; whole step {wall:.1} ms):\n{profile}", c.name);
+    let mut nodes: Vec<_> = profile.nodes.iter().collect();
+    nodes.sort_by_key(|n| std::cmp::Reverse(n.forward + n.backward.unwrap_or_default()));
+    println!("the 12 slowest nodes:");
+    for n in nodes.iter().take(12) {
+        let micros = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "  #{:<3} {:<28} fwd {:>8.1} µs  bwd {:>8.1} µs",
+            n.id,
+            n.op,
+            micros(n.forward),
+            micros(n.backward.unwrap_or_default())
+        );
+    }
 }
 
 /// `H v` for the loss at `params`, `v` one direction per parameter: the gradient recorded as

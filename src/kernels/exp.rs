@@ -60,7 +60,12 @@ pub(crate) fn exp(x: f64) -> f64 {
     let half = ((n.wrapping_add(2048) as u64) >> 1) as i64 - 1024;
     let rest = n.wrapping_sub(half);
     let pow2 = |k: i64| f64::from_bits((k.wrapping_add(1023) as u64) << 52);
-    p * pow2(half) * pow2(rest)
+    // Where the result rounds to zero (`x <= MIN_ARG`, `-inf` among them: a softmax's masked
+    // entries) the second factor is zero itself: the product then never underflows, and an
+    // underflow costs a microcode assist of ~100 cycles per element on x86 (it made a masked
+    // softmax 3x slower). A select, so the loop still vectorises.
+    let second = if x_clamped <= MIN_ARG { 0.0 } else { pow2(rest) };
+    p * pow2(half) * second
 }
 
 #[cfg(test)]

@@ -4,23 +4,46 @@
 //! Forward keeps two numbers per row, the mean and the reciprocal standard deviation
 //! `rstd = 1 / sqrt(var + eps)`; backward recomputes the normalised `xhat` from them instead of
 //! storing it.
+//!
+//! Rows are independent, so large inputs are split into blocks of rows over the cores. The
+//! sums over rows (`dgamma`, `dbeta`) are taken per block and then added in block order; the
+//! blocks are fixed by the input's size alone ([`BLOCKS`] for a large input, one for a small
+//! one), not by the machine's core count, so every machine gets the same bits.
+
+use crate::kernels::parallel::{MIN_PARALLEL_ELEMENTS, for_each_block, zip_options};
+
+/// How many blocks of rows a large input is split into.
+const BLOCKS: usize = 2;
+
+/// Rows per block for `rows` rows of `d` elements (never 0).
+fn rows_per_block(rows: usize, d: usize) -> usize {
+    let blocks = if rows.saturating_mul(d) >= MIN_PARALLEL_ELEMENTS { BLOCKS } else { 1 };
+    rows.div_ceil(blocks).max(1)
+}
 
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row, with the biased variance
 /// (divide by `d`). Writes `y` and returns the per-row `(mean, rstd)`.
 pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64]) -> (Vec<f64>, Vec<f64>) {
     let d = gamma.len();
     let rows = x.len() / d.max(1);
-    let (mut means, mut rstds) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
-    for (row, out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)) {
-        let mean = row.iter().sum::<f64>() / d as f64;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
-        let std = (var + eps).sqrt();
-        for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = (v - mean) / std * g + b;
-        }
-        means.push(mean);
-        rstds.push(1.0 / std);
+    let (mut means, mut rstds) = (vec![0.0; rows], vec![0.0; rows]);
+    if d == 0 {
+        return (means, rstds);
     }
+    let per = rows_per_block(rows, d);
+    let blocks = x.chunks(per * d).zip(y.chunks_mut(per * d)).zip(means.chunks_mut(per).zip(rstds.chunks_mut(per)));
+    for_each_block(blocks, |((x, y), (means, rstds))| {
+        for (((row, out), mean_out), rstd_out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(means).zip(rstds) {
+            let mean = row.iter().sum::<f64>() / d as f64;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
+            let std = (var + eps).sqrt();
+            for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
+                *o = (v - mean) / std * g + b;
+            }
+            *mean_out = mean;
+            *rstd_out = 1.0 / std;
+        }
+    });
     (means, rstds)
 }
 
@@ -34,11 +57,47 @@ pub(crate) fn backward(
     mean: &[f64],
     rstd: &[f64],
     g: &[f64],
+    dx: Option<&mut [f64]>,
+    dgamma: Option<&mut [f64]>,
+    dbeta: Option<&mut [f64]>,
+) {
+    let Some(d) = x.len().checked_div(mean.len()) else { return };
+    let per = rows_per_block(mean.len(), d);
+    let blocks = x.chunks(per * d).zip(g.chunks(per * d)).zip(mean.chunks(per).zip(rstd.chunks(per)));
+    let dx_blocks = dx.map(|dx| dx.chunks_mut(per * d));
+    // Each block sums its rows' `dgamma` and `dbeta` into its own row of these.
+    let mut partial_gamma = dgamma.as_ref().map(|_| vec![0.0; d * mean.len().div_ceil(per)]);
+    let mut partial_beta = dbeta.as_ref().map(|_| vec![0.0; d * mean.len().div_ceil(per)]);
+    let sums =
+        zip_options(partial_gamma.as_mut().map(|p| p.chunks_mut(d)), partial_beta.as_mut().map(|p| p.chunks_mut(d)));
+    let blocks = blocks.zip(zip_options(dx_blocks, Some(sums)));
+    for_each_block(blocks, |(((x, g), (mean, rstd)), (dx, sums))| {
+        let (dgamma, dbeta) = sums.expect("one pair of sums per block");
+        backward_rows(x, gamma, mean, rstd, g, dx, dgamma, dbeta);
+    });
+    // The blocks' sums, in block order.
+    for (total, partial) in [(dgamma, partial_gamma), (dbeta, partial_beta)] {
+        if let (Some(total), Some(partial)) = (total, partial) {
+            for block in partial.chunks_exact(d) {
+                total.iter_mut().zip(block).for_each(|(t, p)| *t += p);
+            }
+        }
+    }
+}
+
+/// [`backward`] over one block of rows, adding into `dgamma` and `dbeta`.
+#[allow(clippy::too_many_arguments)]
+fn backward_rows(
+    x: &[f64],
+    gamma: &[f64],
+    mean: &[f64],
+    rstd: &[f64],
+    g: &[f64],
     mut dx: Option<&mut [f64]>,
     mut dgamma: Option<&mut [f64]>,
     mut dbeta: Option<&mut [f64]>,
 ) {
-    let Some(d) = x.len().checked_div(mean.len()) else { return };
+    let d = x.len() / mean.len();
     let mut xhat = vec![0.0; d];
     for (r, (row, grow)) in x.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
         for (h, v) in xhat.iter_mut().zip(row) {

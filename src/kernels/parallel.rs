@@ -58,12 +58,40 @@ pub(crate) fn zip_options<'a, A: 'a, B: 'a>(
     })
 }
 
-/// `sum += part`, element by element (equal lengths), split over the cores when large: how
-/// gradients that reach a node along several paths are summed.
+/// `f(&mut out[i], x[i])` for every `i` (equal lengths), split over the cores when large.
+#[inline]
+pub(crate) fn update(out: &mut [f64], x: &[f64], f: impl Fn(&mut f64, f64) + Sync) {
+    let kernel = |out: &mut [f64], x: &[f64]| out.iter_mut().zip(x).for_each(|(o, &x)| f(o, x));
+    if out.len() < MIN_PARALLEL_ELEMENTS {
+        // Small tensors (a scalar op of W1 among them) take the loop directly.
+        kernel(out, x);
+        return;
+    }
+    let per = rows_per_block(out.len(), 1);
+    for_each_block(out.chunks_mut(per).zip(x.chunks(per)), |(out, x)| kernel(out, x));
+}
+
+/// `sum += part`, element by element: how gradients that reach a node along several paths
+/// are summed.
 pub(crate) fn add_assign(sum: &mut [f64], part: &[f64]) {
-    debug_assert_eq!(sum.len(), part.len());
-    let per = rows_per_block(sum.len(), 1);
-    for_each_block(sum.chunks_mut(per).zip(part.chunks(per)), |(sum, part)| {
-        sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
-    });
+    update(sum, part, |s, p| *s += p);
+}
+
+/// `out[i] = f(x[i])` (equal lengths), split over the cores when large.
+#[inline]
+pub(crate) fn map(out: &mut [f64], x: &[f64], f: impl Fn(f64) -> f64 + Sync) {
+    update(out, x, |o, x| *o = f(x));
+}
+
+/// `out[i] = f(a[i], b[i])` (equal lengths), split over the cores when large.
+#[inline]
+pub(crate) fn map2(out: &mut [f64], a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64 + Sync) {
+    let kernel =
+        |out: &mut [f64], a: &[f64], b: &[f64]| out.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| *o = f(a, b));
+    if out.len() < MIN_PARALLEL_ELEMENTS {
+        kernel(out, a, b);
+        return;
+    }
+    let per = rows_per_block(out.len(), 1);
+    for_each_block(out.chunks_mut(per).zip(a.chunks(per)).zip(b.chunks(per)), |((out, a), b)| kernel(out, a, b));
 }

@@ -9,7 +9,7 @@
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::parallel::{for_each_block, rows_per_block, zip_options};
+use crate::kernels::parallel::{self, for_each_block, rows_per_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::ops::unary::{Unary, unary};
 use crate::tensor::Tensor;
@@ -56,6 +56,9 @@ impl Binary {
 
 /// The arithmetic of one binary op: its function and its partial derivatives.
 trait Arithmetic {
+    /// `(dy/da, dy/db)` when they are the same everywhere (`+`, `-`): the backward then
+    /// copies, negates and sums the upstream gradient without reading either operand.
+    const CONSTANT_PARTIALS: Option<(f64, f64)> = None;
     fn apply(a: f64, b: f64) -> f64;
     /// `(dy/da, dy/db)`.
     fn partials(a: f64, b: f64) -> (f64, f64);
@@ -80,6 +83,7 @@ struct MinimumOp;
 
 /// `a + b`: `(1, 1)`.
 impl Arithmetic for AddOp {
+    const CONSTANT_PARTIALS: Option<(f64, f64)> = Some((1.0, 1.0));
     fn apply(a: f64, b: f64) -> f64 {
         a + b
     }
@@ -96,6 +100,7 @@ impl Arithmetic for AddOp {
 
 /// `a - b`: `(1, -1)`.
 impl Arithmetic for SubOp {
+    const CONSTANT_PARTIALS: Option<(f64, f64)> = Some((1.0, -1.0));
     fn apply(a: f64, b: f64) -> f64 {
         a - b
     }
@@ -301,11 +306,7 @@ impl BinaryJob for Apply<'_> {
             out.iter_mut().zip(av).zip(bv).for_each(|((o, &x), &y)| *o = F::apply(x, y))
         };
         match binary_layout(self.a.shape(), self.b.shape(), self.shape) {
-            BinaryLayout::Same => {
-                let per = rows_per_block(out.len(), 1);
-                let blocks = out.chunks_mut(per).zip(av.chunks(per)).zip(bv.chunks(per));
-                for_each_block(blocks, |((out, av), bv)| apply(out, av, bv));
-            }
+            BinaryLayout::Same => parallel::map2(&mut out, av, bv, F::apply),
             BinaryLayout::RowsOfB(row) => {
                 let per = rows_per_block(out.len() / row, row) * row;
                 for_each_block(out.chunks_mut(per).zip(av.chunks(per)), |(out, av)| {
@@ -345,7 +346,19 @@ impl BinaryJob for ChainRule<'_> {
     fn run<F: Arithmetic>(self) -> Self::Output {
         let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());
         let (sa, sb, sg) = (self.a.shape(), self.b.shape(), self.g.shape());
-        match binary_layout(sa, sb, sg) {
+        let layout = binary_layout(sa, sb, sg);
+        if let Some(partials) = F::CONSTANT_PARTIALS
+            && layout != BinaryLayout::General
+        {
+            return constant_partials(
+                layout,
+                gv,
+                partials,
+                self.want_a.then_some(av.len()),
+                self.want_b.then_some(bv.len()),
+            );
+        }
+        match layout {
             // Straight slice loops for the common layouts: one row of the full-shape operand at
             // a time against the repeated one. A full-shape operand's gradient is written once
             // per element, and a repeated one's first row is written, the others added to it,
@@ -353,6 +366,10 @@ impl BinaryJob for ChainRule<'_> {
             BinaryLayout::Same => {
                 let mut da = self.want_a.then(|| buffer::scratch(av.len()));
                 let mut db = self.want_b.then(|| buffer::scratch(bv.len()));
+                if gv.len() < parallel::MIN_PARALLEL_ELEMENTS {
+                    row_grads::<F, true, true>(av, bv, gv, da.as_deref_mut(), db.as_deref_mut());
+                    return (da, db);
+                }
                 let per = rows_per_block(gv.len(), 1);
                 let blocks = av.chunks(per).zip(bv.chunks(per)).zip(gv.chunks(per));
                 let da_blocks = da.as_mut().map(|d| d.chunks_mut(per));
@@ -410,6 +427,38 @@ impl BinaryJob for ChainRule<'_> {
                 (da, db)
             }
         }
+    }
+}
+
+/// The backward of `+` and `-` in the common layouts: each wanted gradient is the upstream
+/// gradient times its constant partial (`pa`, `pb`: 1 or -1), a copy for a full-shape operand
+/// and a sum over the rows for a repeated one (the bias of a Linear layer). `len_a`, `len_b`:
+/// the operands' sizes, `Some` when wanted.
+fn constant_partials(
+    layout: BinaryLayout,
+    g: &[f64],
+    (pa, pb): (f64, f64),
+    len_a: Option<usize>,
+    len_b: Option<usize>,
+) -> (Option<Data>, Option<Data>) {
+    let full = |p: f64| {
+        let mut d = buffer::scratch(g.len());
+        parallel::map(&mut d, g, |g| p * g);
+        d
+    };
+    // `sum over rows of p * g`, added in row order.
+    let rows = |p: f64, row: usize| {
+        let mut d = buffer::zeroed(row);
+        for r in g.chunks_exact(row) {
+            d.iter_mut().zip(r).for_each(|(d, &g)| *d += p * g);
+        }
+        d
+    };
+    match layout {
+        BinaryLayout::Same => (len_a.map(|_| full(pa)), len_b.map(|_| full(pb))),
+        BinaryLayout::RowsOfB(row) => (len_a.map(|_| full(pa)), len_b.map(|_| rows(pb, row))),
+        BinaryLayout::RowsOfA(row) => (len_a.map(|_| rows(pa, row)), len_b.map(|_| full(pb))),
+        BinaryLayout::General => unreachable!("the general walk has its own loop"),
     }
 }
 

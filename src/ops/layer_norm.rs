@@ -41,7 +41,8 @@ impl<'t> Var<'t> {
                 "layer_norm: gamma of shape {gs:?} and beta of shape {bs:?} must both be [{d}] for input of shape {xs:?}"
             );
             assert!(d > 0, "layer_norm: input of shape {xs:?} has an empty feature axis");
-            let mut y = buffer::zeroed(x.numel());
+            // Every element is written (`d > 0`).
+            let mut y = buffer::scratch(x.numel());
             let (mean, rstd) = kernel::forward(x.data(), g.data(), b.data(), eps, &mut y);
             (Tensor::from_parts(y, xs), mean, rstd)
         };
@@ -88,7 +89,8 @@ impl Rule for LayerNorm {
         let (want_x, want_gamma, want_beta) = (cx.wants(0), cx.wants(1), cx.wants(2));
         let x_shape = cx.input_shape(0).to_vec();
         let d = cx.input_shape(1)[0];
-        let mut dx = want_x.then(|| buffer::zeroed(x_shape.iter().product()));
+        // Every element of `dx` is written (rows of `d > 0` elements).
+        let mut dx = want_x.then(|| buffer::scratch(x_shape.iter().product()));
         let mut dgamma = want_gamma.then(|| vec![0.0; d]);
         let mut dbeta = want_beta.then(|| vec![0.0; d]);
         if want_x || want_gamma {

@@ -43,7 +43,6 @@ impl<'t> Var<'t> {
             let fits = broadcast_shapes(xs, ms).is_some_and(|s| s.as_slice() == xs);
             assert!(fits, "masked_fill: mask of shape {ms:?} does not broadcast to input of shape {xs:?}");
             let mut filled = vec![false; x.numel()];
-            let mut y = buffer::copy(x.data());
             let md = mask.data();
             // The mask usually repeats over leading axes (a [t, t] causal mask over
             // [batch, heads, t, t] scores): then it is one slice loop per repetition.
@@ -52,22 +51,30 @@ impl<'t> Var<'t> {
                 BinaryLayout::RowsOfB(row) => Some(row),
                 _ => None,
             };
-            match row {
+            let y = match row {
                 Some(row) if row > 0 => {
-                    for (yr, fr) in y.chunks_exact_mut(row).zip(filled.chunks_exact_mut(row)) {
-                        for ((yi, fi), &m) in yr.iter_mut().zip(fr).zip(md) {
-                            if m != 0.0 {
-                                (*yi, *fi) = (value, true);
-                            }
+                    // Written whole, without branches (so the loop vectorises).
+                    let mut y = buffer::scratch(x.numel());
+                    let rows =
+                        y.chunks_exact_mut(row).zip(filled.chunks_exact_mut(row)).zip(x.data().chunks_exact(row));
+                    for ((yr, fr), xr) in rows {
+                        for (((yi, fi), &xi), &m) in yr.iter_mut().zip(fr).zip(xr).zip(md) {
+                            *fi = m != 0.0;
+                            *yi = if *fi { value } else { xi };
                         }
                     }
+                    y
                 }
-                _ => for_each_binary(xs, ms, xs, |i, _, im| {
-                    if md[im] != 0.0 {
-                        (y[i], filled[i]) = (value, true);
-                    }
-                }),
-            }
+                _ => {
+                    let mut y = buffer::copy(x.data());
+                    for_each_binary(xs, ms, xs, |i, _, im| {
+                        if md[im] != 0.0 {
+                            (y[i], filled[i]) = (value, true);
+                        }
+                    });
+                    y
+                }
+            };
             (Tensor::from_parts(y, xs), filled)
         };
         self.tape.record(MaskedFill { filled }, &[self], y)
@@ -94,8 +101,11 @@ impl Rule for MaskedFill {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
             let g = cx.upstream();
-            let dx = g.data().iter().zip(&self.filled).map(|(&gi, &f)| if f { 0.0 } else { gi });
-            Tensor::from_parts(buffer::collect(g.numel(), dx), g.shape())
+            let mut dx = buffer::scratch(g.numel());
+            for ((d, &gi), &f) in dx.iter_mut().zip(g.data()).zip(&self.filled) {
+                *d = if f { 0.0 } else { gi };
+            }
+            Tensor::from_parts(dx, g.shape())
         });
     }
 

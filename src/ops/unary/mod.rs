@@ -17,7 +17,7 @@ pub(crate) use activation::Activation;
 pub(crate) use math::Math;
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::parallel::{for_each_block, rows_per_block};
+use crate::kernels::parallel;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -153,10 +153,7 @@ impl UnaryJob for Apply<'_> {
         let x = self.0;
         // Every element is written; large tensors are split over the cores.
         let mut y = buffer::scratch(x.numel());
-        let per = rows_per_block(x.numel(), 1);
-        for_each_block(y.chunks_mut(per).zip(x.data().chunks(per)), |(y, x)| {
-            y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x));
-        });
+        parallel::map(&mut y, x.data(), f);
         Tensor::from_parts(y, x.shape())
     }
 }
@@ -194,22 +191,14 @@ impl UnaryJob for ChainRule<'_, '_> {
         let g = cx.upstream();
         // Every element is written; large tensors are split over the cores.
         let mut dx = buffer::scratch(g.numel());
-        let per = rows_per_block(g.numel(), 1);
-        let blocks = dx.chunks_mut(per).zip(g.data().chunks(per));
         match of {
-            DerivativeOf::Input => for_each_block(blocks.zip(cx.input(0).data().chunks(per)), |((dx, g), x)| {
-                for ((d, &xi), &gi) in dx.iter_mut().zip(x).zip(g) {
-                    *d = gi * derivative(xi, 0.0);
-                }
-            }),
-            DerivativeOf::Output => for_each_block(blocks.zip(cx.output().data().chunks(per)), |((dx, g), y)| {
-                for ((d, &yi), &gi) in dx.iter_mut().zip(y).zip(g) {
-                    *d = gi * derivative(0.0, yi);
-                }
-            }),
+            DerivativeOf::Input => parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| g * derivative(x, 0.0)),
+            DerivativeOf::Output => {
+                parallel::map2(&mut dx, g.data(), cx.output().data(), |g, y| g * derivative(0.0, y))
+            }
             DerivativeOf::Nothing => {
                 let c = derivative(0.0, 0.0);
-                for_each_block(blocks, |(dx, g)| dx.iter_mut().zip(g).for_each(|(d, &gi)| *d = gi * c));
+                parallel::map(&mut dx, g.data(), |g| g * c);
             }
         }
         Tensor::from_parts(dx, g.shape())
