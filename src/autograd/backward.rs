@@ -87,7 +87,9 @@ impl<'t> Var<'t> {
             backward
         });
         for id in (0..=self.id).rev() {
-            let Some(upstream) = grads[id].take() else { continue };
+            let Some(mut upstream) = grads[id].take() else { continue };
+            // Rules that pass the gradient on unchanged (`+`, `reshape`) share its buffer.
+            upstream.make_shareable();
             match timings.as_mut() {
                 None => run_rule(&nodes, id, &upstream, &mut grads),
                 Some(backward) => {

@@ -65,6 +65,13 @@ impl<'t> Var<'t> {
     pub(crate) fn value_ref(self) -> Ref<'t, Tensor> {
         Ref::map(self.tape.nodes.borrow(), |nodes| &nodes[self.id].value)
     }
+
+    /// This node's value with another shape of the same size, sharing its buffer (no copy)
+    /// when it is large: for ops that only relabel elements (`reshape`). Both tensors stay
+    /// values: a write to either copies first (see `tensor::storage`).
+    pub(crate) fn value_shared_as(self, shape: &[usize]) -> Tensor {
+        self.tape.nodes.borrow_mut()[self.id].value.share_as(shape)
+    }
 }
 
 impl fmt::Debug for Var<'_> {

@@ -39,6 +39,16 @@ impl Binary {
         }
     }
 
+    /// `(dy/da, dy/db)` when they are the same everywhere (`+`, `-`): the backward then passes
+    /// on, negates or sums the upstream gradient without reading either operand.
+    fn constant_partials(self) -> Option<(f64, f64)> {
+        match self {
+            Binary::Add => Some((1.0, 1.0)),
+            Binary::Sub => Some((1.0, -1.0)),
+            _ => None,
+        }
+    }
+
     /// Runs `job` with this op's arithmetic as a type, so that the loops inside `job` are
     /// compiled once per op with the arithmetic inlined, not a `match` per element.
     #[inline(always)]
@@ -56,9 +66,6 @@ impl Binary {
 
 /// The arithmetic of one binary op: its function and its partial derivatives.
 trait Arithmetic {
-    /// `(dy/da, dy/db)` when they are the same everywhere (`+`, `-`): the backward then
-    /// copies, negates and sums the upstream gradient without reading either operand.
-    const CONSTANT_PARTIALS: Option<(f64, f64)> = None;
     fn apply(a: f64, b: f64) -> f64;
     /// `(dy/da, dy/db)`.
     fn partials(a: f64, b: f64) -> (f64, f64);
@@ -83,7 +90,6 @@ struct MinimumOp;
 
 /// `a + b`: `(1, 1)`.
 impl Arithmetic for AddOp {
-    const CONSTANT_PARTIALS: Option<(f64, f64)> = Some((1.0, 1.0));
     fn apply(a: f64, b: f64) -> f64 {
         a + b
     }
@@ -100,7 +106,6 @@ impl Arithmetic for AddOp {
 
 /// `a - b`: `(1, -1)`.
 impl Arithmetic for SubOp {
-    const CONSTANT_PARTIALS: Option<(f64, f64)> = Some((1.0, -1.0));
     fn apply(a: f64, b: f64) -> f64 {
         a - b
     }
@@ -272,6 +277,20 @@ impl Rule for Binary {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         let (want_a, want_b) = (cx.wants(0), cx.wants(1));
         let (a, b) = (cx.operand(0), cx.operand(1));
+        let layout = binary_layout(a.shape(), b.shape(), cx.upstream().shape());
+        if let Some(partials) = self.constant_partials()
+            && layout != BinaryLayout::General
+        {
+            let (shape_a, shape_b) = (want_a.then(|| a.shape().to_vec()), want_b.then(|| b.shape().to_vec()));
+            let (da, db) = constant_partials(layout, cx.upstream(), partials, shape_a.as_deref(), shape_b.as_deref());
+            if let Some(da) = da {
+                cx.add(0, da);
+            }
+            if let Some(db) = db {
+                cx.add(1, db);
+            }
+            return;
+        }
         let (da, db) = self.dispatch(ChainRule { a, b, g: cx.upstream(), want_a, want_b });
         let (shape_a, shape_b) = (a.shape().to_vec(), b.shape().to_vec());
         if let Some(da) = da {
@@ -347,17 +366,6 @@ impl BinaryJob for ChainRule<'_> {
         let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());
         let (sa, sb, sg) = (self.a.shape(), self.b.shape(), self.g.shape());
         let layout = binary_layout(sa, sb, sg);
-        if let Some(partials) = F::CONSTANT_PARTIALS
-            && layout != BinaryLayout::General
-        {
-            return constant_partials(
-                layout,
-                gv,
-                partials,
-                self.want_a.then_some(av.len()),
-                self.want_b.then_some(bv.len()),
-            );
-        }
         match layout {
             // Straight slice loops for the common layouts: one row of the full-shape operand at
             // a time against the repeated one. A full-shape operand's gradient is written once
@@ -431,33 +439,36 @@ impl BinaryJob for ChainRule<'_> {
 }
 
 /// The backward of `+` and `-` in the common layouts: each wanted gradient is the upstream
-/// gradient times its constant partial (`pa`, `pb`: 1 or -1), a copy for a full-shape operand
-/// and a sum over the rows for a repeated one (the bias of a Linear layer). `len_a`, `len_b`:
-/// the operands' sizes, `Some` when wanted.
+/// gradient times its constant partial (`pa`, `pb`: 1 or -1). For a full-shape operand that is
+/// `g` itself, passed on sharing its buffer (see `tensor::storage`), or `-g`; for a repeated
+/// one (the bias of a Linear layer) the sum of `p g` over the rows.
 fn constant_partials(
     layout: BinaryLayout,
-    g: &[f64],
+    g: &Tensor,
     (pa, pb): (f64, f64),
-    len_a: Option<usize>,
-    len_b: Option<usize>,
-) -> (Option<Data>, Option<Data>) {
+    shape_a: Option<&[usize]>,
+    shape_b: Option<&[usize]>,
+) -> (Option<Tensor>, Option<Tensor>) {
     let full = |p: f64| {
-        let mut d = buffer::scratch(g.len());
-        parallel::map(&mut d, g, |g| p * g);
-        d
+        if p == 1.0 {
+            return g.shared_or_copied_as(g.shape());
+        }
+        let mut d = buffer::scratch(g.numel());
+        parallel::map(&mut d, g.data(), |g| p * g);
+        Tensor::from_parts(d, g.shape())
     };
     // `sum over rows of p * g`, added in row order.
-    let rows = |p: f64, row: usize| {
+    let rows = |p: f64, row: usize, shape: &[usize]| {
         let mut d = buffer::zeroed(row);
-        for r in g.chunks_exact(row) {
+        for r in g.data().chunks_exact(row) {
             d.iter_mut().zip(r).for_each(|(d, &g)| *d += p * g);
         }
-        d
+        Tensor::from_parts(d, shape)
     };
     match layout {
-        BinaryLayout::Same => (len_a.map(|_| full(pa)), len_b.map(|_| full(pb))),
-        BinaryLayout::RowsOfB(row) => (len_a.map(|_| full(pa)), len_b.map(|_| rows(pb, row))),
-        BinaryLayout::RowsOfA(row) => (len_a.map(|_| rows(pa, row)), len_b.map(|_| full(pb))),
+        BinaryLayout::Same => (shape_a.map(|_| full(pa)), shape_b.map(|_| full(pb))),
+        BinaryLayout::RowsOfB(row) => (shape_a.map(|_| full(pa)), shape_b.map(|shape| rows(pb, row, shape))),
+        BinaryLayout::RowsOfA(row) => (shape_a.map(|shape| rows(pa, row, shape)), shape_b.map(|_| full(pb))),
         BinaryLayout::General => unreachable!("the general walk has its own loop"),
     }
 }

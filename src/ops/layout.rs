@@ -76,7 +76,7 @@ impl<'t> Var<'t> {
     /// The same elements in row-major order with a new shape of the same size.
     #[track_caller]
     pub fn reshape(self, shape: &[usize]) -> Var<'t> {
-        let y = {
+        {
             let v = self.value_ref();
             crate::tensor::shape::check_shape("reshape", &[v.shape()], shape);
             assert!(
@@ -86,8 +86,8 @@ impl<'t> Var<'t> {
                 crate::error::elements(v.numel()),
                 crate::error::elements(numel(shape))
             );
-            Tensor::from_parts(buffer::copy(v.data()), shape)
-        };
+        }
+        let y = self.value_shared_as(shape);
         self.tape.record(Reshape { kind: ReshapeKind::Reshape }, &[self], y)
     }
 
@@ -150,7 +150,7 @@ impl<'t> Var<'t> {
     /// A copy of the value with `shape` (same elements), recorded as a reshape of `kind`.
     #[track_caller]
     fn reshaped(self, shape: &[usize], kind: ReshapeKind) -> Var<'t> {
-        let y = Tensor::from_parts(buffer::copy(self.value_ref().data()), shape);
+        let y = self.value_shared_as(shape);
         self.tape.record(Reshape { kind }, &[self], y)
     }
 }
@@ -211,7 +211,7 @@ impl Rule for Reshape {
     /// Element `i` of the output is element `i` of the input, so the gradient is the upstream
     /// gradient with the input's shape.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| Tensor::from_parts(buffer::copy(cx.upstream().data()), cx.input_shape(0)));
+        cx.add_with(0, |cx| cx.upstream().shared_or_copied_as(cx.input_shape(0)));
     }
 
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {

@@ -11,16 +11,17 @@ use smallvec::SmallVec;
 
 pub(crate) mod buffer;
 pub(crate) mod shape;
+pub(crate) mod storage;
 
 use crate::error::Error;
 use crate::tensor::buffer::Data;
 use crate::tensor::shape::Shape;
+use crate::tensor::storage::Storage;
 
 /// An owned, dense, row-major array of `f64`. Rank 0 (a scalar, shape `[]`) and up.
-#[derive(PartialEq)]
 pub struct Tensor {
     shape: Shape,
-    data: Data,
+    data: Storage,
 }
 
 impl Tensor {
@@ -42,20 +43,20 @@ impl Tensor {
         if data.len() != n {
             return Err(Error::LengthMismatch { op: "Tensor::new", len: data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data) })
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data).into() })
     }
 
     /// Builds a tensor from parts already known to agree. Crate-internal: ops use it for
     /// outputs whose length they computed from the shape.
     pub(crate) fn from_parts(data: impl Into<Data>, shape: &[usize]) -> Tensor {
-        let data = data.into();
+        let data: Data = data.into();
         debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length and shape disagree");
-        Tensor { shape: SmallVec::from_slice(shape), data }
+        Tensor { shape: SmallVec::from_slice(shape), data: data.into() }
     }
 
     /// A rank-0 tensor (shape `[]`) holding one value.
     pub fn scalar(value: f64) -> Tensor {
-        Tensor { shape: Shape::new(), data: smallvec::smallvec![value] }
+        Tensor { shape: Shape::new(), data: Data::from_elem(value, 1).into() }
     }
 
     /// A tensor of `shape` with every element equal to `value`.
@@ -198,7 +199,8 @@ impl Tensor {
 
     /// Takes the elements out, dropping the shape.
     pub fn into_data(mut self) -> Vec<f64> {
-        std::mem::take(&mut self.data).into_vec()
+        let mut storage = std::mem::take(&mut self.data);
+        std::mem::take(storage.make_mut()).into_vec()
     }
 
     /// The number of axes (0 for a scalar).
@@ -259,12 +261,37 @@ impl Tensor {
         if n != self.data.len() {
             return Err(Error::LengthMismatch { op: "Tensor::reshape", len: self.data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor::from_parts(std::mem::take(&mut self.data), shape))
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: std::mem::take(&mut self.data) })
+    }
+
+    /// The same elements with `shape` (of the same size), sharing this tensor's buffer when it
+    /// is large (which turns this one's buffer shared too; see `storage`), copying it else.
+    pub(crate) fn share_as(&mut self, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(shape::numel(shape), self.numel(), "share_as: sizes differ");
+        Tensor { shape: SmallVec::from_slice(shape), data: self.data.share() }
+    }
+
+    /// The same elements with `shape` (of the same size), sharing this tensor's buffer if it
+    /// is shared already, copying it else.
+    pub(crate) fn shared_or_copied_as(&self, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(shape::numel(shape), self.numel(), "shared_or_copied_as: sizes differ");
+        let data = self.data.try_share().unwrap_or_else(|| buffer::copy(&self.data).into());
+        Tensor { shape: SmallVec::from_slice(shape), data }
+    }
+
+    /// Lets later [`Tensor::shared_or_copied_as`] share this tensor's buffer (a large one).
+    pub(crate) fn make_shareable(&mut self) {
+        if self.numel() >= storage::SHARE_MIN_LEN {
+            drop(self.data.share());
+        }
     }
 
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
-        Tensor { shape: self.shape.clone(), data: buffer::collect(self.numel(), self.data.iter().map(|&x| f(x))) }
+        Tensor {
+            shape: self.shape.clone(),
+            data: buffer::collect(self.numel(), self.data.iter().map(|&x| f(x))).into(),
+        }
     }
 
     /// The Euclidean (L2) norm of all elements.
@@ -283,7 +310,7 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        max_propagating_nan(self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()))
+        max_propagating_nan(self.data.iter().zip(other.data()).map(|(a, b)| (a - b).abs()))
     }
 }
 
@@ -302,17 +329,26 @@ fn allocate(op: &'static str, shape: &[usize]) -> (usize, Data) {
     (n, data)
 }
 
+impl PartialEq for Tensor {
+    /// Same shape and the same elements (`==` on each, so NaN differs from itself).
+    fn eq(&self, other: &Tensor) -> bool {
+        self.shape == other.shape && self.data() == other.data()
+    }
+}
+
 impl Drop for Tensor {
     /// Hands a large buffer back for reuse (see `buffer`); small ones are simply freed.
     fn drop(&mut self) {
-        buffer::recycle(std::mem::take(&mut self.data));
+        if let Some(data) = std::mem::take(&mut self.data).into_own() {
+            buffer::recycle(data);
+        }
     }
 }
 
 impl Clone for Tensor {
     /// A deep copy (large buffers get huge pages; see `buffer`).
     fn clone(&self) -> Tensor {
-        Tensor { shape: self.shape.clone(), data: buffer::copy(&self.data) }
+        Tensor { shape: self.shape.clone(), data: buffer::copy(&self.data).into() }
     }
 }
 
@@ -327,7 +363,7 @@ impl std::ops::Mul<f64> for Tensor {
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tensor").field("shape", &self.shape()).field("data", &self.data).finish()
+        f.debug_struct("Tensor").field("shape", &self.shape()).field("data", &self.data()).finish()
     }
 }
 
@@ -402,7 +438,7 @@ impl approx::AbsDiffEq for Tensor {
     }
     /// Equal shapes and every element within `epsilon`.
     fn abs_diff_eq(&self, other: &Tensor, epsilon: f64) -> bool {
-        self.shape == other.shape && self.data.iter().zip(&other.data).all(|(a, b)| a.abs_diff_eq(b, epsilon))
+        self.shape == other.shape && self.data.iter().zip(other.data()).all(|(a, b)| a.abs_diff_eq(b, epsilon))
     }
 }
 
@@ -413,7 +449,7 @@ impl approx::RelativeEq for Tensor {
     /// Equal shapes and every element relatively equal.
     fn relative_eq(&self, other: &Tensor, epsilon: f64, max_relative: f64) -> bool {
         self.shape == other.shape
-            && self.data.iter().zip(&other.data).all(|(a, b)| a.relative_eq(b, epsilon, max_relative))
+            && self.data.iter().zip(other.data()).all(|(a, b)| a.relative_eq(b, epsilon, max_relative))
     }
 }
 
@@ -423,7 +459,7 @@ impl approx::UlpsEq for Tensor {
     }
     /// Equal shapes and every element within `max_ulps` units in the last place.
     fn ulps_eq(&self, other: &Tensor, epsilon: f64, max_ulps: u32) -> bool {
-        self.shape == other.shape && self.data.iter().zip(&other.data).all(|(a, b)| a.ulps_eq(b, epsilon, max_ulps))
+        self.shape == other.shape && self.data.iter().zip(other.data()).all(|(a, b)| a.ulps_eq(b, epsilon, max_ulps))
     }
 }
 
