@@ -95,7 +95,9 @@ fn step(c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 
 fn step_on(tape: &Tape, c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
     let vars = tape.vars(params);
     let loss = loss(c, &vars, ids, mask);
-    let mut grads = loss.backward();
+    // Only the parameters' gradients are kept (as PyTorch and JAX keep them): the others are
+    // freed during the pass, so a step holds far less memory.
+    let mut grads = loss.backward_wrt(&vars);
     for (param, var) in params.iter_mut().zip(&vars) {
         let grad = grads.take(*var).expect("every parameter reaches the loss");
         param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= 0.01 * g);
@@ -108,6 +110,7 @@ fn bench(c: &Config, steps: usize) {
     let mut params = init(c, &mut rng);
     let ids: Vec<usize> = (0..c.batch * c.t).map(|_| rng.random_range(0..c.vocab)).collect();
     let mask = causal_mask(c.t);
+    let resident_before = proc_status_mib("VmRSS");
     let first = step(c, &mut params, &ids, &mask);
     let mut times: Vec<f64> = (0..steps)
         .map(|_| {
@@ -126,6 +129,21 @@ fn bench(c: &Config, steps: usize) {
         times[steps / 2],
         tape.len()
     );
+    if let (Some(before), Some(peak)) = (resident_before, proc_status_mib("VmHWM")) {
+        // The peak resident memory above what the process held before its first step: one
+        // step's values, gradients and the pool that recycles them (`benches/peers` print the
+        // same figure for PyTorch and JAX).
+        println!("{} peak memory: {:.0} MiB above the process before its first step", c.name, peak - before);
+    }
+}
+
+/// A `kB` line of `/proc/self/status` (`VmRSS`: resident now, `VmHWM`: the peak), in MiB;
+/// `None` where there is no such file (not Linux).
+fn proc_status_mib(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// W6's time by op: `steps` steps on profiling tapes after one warm-up step; prints the profile

@@ -72,7 +72,7 @@ impl Mlp {
         );
         let x = tape.constant(x.clone());
         let loss = (x.matmul(w1) + b1).relu().matmul(w2).add(b2).cross_entropy(targets);
-        let mut grads = loss.backward();
+        let mut grads = loss.backward_wrt(&[w1, b1, w2, b2]);
         for (param, var) in [(&mut self.w1, w1), (&mut self.b1, b1), (&mut self.w2, w2), (&mut self.b2, b2)] {
             let grad = grads.take(var).expect("every parameter reaches the loss");
             param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= lr * g);

@@ -41,3 +41,32 @@ fn dump_and_dot_refuse_grads_of_another_tape() {
     let dot = catch_unwind(AssertUnwindSafe(|| tape.to_dot_with(&other_grads)));
     assert!(dot.is_err(), "to_dot_with must check the tape");
 }
+
+/// `backward_wrt` gives the listed nodes the gradients `backward` gives them, keeps no other
+/// node's, and refuses a `Var` of another tape.
+#[test]
+fn backward_wrt_keeps_only_the_listed_gradients() {
+    use tapegrad::{Tape, Tensor};
+    let tape = Tape::new();
+    let w = tape.var(Tensor::new(vec![0.5, -1.0, 2.0, 3.0], &[2, 2]).unwrap());
+    let b = tape.var(Tensor::new(vec![0.25, -0.5], &[2]).unwrap());
+    let x = tape.constant(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]).unwrap());
+    let hidden = (x.matmul(w) + b).tanh();
+    let loss = (hidden.reshape(&[6]) * hidden.reshape(&[6])).sum();
+    let all = loss.backward();
+    let some = loss.backward_wrt(&[w, b]);
+    assert_eq!(some.wrt(w), all.wrt(w));
+    assert_eq!(some.wrt(b), all.wrt(b));
+    assert!(all.wrt(hidden).is_some());
+    assert!(some.wrt(hidden).is_none() && some.wrt(loss).is_none());
+}
+
+#[test]
+#[should_panic(expected = "backward_wrt: Var #0 belongs to another tape")]
+fn backward_wrt_refuses_a_var_of_another_tape() {
+    use tapegrad::{Tape, Tensor};
+    let (one, other) = (Tape::new(), Tape::new());
+    let stranger = other.var(Tensor::ones(&[1]));
+    let x = one.var(Tensor::ones(&[1]));
+    let _ = (x * 2.0).sum().backward_wrt(&[stranger]);
+}

@@ -35,6 +35,10 @@ for w, prefix in (("W5 transformer, batch 1", "W5 transformer step, batch 1"),
         (w, "JAX jit", rf"^{p} jax jit: {NUMBER} ms/step", "ms"),
         (w, "PyTorch", rf"^{p} torch: {NUMBER} ms/step", "ms"),
     ]
+PATTERNS += [
+    ("W6 peak memory of a step", "tapegrad", rf"^W6 transformer step peak memory: {NUMBER} MiB", "MiB"),
+    ("W6 peak memory of a step", "PyTorch", rf"^W6 transformer step torch peak memory: {NUMBER} MiB", "MiB"),
+]
 
 
 def gemm_rows(line, section):
@@ -78,7 +82,7 @@ def main():
                 units[(workload, impl)] = unit
                 if workload not in order:
                     order.append(workload)
-    print("\n| workload | tapegrad | peer (same run) | tapegrad / peer (time; lower is better) | rounds |")
+    print("\n| workload | tapegrad | peer (same run) | tapegrad / peer (time, or memory; lower is better) | rounds |")
     print("|---|---|---|---|---|")
     for workload in order:
         ours = figures.get((workload, "tapegrad"))

@@ -45,6 +45,19 @@ def loss(params, ids, batch, t, d, heads, layers, mask):
     return F.cross_entropy(logits, targets)
 
 
+def proc_status_mib(key):
+    """A kB line of /proc/self/status (VmRSS: resident now, VmHWM: the peak), in MiB; None
+    where there is no such file (not Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def bench(name, vocab, d, ff, t, heads, layers, batch, steps):
     torch.manual_seed(0)
     params = init(vocab, d, ff, t, layers)
@@ -60,6 +73,7 @@ def bench(name, vocab, d, ff, t, heads, layers, batch, steps):
                 p.grad = None
         return l.item()
 
+    resident_before = proc_status_mib("VmRSS")
     first = step()
     times = []
     for _ in range(steps):
@@ -67,6 +81,11 @@ def bench(name, vocab, d, ff, t, heads, layers, batch, steps):
         last = step()
         times.append((time.perf_counter() - t0) * 1e3)
     print(f"{name} torch: {statistics.median(times):.3f} ms/step (median of {steps}), loss {first:.4f} -> {last:.4f}")
+    peak = proc_status_mib("VmHWM")
+    if resident_before is not None and peak is not None:
+        # As benches/transformer.rs: the peak resident memory above the process before its
+        # first step (one step's tensors and what the allocator keeps of them).
+        print(f"{name} torch peak memory: {peak - resident_before:.0f} MiB above the process before its first step")
 
 
 bench("W5 transformer step, batch 1", 6, 16, 64, 5, 2, 1, 1, 501)

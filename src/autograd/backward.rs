@@ -42,7 +42,47 @@ impl<'t> Var<'t> {
     /// it.
     #[track_caller]
     pub fn backward_with(self, seed: Tensor) -> Grads {
-        match self.run_backward(seed, self.tape.anomaly_detection()) {
+        match self.run_backward(seed, self.tape.anomaly_detection(), None) {
+            Ok(grads) => grads,
+            Err(anomaly) => panic!("{anomaly}"),
+        }
+    }
+
+    /// [`Var::backward`] keeping only the gradients of the nodes in `wrt` (parameters, say), as
+    /// PyTorch's `torch.autograd.grad(loss, inputs)`: every other node's gradient is freed as
+    /// soon as its backward rule has used it, so a training step holds the gradients of the
+    /// frontier of the backward pass instead of one per node. [`Grads::wrt`] gives `None` for
+    /// nodes not listed. The pass itself is the one `backward` runs.
+    ///
+    /// Panics as [`Var::backward`] does, and when a `Var` of `wrt` belongs to another tape.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let w = tape.var(Tensor::new(vec![1.0, 2.0], &[2])?);
+    /// let hidden = w.tanh();
+    /// let loss = (hidden * hidden).sum();
+    /// let grads = loss.backward_wrt(&[w]);
+    /// assert_eq!(grads.wrt(w).unwrap(), loss.backward().wrt(w).unwrap());
+    /// assert!(grads.wrt(hidden).is_none()); // freed during the pass
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn backward_wrt(self, wrt: &[Var<'t>]) -> Grads {
+        let mut keep = vec![false; self.id + 1];
+        for v in wrt {
+            assert!(
+                std::ptr::eq(v.tape, self.tape),
+                "backward_wrt: Var #{} belongs to another tape than the output #{}",
+                v.id,
+                self.id
+            );
+            if let Some(k) = keep.get_mut(v.id) {
+                *k = true;
+            }
+        }
+        let seed = self.scalar_seed("backward_wrt");
+        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep)) {
             Ok(grads) => grads,
             Err(anomaly) => panic!("{anomaly}"),
         }
@@ -53,12 +93,13 @@ impl<'t> Var<'t> {
     /// recorded it (see [`Anomaly`](crate::Anomaly)).
     #[track_caller]
     pub fn try_backward(self) -> Result<Grads, crate::Anomaly> {
-        self.run_backward(self.scalar_seed("try_backward"), true)
+        self.run_backward(self.scalar_seed("try_backward"), true, None)
     }
 
-    /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf.
+    /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf;
+    /// with `keep`, only the gradients of the nodes it marks outlive their rule.
     #[track_caller]
-    fn run_backward(self, seed: Tensor, check: bool) -> Result<Grads, crate::Anomaly> {
+    fn run_backward(self, seed: Tensor, check: bool, keep: Option<&[bool]>) -> Result<Grads, crate::Anomaly> {
         assert!(
             !self.tape.forward_only(),
             "backward: this tape was made by Tape::no_grad() and records no gradients; \
@@ -98,7 +139,9 @@ impl<'t> Var<'t> {
                     backward[id] = Some(start.elapsed());
                 }
             }
-            grads[id] = Some(upstream);
+            if keep.is_none_or(|keep| keep[id]) {
+                grads[id] = Some(upstream);
+            }
             if check {
                 crate::autograd::anomaly::check_backward(&nodes, id, &grads, false)?;
             }
