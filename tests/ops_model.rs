@@ -132,6 +132,22 @@ fn masked_fill_with_broadcast_mask() {
     assert_eq!(grads.wrt(x).unwrap(), &dx);
 }
 
+/// Large enough to be split over the cores (64 repetitions of a 32 x 32 mask): the same
+/// elements filled, and the same gradient, as the definition.
+#[test]
+fn masked_fill_split_over_the_cores_matches_the_definition() {
+    let tape = Tape::new();
+    let value = |ix: &[usize]| (ix[0] * 1024 + ix[1] * 32 + ix[2]) as f64;
+    let x = tape.var(Tensor::from_fn(&[64, 32, 32], value));
+    let y = x.masked_fill(&causal_mask(32), f64::NEG_INFINITY);
+    let expected = Tensor::from_fn(&[64, 32, 32], |ix| if ix[2] > ix[1] { f64::NEG_INFINITY } else { value(ix) });
+    assert_eq!(y.value(), expected);
+    let g = Tensor::from_fn(&[64, 32, 32], |ix| 1.0 + value(ix));
+    let grads = y.backward_with(g.clone());
+    let dx = Tensor::from_fn(&[64, 32, 32], |ix| if ix[2] > ix[1] { 0.0 } else { g.get(ix) });
+    assert_eq!(grads.wrt(x).unwrap(), &dx);
+}
+
 #[test]
 fn masked_fill_gradcheck_and_causal_softmax() {
     check(&[randn(&[2, 4, 4], 13)], |v| v[0].masked_fill(&causal_mask(4), 0.5).tanh());

@@ -195,18 +195,25 @@ impl BackwardCx<'_> {
         }
     }
 
-    /// Adds to input `k`'s gradient in place, when it wants one: `into(upstream, sum)` adds this
-    /// node's contribution to the gradient summed so far (a zero tensor of input `k`'s shape
-    /// when this is the first path to reach it). For rules whose gradient is zero outside a
-    /// part of the input (narrow): they add their part where it belongs instead of building a
-    /// whole tensor of zeros around it and adding that.
-    pub(crate) fn add_in_place(&mut self, k: usize, into: impl FnOnce(&Tensor, &mut Tensor)) {
+    /// Adds to input `k`'s gradient in place, when it wants one: on the first path to reach
+    /// `k`, `first(upstream)` builds its gradient; on later ones `into(upstream, sum)` adds
+    /// this node's contribution to the gradient summed so far. For rules whose gradient is zero
+    /// outside a part of the input (narrow): they add their part where it belongs instead of
+    /// building a whole tensor of zeros around it and adding that.
+    pub(crate) fn add_in_place(
+        &mut self,
+        k: usize,
+        first: impl FnOnce(&Tensor) -> Tensor,
+        into: impl FnOnce(&Tensor, &mut Tensor),
+    ) {
         if !self.wants(k) {
             return;
         }
         let id = self.inputs[k];
-        let sum = self.grads[id].get_or_insert_with(|| Tensor::zeros(self.nodes[id].value.shape()));
-        into(self.upstream, sum);
+        match &mut self.grads[id] {
+            Some(sum) => into(self.upstream, sum),
+            empty => *empty = Some(first(self.upstream)),
+        }
     }
 
     /// Computes input `k`'s gradient with `grad` and adds it, only when `k` wants one: the

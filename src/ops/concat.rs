@@ -229,17 +229,39 @@ impl Rule for Narrow {
     /// slice is added to the input's gradient: the three narrows that split attention's fused
     /// QKV projection fill one gradient between them.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        let axis = self.axis;
-        let start = self.start;
-        cx.add_in_place(0, |g, dx| {
-            let AxisSplit { outer, len: n, inner } = split_at_axis(dx.shape(), axis);
+        let (axis, start) = (self.axis, self.start);
+        let shape = cx.input_shape(0).to_vec();
+        let AxisSplit { outer, len: n, inner } = split_at_axis(&shape, axis);
+        // Block `o` of `g` (its `len * inner` elements) belongs at `(o * n + start) * inner`.
+        let slice_of = |g: &Tensor| {
             let len = g.shape()[axis];
-            let dx = dx.data_mut();
-            for (o, g) in g.data().chunks_exact((len * inner).max(1)).enumerate().take(outer) {
-                let base = (o * n + start) * inner;
-                dx[base..base + len * inner].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
-            }
-        });
+            (len * inner, move |o: usize| (o * n + start) * inner)
+        };
+        cx.add_in_place(
+            0,
+            |g| {
+                // Written whole: zeros around the slice, the slice copied (no zero fill first).
+                let (block, at) = slice_of(g);
+                let mut dx = buffer::scratch(outer * n * inner);
+                for o in 0..outer {
+                    let row = &mut dx[o * n * inner..(o + 1) * n * inner];
+                    let (before, rest) = row.split_at_mut(at(o) - o * n * inner);
+                    let (slice, after) = rest.split_at_mut(block);
+                    before.fill(0.0);
+                    slice.copy_from_slice(&g.data()[o * block..(o + 1) * block]);
+                    after.fill(0.0);
+                }
+                Tensor::from_parts(dx, &shape)
+            },
+            |g, dx| {
+                let (block, at) = slice_of(g);
+                let dx = dx.data_mut();
+                for o in 0..outer {
+                    let g = &g.data()[o * block..(o + 1) * block];
+                    dx[at(o)..at(o) + block].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
+                }
+            },
+        );
     }
 
     /// `g` between constant zeros: `concat([0, g, 0], axis)` (empty blocks left out).

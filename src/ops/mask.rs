@@ -4,6 +4,7 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::broadcast::expand;
+use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -42,48 +43,43 @@ impl<'t> Var<'t> {
             let (xs, ms) = (x.shape(), mask.shape());
             let fits = broadcast_shapes(xs, ms).is_some_and(|s| s.as_slice() == xs);
             assert!(fits, "masked_fill: mask of shape {ms:?} does not broadcast to input of shape {xs:?}");
-            let mut filled = vec![false; x.numel()];
             let md = mask.data();
             // The mask usually repeats over leading axes (a [t, t] causal mask over
-            // [batch, heads, t, t] scores): then it is one slice loop per repetition.
-            let row = match binary_layout(xs, ms, xs) {
-                BinaryLayout::Same => Some(x.numel()),
-                BinaryLayout::RowsOfB(row) => Some(row),
-                _ => None,
+            // [batch, heads, t, t] scores): then one period of flags is kept, and the loops go
+            // one repetition at a time.
+            let period = match binary_layout(xs, ms, xs) {
+                BinaryLayout::RowsOfB(row) => row,
+                _ => x.numel(),
             };
-            let y = match row {
-                Some(row) if row > 0 => {
-                    // Written whole, without branches (so the loop vectorises).
-                    let mut y = buffer::scratch(x.numel());
-                    let rows =
-                        y.chunks_exact_mut(row).zip(filled.chunks_exact_mut(row)).zip(x.data().chunks_exact(row));
-                    for ((yr, fr), xr) in rows {
-                        for (((yi, fi), &xi), &m) in yr.iter_mut().zip(fr).zip(xr).zip(md) {
-                            *fi = m != 0.0;
-                            *yi = if *fi { value } else { xi };
-                        }
+            let mut filled = vec![false; period];
+            match binary_layout(xs, ms, xs) {
+                BinaryLayout::Same | BinaryLayout::RowsOfB(_) => {
+                    filled.iter_mut().zip(md).for_each(|(f, &m)| *f = m != 0.0);
+                }
+                _ => for_each_binary(xs, ms, xs, |i, _, im| filled[i] = md[im] != 0.0),
+            }
+            // Every element is written, without branches (so the loop vectorises).
+            let mut y = buffer::scratch(x.numel());
+            let per = rows_per_block(x.numel() / period.max(1), period) * period;
+            for_each_block(y.chunks_mut(per.max(1)).zip(x.data().chunks(per.max(1))), |(y, x)| {
+                for (yr, xr) in y.chunks_exact_mut(period).zip(x.chunks_exact(period)) {
+                    for ((yi, &xi), &f) in yr.iter_mut().zip(xr).zip(&filled) {
+                        *yi = if f { value } else { xi };
                     }
-                    y
                 }
-                _ => {
-                    let mut y = buffer::copy(x.data());
-                    for_each_binary(xs, ms, xs, |i, _, im| {
-                        if md[im] != 0.0 {
-                            (y[i], filled[i]) = (value, true);
-                        }
-                    });
-                    y
-                }
-            };
+            });
             (Tensor::from_parts(y, xs), filled)
         };
         self.tape.record(MaskedFill { filled }, &[self], y)
     }
 }
 
-/// Elements replaced by a constant where a mask is set (`filled`, one flag per element).
+/// Elements replaced by a constant where a mask is set.
 #[derive(Clone, Debug)]
 pub(crate) struct MaskedFill {
+    /// One flag per element of one period of the mask's repetition over the input (a whole
+    /// `[t, t]` causal mask for `[batch, heads, t, t]` scores; every element for a mask of
+    /// another layout): element `i` was filled when `filled[i % filled.len()]` is set.
     filled: Vec<bool>,
 }
 
@@ -100,11 +96,16 @@ impl Rule for MaskedFill {
     /// depend on `x` (`dx = 0`).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
-            let g = cx.upstream();
+            let (g, period) = (cx.upstream(), self.filled.len());
             let mut dx = buffer::scratch(g.numel());
-            for ((d, &gi), &f) in dx.iter_mut().zip(g.data()).zip(&self.filled) {
-                *d = if f { 0.0 } else { gi };
-            }
+            let per = rows_per_block(g.numel() / period.max(1), period) * period;
+            for_each_block(dx.chunks_mut(per.max(1)).zip(g.data().chunks(per.max(1))), |(dx, g)| {
+                for (dr, gr) in dx.chunks_exact_mut(period).zip(g.chunks_exact(period)) {
+                    for ((d, &gi), &f) in dr.iter_mut().zip(gr).zip(&self.filled) {
+                        *d = if f { 0.0 } else { gi };
+                    }
+                }
+            });
             Tensor::from_parts(dx, g.shape())
         });
     }
@@ -113,14 +114,16 @@ impl Rule for MaskedFill {
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
             let g = cx.upstream();
-            let filled = self.filled.iter().map(|&f| if f { 1.0 } else { 0.0 }).collect();
+            let period = self.filled.len();
+            let filled =
+                (0..g.shape().iter().product()).map(|i| if self.filled[i % period] { 1.0 } else { 0.0 }).collect();
             g.masked_fill(&Tensor::new(filled, &g.shape()).expect("one flag per element"), 0.0)
         });
     }
 
     /// The filled elements hold the value the user asked for (often `-inf`).
     fn requested_non_finite(&self, i: usize) -> bool {
-        self.filled[i]
+        self.filled[i % self.filled.len()]
     }
 }
 
