@@ -2,6 +2,7 @@
 //! slice along an axis): narrow is the backward of the other two, and they of it.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -124,11 +125,20 @@ fn join<T: std::ops::Deref<Target = Tensor>>(values: &[T], sizes: &[usize], oute
 /// belongs to one part.
 fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Data {
     let AxisSplit { outer, len: n, inner } = split_at_axis(t.shape(), axis);
-    let mut out = buffer::with_capacity(outer * len * inner);
-    for o in 0..outer {
-        let base = (o * n + start) * inner;
-        out.extend_from_slice(&t.data()[base..base + len * inner]);
+    let block = len * inner;
+    // Every element is written: one block of `len * inner` per outer position; large slices
+    // are split over the cores by outer positions.
+    let mut out = buffer::scratch(outer * block);
+    if block == 0 {
+        return out;
     }
+    let per = rows_per_block(outer, block);
+    for_each_block(out.chunks_mut(per * block).enumerate(), |(b, out)| {
+        for (i, out) in out.chunks_exact_mut(block).enumerate() {
+            let base = ((b * per + i) * n + start) * inner;
+            out.copy_from_slice(&t.data()[base..base + block]);
+        }
+    });
     out
 }
 
