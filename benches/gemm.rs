@@ -7,6 +7,7 @@
 //!
 //! Candidates, alternated case by case so that the machine's drift hits all alike:
 //! - `tapegrad`: the kernel the ops call (`src/kernels/gemm.rs`, compiled into this bench),
+//!   with a batch of small products split over two cores as `matmul` splits it,
 //! - `gemm 1t` / `gemm 2t`: the `gemm` crate on one thread / on two (rayon),
 //! - `mm`: the `matrixmultiply` crate with its own threading (both cores when large enough).
 //!
@@ -96,16 +97,16 @@ impl Operands {
         let (m, k, n, batch) = (case.m, case.k, case.n, case.batch);
         Operands { a: fill(batch * m * k, 1), b: fill(batch * k * n, 2), c: vec![0.0; batch * m * n] }
     }
+}
 
-    /// The `i`-th product's operands as matrices, plus its output slice.
-    fn views<'s>(&'s mut self, case: &Case, i: usize) -> (MatRef<'s>, MatRef<'s>, &'s mut [f64]) {
-        let (m, k, n) = (case.m, case.k, case.n);
-        let a = &self.a[i * m * k..(i + 1) * m * k];
-        let b = &self.b[i * k * n..(i + 1) * k * n];
-        let a = if case.a_t { MatRef::row_major(a, k, m).t() } else { MatRef::row_major(a, m, k) };
-        let b = if case.b_t { MatRef::row_major(b, n, k).t() } else { MatRef::row_major(b, k, n) };
-        (a, b, &mut self.c[i * m * n..(i + 1) * m * n])
-    }
+/// The `i`-th product's operands as matrices, each in its storage layout.
+fn views<'s>(case: &Case, a: &'s [f64], b: &'s [f64], i: usize) -> (MatRef<'s>, MatRef<'s>) {
+    let (m, k, n) = (case.m, case.k, case.n);
+    let a = &a[i * m * k..(i + 1) * m * k];
+    let b = &b[i * k * n..(i + 1) * k * n];
+    let a = if case.a_t { MatRef::row_major(a, k, m).t() } else { MatRef::row_major(a, m, k) };
+    let b = if case.b_t { MatRef::row_major(b, n, k).t() } else { MatRef::row_major(b, k, n) };
+    (a, b)
 }
 
 /// `c = a b` through `matrixmultiply`.
@@ -139,19 +140,39 @@ fn mm(a: MatRef, b: MatRef, c: &mut [f64]) {
 
 type Kernel = fn(MatRef, MatRef, &mut [f64]);
 
-const CANDIDATES: [(&str, Kernel); 4] = [
-    ("tapegrad", |a, b, c| kernel::gemm(a, b, 0.0, c)),
-    ("gemm 1t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::None)),
-    ("gemm 2t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::Rayon(2))),
-    ("mm", mm),
+/// Each candidate, and whether it splits a batch of small products over two cores as
+/// `matmul`'s op does (`src/ops/matmul.rs`: when each product is below the kernel's threshold
+/// for two threads and the batch together is above it).
+const CANDIDATES: [(&str, Kernel, bool); 4] = [
+    ("tapegrad", |a, b, c| kernel::gemm(a, b, 0.0, c), true),
+    ("gemm 1t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::None), false),
+    ("gemm 2t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::Rayon(2)), false),
+    ("mm", mm, false),
 ];
 
 /// Seconds for one pass over the whole batch.
-fn time_once(case: &Case, ops: &mut Operands, kernel: Kernel) -> f64 {
+fn time_once(case: &Case, ops: &mut Operands, (kernel, split_batch): (Kernel, bool)) -> f64 {
+    let (m, k, n, batch) = (case.m, case.k, case.n, case.batch);
+    let each = m * k * n;
+    let split =
+        split_batch && batch > 1 && each < kernel::MIN_PARALLEL_MULADDS && each * batch >= kernel::MIN_PARALLEL_MULADDS;
     let start = Instant::now();
-    for i in 0..case.batch {
-        let (a, b, c) = ops.views(case, i);
-        kernel(a, b, c);
+    if split {
+        let half = batch / 2;
+        let (c_low, c_high) = ops.c.split_at_mut(half * m * n);
+        let (a, b) = (&ops.a, &ops.b);
+        let run = |range: std::ops::Range<usize>, c: &mut [f64]| {
+            for i in range.clone() {
+                let (a, b) = views(case, a, b, i);
+                kernel(a, b, &mut c[(i - range.start) * m * n..(i - range.start + 1) * m * n]);
+            }
+        };
+        rayon::join(|| run(0..half, c_low), || run(half..batch, c_high));
+    } else {
+        for i in 0..batch {
+            let (a, b) = views(case, &ops.a, &ops.b, i);
+            kernel(a, b, &mut ops.c[i * m * n..(i + 1) * m * n]);
+        }
     }
     black_box(&ops.c);
     start.elapsed().as_secs_f64()
@@ -161,17 +182,17 @@ fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
     const ROUNDS: usize = 9;
     println!("GEMM f64, median GFLOP/s of {ROUNDS} rounds (each round: every candidate, in turn)");
-    println!("{:<40} {}", "case", CANDIDATES.map(|(name, _)| format!("{name:>9}")).join(""));
+    println!("{:<40} {}", "case", CANDIDATES.map(|(name, _, _)| format!("{name:>9}")).join(""));
     for case in cases().iter().filter(|c| c.name().contains(&filter)) {
         let mut ops = Operands::new(case);
         // Enough repetitions for ~20 ms per timing, so that timer and wake-up noise vanish.
-        let once = time_once(case, &mut ops, CANDIDATES[0].1);
+        let once = time_once(case, &mut ops, (CANDIDATES[0].1, CANDIDATES[0].2));
         let reps = ((0.02 / once.max(1e-7)) as usize).clamp(1, 10_000);
         let mut rates = vec![vec![]; CANDIDATES.len()];
         for _ in 0..ROUNDS {
-            for (rate, (_, kernel)) in rates.iter_mut().zip(CANDIDATES) {
-                time_once(case, &mut ops, kernel); // warm the caches and the thread pool
-                let seconds: f64 = (0..reps).map(|_| time_once(case, &mut ops, kernel)).sum();
+            for (rate, (_, kernel, split)) in rates.iter_mut().zip(CANDIDATES) {
+                time_once(case, &mut ops, (kernel, split)); // warm the caches and the thread pool
+                let seconds: f64 = (0..reps).map(|_| time_once(case, &mut ops, (kernel, split))).sum();
                 rate.push(case.flops() * reps as f64 / seconds / 1e9);
             }
         }

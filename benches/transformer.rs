@@ -154,18 +154,26 @@ fn bench_profile(c: &Config, steps: usize) {
     let ids: Vec<usize> = (0..c.batch * c.t).map(|_| rng.random_range(0..c.vocab)).collect();
     let mask = causal_mask(c.t);
     step(c, &mut params, &ids, &mask);
+    let mut values = (0.0, 0.0);
     let mut runs: Vec<(f64, tapegrad::inspect::Profile)> = (0..steps)
         .map(|_| {
             let tape = Tape::with_profiling();
             let start = Instant::now();
             step_on(&tape, c, &mut params, &ids, &mask);
             let wall = start.elapsed().as_secs_f64() * 1e3;
+            let memory = tape.memory();
+            let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;
+            values = (mib(memory.value_bytes()), mib(memory.kept_value_bytes()));
             (wall, tape.profile().expect("a profiling tape"))
         })
         .collect();
     runs.sort_by_key(|run| run.1.total());
     let (wall, profile) = &runs[steps / 2];
     println!("{} profile (the median of {steps} steps; whole step {wall:.1} ms):\n{profile}", c.name);
+    println!(
+        "values on the tape: {:.1} MiB ({:.1} MiB of them read by backward rules; a reshape's shared buffer counts twice)",
+        values.0, values.1
+    );
     let mut nodes: Vec<_> = profile.nodes.iter().collect();
     nodes.sort_by_key(|n| std::cmp::Reverse(n.forward + n.backward.unwrap_or_default()));
     println!("the 12 slowest nodes:");
