@@ -129,13 +129,11 @@ impl<'t> Var<'t> {
         });
         for id in (0..=self.id).rev() {
             let Some(mut upstream) = grads[id].take() else { continue };
-            // Rules that pass the gradient on unchanged (`+`, `reshape`) share its buffer.
-            upstream.make_shareable();
             match timings.as_mut() {
-                None => run_rule(&nodes, id, &upstream, &mut grads),
+                None => run_rule(&nodes, id, &mut upstream, &mut grads),
                 Some(backward) => {
                     let start = Instant::now();
-                    run_rule(&nodes, id, &upstream, &mut grads);
+                    run_rule(&nodes, id, &mut upstream, &mut grads);
                     backward[id] = Some(start.elapsed());
                 }
             }
@@ -151,7 +149,7 @@ impl<'t> Var<'t> {
 }
 
 /// Runs node `id`'s backward rule with `upstream`, accumulating into `grads`.
-pub(crate) fn run_rule(nodes: &[Node], id: usize, upstream: &Tensor, grads: &mut [Option<Tensor>]) {
+pub(crate) fn run_rule(nodes: &[Node], id: usize, upstream: &mut Tensor, grads: &mut [Option<Tensor>]) {
     let node = &nodes[id];
     let mut cx = BackwardCx {
         nodes,

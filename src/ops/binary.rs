@@ -281,17 +281,16 @@ impl Rule for Binary {
         if let Some(partials) = self.constant_partials()
             && layout != BinaryLayout::General
         {
-            let (shape_a, shape_b) = (want_a.then(|| a.shape().to_vec()), want_b.then(|| b.shape().to_vec()));
-            let (da, db) = constant_partials(layout, cx.upstream(), partials, shape_a.as_deref(), shape_b.as_deref());
-            if let Some(da) = da {
-                cx.add(0, da);
-            }
-            if let Some(db) = db {
-                cx.add(1, db);
+            for (k, wanted, partial) in [(0, want_a, partials.0), (1, want_b, partials.1)] {
+                if wanted {
+                    let shape = cx.input_shape(k).to_vec();
+                    let grad = pass_on(cx, layout, k, partial, &shape);
+                    cx.add(k, grad);
+                }
             }
             return;
         }
-        let (da, db) = self.dispatch(ChainRule { a, b, g: cx.upstream(), want_a, want_b });
+        let (da, db) = self.dispatch(ChainRule { a, b, g: cx.upstream(), layout, want_a, want_b });
         let (shape_a, shape_b) = (a.shape().to_vec(), b.shape().to_vec());
         if let Some(da) = da {
             cx.add(0, Tensor::from_parts(da, &shape_a));
@@ -356,6 +355,8 @@ struct ChainRule<'a> {
     a: &'a Tensor,
     b: &'a Tensor,
     g: &'a Tensor,
+    /// How `a` and `b` broadcast to `g` (worked out once by the rule).
+    layout: BinaryLayout,
     want_a: bool,
     want_b: bool,
 }
@@ -365,8 +366,7 @@ impl BinaryJob for ChainRule<'_> {
     fn run<F: Arithmetic>(self) -> Self::Output {
         let (av, bv, gv) = (self.a.data(), self.b.data(), self.g.data());
         let (sa, sb, sg) = (self.a.shape(), self.b.shape(), self.g.shape());
-        let layout = binary_layout(sa, sb, sg);
-        match layout {
+        match self.layout {
             // Straight slice loops for the common layouts: one row of the full-shape operand at
             // a time against the repeated one. A full-shape operand's gradient is written once
             // per element, and a repeated one's first row is written, the others added to it,
@@ -438,38 +438,32 @@ impl BinaryJob for ChainRule<'_> {
     }
 }
 
-/// The backward of `+` and `-` in the common layouts: each wanted gradient is the upstream
-/// gradient times its constant partial (`pa`, `pb`: 1 or -1). For a full-shape operand that is
-/// `g` itself, passed on sharing its buffer (see `tensor::storage`), or `-g`; for a repeated
-/// one (the bias of a Linear layer) the sum of `p g` over the rows.
-fn constant_partials(
-    layout: BinaryLayout,
-    g: &Tensor,
-    (pa, pb): (f64, f64),
-    shape_a: Option<&[usize]>,
-    shape_b: Option<&[usize]>,
-) -> (Option<Tensor>, Option<Tensor>) {
-    let full = |p: f64| {
-        if p == 1.0 {
-            return g.shared_or_copied_as(g.shape());
-        }
-        let mut d = buffer::scratch(g.numel());
-        parallel::map(&mut d, g.data(), |g| p * g);
-        Tensor::from_parts(d, g.shape())
+/// The backward of `+` and `-` in the common layouts, for input `k` (of `shape`): the upstream
+/// gradient times its constant partial `p` (1 or -1). For a full-shape operand that is `g`
+/// itself, passed on sharing its buffer (see `tensor::storage`), or `-g`; for a repeated one
+/// (the bias of a Linear layer) the sum of `p g` over the rows.
+fn pass_on(cx: &mut BackwardCx<'_>, layout: BinaryLayout, k: usize, p: f64, shape: &[usize]) -> Tensor {
+    let repeated_row = match (layout, k) {
+        (BinaryLayout::RowsOfB(row), 1) | (BinaryLayout::RowsOfA(row), 0) => Some(row),
+        (BinaryLayout::General, _) => unreachable!("the general walk has its own loop"),
+        _ => None,
     };
-    // `sum over rows of p * g`, added in row order.
-    let rows = |p: f64, row: usize, shape: &[usize]| {
-        let mut d = buffer::zeroed(row);
-        for r in g.data().chunks_exact(row) {
-            d.iter_mut().zip(r).for_each(|(d, &g)| *d += p * g);
+    let g = cx.upstream();
+    match repeated_row {
+        None if p == 1.0 => cx.upstream_as(shape),
+        None => {
+            let mut d = buffer::scratch(g.numel());
+            parallel::map(&mut d, g.data(), |g| p * g);
+            Tensor::from_parts(d, shape)
         }
-        Tensor::from_parts(d, shape)
-    };
-    match layout {
-        BinaryLayout::Same => (shape_a.map(|_| full(pa)), shape_b.map(|_| full(pb))),
-        BinaryLayout::RowsOfB(row) => (shape_a.map(|_| full(pa)), shape_b.map(|shape| rows(pb, row, shape))),
-        BinaryLayout::RowsOfA(row) => (shape_a.map(|shape| rows(pa, row, shape)), shape_b.map(|_| full(pb))),
-        BinaryLayout::General => unreachable!("the general walk has its own loop"),
+        Some(row) => {
+            // `sum over rows of p * g`, added in row order.
+            let mut d = buffer::zeroed(row);
+            for r in g.data().chunks_exact(row) {
+                d.iter_mut().zip(r).for_each(|(d, &g)| *d += p * g);
+            }
+            Tensor::from_parts(d, shape)
+        }
     }
 }
 

@@ -211,7 +211,11 @@ impl Rule for Reshape {
     /// Element `i` of the output is element `i` of the input, so the gradient is the upstream
     /// gradient with the input's shape.
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| cx.upstream().shared_or_copied_as(cx.input_shape(0)));
+        if cx.wants(0) {
+            let shape = cx.input_shape(0).to_vec();
+            let dx = cx.upstream_as(&shape);
+            cx.add(0, dx);
+        }
     }
 
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {

@@ -271,21 +271,6 @@ impl Tensor {
         Tensor { shape: SmallVec::from_slice(shape), data: self.data.share() }
     }
 
-    /// The same elements with `shape` (of the same size), sharing this tensor's buffer if it
-    /// is shared already, copying it else.
-    pub(crate) fn shared_or_copied_as(&self, shape: &[usize]) -> Tensor {
-        debug_assert_eq!(shape::numel(shape), self.numel(), "shared_or_copied_as: sizes differ");
-        let data = self.data.try_share().unwrap_or_else(|| buffer::copy(&self.data).into());
-        Tensor { shape: SmallVec::from_slice(shape), data }
-    }
-
-    /// Lets later [`Tensor::shared_or_copied_as`] share this tensor's buffer (a large one).
-    pub(crate) fn make_shareable(&mut self) {
-        if self.numel() >= storage::SHARE_MIN_LEN {
-            drop(self.data.share());
-        }
-    }
-
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
         Tensor {

@@ -80,12 +80,6 @@ impl Storage {
         self.clone()
     }
 
-    /// Another handle on the same elements if they are shared already (`None`: the caller
-    /// copies, or calls [`Storage::share`] where it may change this one).
-    pub(crate) fn try_share(&self) -> Option<Storage> {
-        matches!(self, Storage::Shared(_)).then(|| self.clone())
-    }
-
     /// The buffer, without copying when no other tensor shares it; for the pool on drop, and
     /// for `into_data`. `None` when others still share it (they keep it alive).
     pub(crate) fn into_own(self) -> Option<Data> {
@@ -128,7 +122,8 @@ mod tests {
         drop(big);
         assert!(shared.data().iter().all(|&x| x == 1.0));
         assert_eq!(shared.shape(), &[SHARE_MIN_LEN, 1]);
-        let again = shared.shared_or_copied_as(&[SHARE_MIN_LEN]);
-        assert_eq!(again.data().as_ptr(), shared.data().as_ptr());
+        let mut shared = shared;
+        let again = shared.share_as(&[SHARE_MIN_LEN]);
+        assert_eq!(again.data().as_ptr(), shared.data().as_ptr(), "a shared buffer shares again");
     }
 }
