@@ -47,31 +47,40 @@ impl<'t> Var<'t> {
             // The mask usually repeats over leading axes (a [t, t] causal mask over
             // [batch, heads, t, t] scores): then one period of flags is kept, and the loops go
             // one repetition at a time.
-            let period = match binary_layout(xs, ms, xs) {
+            let layout = binary_layout(xs, ms, xs);
+            let period = match layout {
                 BinaryLayout::RowsOfB(row) => row,
                 _ => x.numel(),
             };
             let mut filled = vec![false; period];
-            match binary_layout(xs, ms, xs) {
+            match layout {
                 BinaryLayout::Same | BinaryLayout::RowsOfB(_) => {
                     filled.iter_mut().zip(md).for_each(|(f, &m)| *f = m != 0.0);
                 }
                 _ => for_each_binary(xs, ms, xs, |i, _, im| filled[i] = md[im] != 0.0),
             }
-            // Every element is written, without branches (so the loop vectorises).
-            let mut y = buffer::scratch(x.numel());
-            let per = rows_per_block(x.numel() / period.max(1), period) * period;
-            for_each_block(y.chunks_mut(per.max(1)).zip(x.data().chunks(per.max(1))), |(y, x)| {
-                for (yr, xr) in y.chunks_exact_mut(period).zip(x.chunks_exact(period)) {
-                    for ((yi, &xi), &f) in yr.iter_mut().zip(xr).zip(&filled) {
-                        *yi = if f { value } else { xi };
-                    }
-                }
-            });
+            let y = fill_where(x.data(), &filled, value);
             (Tensor::from_parts(y, xs), filled)
         };
         self.tape.record(MaskedFill { filled }, &[self], y)
     }
+}
+
+/// `x` with `value` wherever `filled[i % filled.len()]` is set (`filled` is one period of the
+/// mask's repetition over `x`): masked_fill's forward (`value`) and backward (`0`). Written
+/// whole, without branches (so the loop vectorises), split over the cores when large.
+fn fill_where(x: &[f64], filled: &[bool], value: f64) -> buffer::Data {
+    let period = filled.len();
+    let mut y = buffer::scratch(x.len());
+    let per = (rows_per_block(x.len() / period.max(1), period) * period).max(1);
+    for_each_block(y.chunks_mut(per).zip(x.chunks(per)), |(y, x)| {
+        for (yr, xr) in y.chunks_exact_mut(period).zip(x.chunks_exact(period)) {
+            for ((yi, &xi), &f) in yr.iter_mut().zip(xr).zip(filled) {
+                *yi = if f { value } else { xi };
+            }
+        }
+    });
+    y
 }
 
 /// Elements replaced by a constant where a mask is set.
@@ -96,16 +105,8 @@ impl Rule for MaskedFill {
     /// depend on `x` (`dx = 0`).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
-            let (g, period) = (cx.upstream(), self.filled.len());
-            let mut dx = buffer::scratch(g.numel());
-            let per = rows_per_block(g.numel() / period.max(1), period) * period;
-            for_each_block(dx.chunks_mut(per.max(1)).zip(g.data().chunks(per.max(1))), |(dx, g)| {
-                for (dr, gr) in dx.chunks_exact_mut(period).zip(g.chunks_exact(period)) {
-                    for ((d, &gi), &f) in dr.iter_mut().zip(gr).zip(&self.filled) {
-                        *d = if f { 0.0 } else { gi };
-                    }
-                }
-            });
+            let g = cx.upstream();
+            let dx = fill_where(g.data(), &self.filled, 0.0);
             Tensor::from_parts(dx, g.shape())
         });
     }
