@@ -260,6 +260,19 @@ mod tests {
     }
 
     #[test]
+    fn linear_and_addmm_read_only_what_saved_says() {
+        check_unkept_values_are_unread(|tape| {
+            let x = tape.var(t(&[2, 3, 4], 1.0));
+            let w = tape.var(t(&[5, 4], 2.0));
+            let b = tape.var(t(&[5], 3.0));
+            let c = tape.constant(t(&[6, 4], 4.0));
+            let y = x.linear(w, Some(b)).tanh().reshape(&[6, 5]);
+            let z = b.addmm(c, w.transpose(0, 1)) * y + c.linear(w, None);
+            z.sum()
+        });
+    }
+
+    #[test]
     fn reductions_softmax_and_losses_read_only_what_saved_says() {
         check_unkept_values_are_unread(|tape| {
             let x = tape.var(t(&[3, 4], 1.0));

@@ -102,8 +102,7 @@ impl Linear {
         Linear { weight, bias, in_features, out_features }
     }
 
-    /// `x W^T + b` for `x` of shape `[.., in_features]`: three nodes on the tape (transpose,
-    /// matmul, add).
+    /// `x W^T + b` for `x` of shape `[.., in_features]`: one [`Var::linear`] node on the tape.
     ///
     /// ```
     /// # use tapegrad::nn::Linear;
@@ -121,10 +120,6 @@ impl Linear {
     /// ```
     #[track_caller]
     pub fn forward<'t>(&self, p: &ParamVars<'t>, x: Var<'t>) -> Var<'t> {
-        let y = x.matmul(p[&self.weight].transpose(0, 1));
-        match &self.bias {
-            Some(b) => y + p[b],
-            None => y,
-        }
+        x.linear(p[&self.weight], self.bias.as_ref().map(|b| p[b]))
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod index;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
 pub(crate) mod leaf;
+pub(crate) mod linear;
 pub(crate) mod logsumexp;
 pub(crate) mod loss;
 pub(crate) mod mask;
@@ -87,6 +88,8 @@ op_list! {
     /// `var_axis`, `std_axis`.
     Moments(moments::Moments),
     MatMul(matmul::MatMul),
+    /// `linear`, `addmm`.
+    Affine(linear::Affine),
     Transpose(layout::Transpose),
     /// `reshape`, `squeeze`, `unsqueeze`.
     Reshape(layout::Reshape),

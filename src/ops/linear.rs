@@ -1,0 +1,274 @@
+//! The affine map of a layer as one node: `linear` (PyTorch's `F.linear`, `x W^T + b`) and
+//! `addmm` (`torch.addmm`, `input + mat1 mat2`).
+//!
+//! Written as `x.matmul(w) + b`, a layer records two nodes and keeps both values on the tape:
+//! the product, which nothing in backward reads, and the sum. One node writes the bias into the
+//! output and lets the GEMM add the product onto it (`beta = 1`): one buffer instead of two,
+//! and no separate pass over the output for the `+`. On the W6 transformer the products were
+//! ~20% of the values a step keeps (`docs/perf.md`).
+
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::broadcast::{expand, sum_to};
+use crate::kernels::gemm::{MatRef, gemm};
+use crate::kernels::parallel::{for_each_block, rows_per_block};
+use crate::ops::broadcast::sum_to_shape;
+use crate::tensor::Tensor;
+use crate::tensor::buffer::{self, Data};
+use crate::tensor::shape::{Shape, broadcast_shapes, check_shape, numel};
+
+/// The sizes of one affine map: `x` read as a `rows x k` matrix, times the weight as a
+/// `k x m` matrix (stored `[m, k]` and read transposed for `linear`, `[k, m]` for `addmm`).
+struct Plan {
+    rows: usize,
+    k: usize,
+    m: usize,
+    out: Shape,
+}
+
+/// `linear` (`weight` is `[out, in]`, used transposed) or `addmm` (`mat2` is `[k, m]`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum WeightLayout {
+    OutByIn,
+    InByOut,
+}
+
+impl WeightLayout {
+    fn op(self) -> &'static str {
+        match self {
+            WeightLayout::OutByIn => "linear",
+            WeightLayout::InByOut => "addmm",
+        }
+    }
+
+    /// The weight as the `k x m` matrix that multiplies `x`.
+    fn matrix(self, w: &[f64], k: usize, m: usize) -> MatRef<'_> {
+        match self {
+            WeightLayout::OutByIn => MatRef::row_major(w, m, k).t(),
+            WeightLayout::InByOut => MatRef::row_major(w, k, m),
+        }
+    }
+}
+
+impl Plan {
+    /// Checks the shapes (panicking at the user's line, naming every shape) and works out the
+    /// sizes.
+    #[track_caller]
+    fn new(layout: WeightLayout, x: &[usize], w: &[usize], bias: Option<&[usize]>) -> Plan {
+        let op = layout.op();
+        let shapes = || match bias {
+            Some(b) => format!("shapes {x:?}, {w:?} and bias {b:?}"),
+            None => format!("shapes {x:?} and {w:?}"),
+        };
+        let (rows, k, m, out): (usize, usize, usize, Shape) = match layout {
+            WeightLayout::OutByIn => {
+                assert!(
+                    !x.is_empty() && w.len() == 2,
+                    "linear: {}: the input needs at least 1 axis and the weight exactly 2 ([out_features, in_features])",
+                    shapes()
+                );
+                let (m, k) = (w[0], w[1]);
+                assert!(
+                    x[x.len() - 1] == k,
+                    "linear: {}: the input's last axis ({}) must equal the weight's in_features ({k})",
+                    shapes(),
+                    x[x.len() - 1]
+                );
+                let mut out = Shape::from_slice(&x[..x.len() - 1]);
+                out.push(m);
+                check_shape(op, &[x, w], &out);
+                (numel(&x[..x.len() - 1]), k, m, out)
+            }
+            WeightLayout::InByOut => {
+                assert!(x.len() == 2 && w.len() == 2, "addmm: {}: mat1 and mat2 must both have 2 axes", shapes());
+                assert!(
+                    x[1] == w[0],
+                    "addmm: {}: mat1 and mat2 cannot be multiplied ({} and {} differ)",
+                    shapes(),
+                    x[1],
+                    w[0]
+                );
+                let out = Shape::from_slice(&[x[0], w[1]]);
+                check_shape(op, &[x, w], &out);
+                (x[0], x[1], w[1], out)
+            }
+        };
+        if let Some(b) = bias {
+            assert!(
+                broadcast_shapes(b, &out).is_some_and(|s| s[..] == out[..]),
+                "{op}: {}: the bias does not broadcast to the output's shape {out:?}",
+                shapes()
+            );
+        }
+        Plan { rows, k, m, out }
+    }
+}
+
+impl<'t> Var<'t> {
+    /// `self W^T + bias` (PyTorch's `torch.nn.functional.linear`): `self` is `[*, in]`, the
+    /// weight `[out, in]` as PyTorch stores it, the bias (usually `[out]`) any shape that
+    /// broadcasts to the output `[*, out]`. One node: the GEMM adds the product onto the bias.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::new(vec![1.0, 2.0], &[1, 2])?);
+    /// let w = tape.var(Tensor::new(vec![1.0, 0.0, 3.0, 4.0, 5.0, 6.0], &[3, 2])?);
+    /// let b = tape.var(Tensor::new(vec![0.5, 0.5, 0.5], &[3])?);
+    /// let y = x.linear(w, Some(b));
+    /// assert_eq!(y.value().data(), &[1.5, 11.5, 17.5]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn linear(self, weight: Var<'t>, bias: Option<Var<'t>>) -> Var<'t> {
+        affine(WeightLayout::OutByIn, self, weight, bias)
+    }
+
+    /// `self + mat1 mat2` (`torch.addmm` with `beta = alpha = 1`): `mat1` is `[n, k]`, `mat2`
+    /// `[k, m]`, and `self` (a bias, usually `[m]`) any shape that broadcasts to `[n, m]`. The
+    /// product is added onto `self` by the GEMM, in one node.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::new(vec![1.0, 2.0], &[1, 2])?);
+    /// let w = tape.var(Tensor::new(vec![1.0, 3.0, 5.0, 0.0, 4.0, 6.0], &[2, 3])?);
+    /// let b = tape.var(Tensor::new(vec![0.5, 0.5, 0.5], &[3])?);
+    /// assert_eq!(b.addmm(x, w).value().data(), &[1.5, 11.5, 17.5]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn addmm(self, mat1: Var<'t>, mat2: Var<'t>) -> Var<'t> {
+        affine(WeightLayout::InByOut, mat1, mat2, Some(self))
+    }
+}
+
+/// Records `x W + bias` (the weight read as [`WeightLayout`] says), inputs `[x, w, bias]`.
+#[track_caller]
+fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>>) -> Var<'t> {
+    let y = {
+        let (xv, wv) = (x.value_ref(), w.value_ref());
+        let bv = bias.map(|b| b.value_ref());
+        let plan = Plan::new(layout, xv.shape(), wv.shape(), bv.as_ref().map(|b| b.shape()));
+        let (rows, k, m) = (plan.rows, plan.k, plan.m);
+        let mut out = match &bv {
+            Some(b) => fill_with_bias(b, &plan.out),
+            None => buffer::scratch(numel(&plan.out)),
+        };
+        if rows * m > 0 {
+            let beta = if bv.is_some() { 1.0 } else { 0.0 };
+            gemm(MatRef::row_major(xv.data(), rows, k), layout.matrix(wv.data(), k, m), beta, &mut out);
+        }
+        Tensor::from_parts(out, &plan.out)
+    };
+    let rule = Affine { layout };
+    match bias {
+        Some(b) => x.tape.record(rule, &[x, w, b], y),
+        None => x.tape.record(rule, &[x, w], y),
+    }
+}
+
+/// A buffer of the output's shape holding the bias, repeated as it broadcasts.
+fn fill_with_bias(bias: &Tensor, out: &[usize]) -> Data {
+    let row = out[out.len() - 1];
+    let is_row = bias.numel() == row && bias.shape().last().is_none_or(|&last| last == row);
+    if !is_row || row == 0 {
+        return expand(bias.data(), bias.shape(), out);
+    }
+    // The common case, a bias per output feature: copy it into every row.
+    let mut data = buffer::scratch(numel(out));
+    let per = rows_per_block(data.len() / row, row) * row;
+    for_each_block(data.chunks_mut(per), |block| {
+        block.chunks_exact_mut(row).for_each(|r| r.copy_from_slice(bias.data()));
+    });
+    data
+}
+
+/// `linear` or `addmm`: `y = x W + b`, inputs `[x, w]` or `[x, w, b]`.
+#[derive(Clone, Debug)]
+pub(crate) struct Affine {
+    layout: WeightLayout,
+}
+
+impl Rule for Affine {
+    fn name(&self) -> String {
+        self.layout.op().into()
+    }
+
+    /// `dx = G W^T` reads the weight, `dW = x^T G` reads `x`; the bias's gradient reads nothing.
+    fn saved(&self, wants: Wants<'_>) -> Saved {
+        Saved::nothing().input_if(wants.input(0), 1).input_if(wants.input(1), 0)
+    }
+
+    /// With `x` read as `rows x k` and the weight as the `k x m` matrix `W`, `y = x W + b`
+    /// (b broadcast) gives, as for `matmul`, `dx = G W^T` and `dW = x^T G`; `linear` stores
+    /// `W^T` (`[out, in]`), so its gradient is the transpose, `G^T x`. Each bias element was
+    /// added to every output element it broadcast to: `db` is `G` summed over those (over the
+    /// rows, for a bias per feature).
+    fn backward(&self, cx: &mut BackwardCx<'_>) {
+        let plan = Plan::new(self.layout, cx.input_shape(0), cx.input_shape(1), None);
+        let (rows, k, m) = (plan.rows, plan.k, plan.m);
+        cx.add_with(0, |cx| {
+            let mut dx = if m == 0 { buffer::zeroed(rows * k) } else { buffer::scratch(rows * k) };
+            if m > 0 {
+                let w = self.layout.matrix(cx.input(1).data(), k, m);
+                gemm(MatRef::row_major(cx.upstream().data(), rows, m), w.t(), 0.0, &mut dx);
+            }
+            Tensor::from_parts(dx, cx.input_shape(0))
+        });
+        cx.add_with(1, |cx| {
+            let mut dw = if rows == 0 { buffer::zeroed(k * m) } else { buffer::scratch(k * m) };
+            if rows > 0 {
+                let (x, g) =
+                    (MatRef::row_major(cx.input(0).data(), rows, k), MatRef::row_major(cx.upstream().data(), rows, m));
+                match self.layout {
+                    WeightLayout::OutByIn => gemm(g.t(), x, 0.0, &mut dw),
+                    WeightLayout::InByOut => gemm(x.t(), g, 0.0, &mut dw),
+                }
+            }
+            Tensor::from_parts(dw, cx.input_shape(1))
+        });
+        if cx.arity() == 3 && cx.wants(2) {
+            let shape = cx.input_shape(2).to_vec();
+            let db = if shape[..] == plan.out[..] { cx.upstream_as(&shape) } else { bias_grad(cx.upstream(), &shape) };
+            cx.add(2, db);
+        }
+    }
+
+    /// The same formulas as recorded ops (`matmul`, `transpose`, `sum_to_size`).
+    fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
+        let (x, w, g) = (cx.input(0), cx.input(1), cx.upstream());
+        let layout = self.layout;
+        cx.add_with(0, |_| match layout {
+            WeightLayout::OutByIn => g.matmul(w),
+            WeightLayout::InByOut => g.matmul(w.transpose(0, 1)),
+        });
+        cx.add_with(1, |cx| {
+            let (shape_x, shape_w) = (cx.input_shape(0), cx.input_shape(1));
+            let plan = Plan::new(layout, &shape_x, &shape_w, None);
+            let (x2, g2) = (x.reshape(&[plan.rows, plan.k]), g.reshape(&[plan.rows, plan.m]));
+            match layout {
+                WeightLayout::OutByIn => g2.transpose(0, 1).matmul(x2),
+                WeightLayout::InByOut => x2.transpose(0, 1).matmul(g2),
+            }
+            .reshape(&shape_w)
+        });
+        if cx.arity() == 3 {
+            cx.add_with(2, |cx| sum_to_shape(g, &cx.input_shape(2)));
+        }
+    }
+}
+
+/// `g` summed over the axes the bias was broadcast along: row sums added in row order for a
+/// bias per output feature, the general walk otherwise.
+fn bias_grad(g: &Tensor, shape: &[usize]) -> Tensor {
+    let row = g.shape().last().copied().unwrap_or(1);
+    let per_feature = numel(shape) == row && shape.last().is_none_or(|&last| last == row) && row > 0;
+    if !per_feature {
+        return Tensor::from_parts(sum_to(g.data(), g.shape(), shape), shape);
+    }
+    let mut db = buffer::zeroed(row);
+    for r in g.data().chunks_exact(row) {
+        db.iter_mut().zip(r).for_each(|(d, &g)| *d += g);
+    }
+    Tensor::from_parts(db, shape)
+}

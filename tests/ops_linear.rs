@@ -1,0 +1,139 @@
+//! `linear` (`F.linear`: `x W^T + b`) and `addmm` (`b + x W`): finite-difference gradchecks
+//! with the bias's broadcasting cases and the input's leading axes, second derivatives, the
+//! same values and gradients as the two-node `matmul` then `+`, empty sizes, and the panics.
+
+mod common;
+
+use approx::assert_relative_eq;
+use common::{check, panic_message, randn};
+use tapegrad::{Tape, Tensor, Var, gradgradcheck};
+
+#[test]
+fn linear_gradcheck_with_bias_shapes_and_leading_axes() {
+    // (x, weight [out, in], bias): a bias per feature as [out] and [1, out], a full one, a
+    // scalar, a column one; inputs of 1, 2 and 3 axes.
+    type Shapes<'a> = (&'a [usize], &'a [usize], Option<&'a [usize]>);
+    let cases: [Shapes; 7] = [
+        (&[3, 4], &[2, 4], Some(&[2])),
+        (&[3, 4], &[2, 4], Some(&[1, 2])),
+        (&[3, 4], &[2, 4], Some(&[3, 2])),
+        (&[3, 4], &[2, 4], Some(&[])),
+        (&[3, 4], &[2, 4], Some(&[3, 1])),
+        (&[2, 3, 4], &[5, 4], Some(&[5])),
+        (&[4], &[3, 4], None),
+    ];
+    for (i, (sx, sw, sb)) in cases.into_iter().enumerate() {
+        let seed = 10 * i as u64;
+        let (x, w) = (randn(sx, seed), randn(sw, seed + 1));
+        match sb {
+            Some(sb) => check([x, w, randn(sb, seed + 2)], |v| v[0].linear(v[1], Some(v[2]))),
+            None => check([x, w], |v| v[0].linear(v[1], None)),
+        }
+    }
+}
+
+#[test]
+fn addmm_gradcheck_with_bias_shapes() {
+    let biases: [&[usize]; 5] = [&[2], &[1, 2], &[3, 2], &[], &[3, 1]];
+    for (i, sb) in biases.into_iter().enumerate() {
+        let seed = 100 + 10 * i as u64;
+        check([randn(sb, seed), randn(&[3, 4], seed + 1), randn(&[4, 2], seed + 2)], |v| v[0].addmm(v[1], v[2]));
+    }
+}
+
+#[test]
+fn second_derivatives() {
+    let (x, w, b) = (randn(&[2, 3, 4], 1), randn(&[2, 4], 2), randn(&[2], 3));
+    gradgradcheck(&[x.clone(), w.clone(), b.clone()], |v| v[0].linear(v[1], Some(v[2])).tanh()).unwrap();
+    gradgradcheck(&[x.clone(), w.clone()], |v| v[0].linear(v[1], None).powf(2.0)).unwrap();
+    gradgradcheck(&[randn(&[3, 1], 4), randn(&[3, 4], 5), randn(&[4, 2], 6)], |v| v[0].addmm(v[1], v[2]).tanh())
+        .unwrap();
+}
+
+fn close(p: &Tensor, q: &Tensor) {
+    assert_eq!(p.shape(), q.shape());
+    for (u, v) in p.data().iter().zip(q.data()) {
+        assert_relative_eq!(u, v, max_relative = 1e-12, epsilon = 1e-12);
+    }
+}
+
+/// `x`, `w`, `b` as leaves of `tape` and `f` of them.
+fn build<'t>(tape: &'t Tape, inputs: &[Tensor; 3], f: fn([Var<'t>; 3]) -> Var<'t>) -> ([Var<'t>; 3], Var<'t>) {
+    let leaves = [tape.var(inputs[0].clone()), tape.var(inputs[1].clone()), tape.var(inputs[2].clone())];
+    (leaves, f(leaves))
+}
+
+/// The fused node and the two nodes it replaces agree on values and on every gradient.
+#[test]
+fn same_as_matmul_then_add() {
+    let inputs = [randn(&[5, 3, 4], 7), randn(&[6, 4], 8), randn(&[6], 9)];
+    let (t1, t2, t3) = (Tape::new(), Tape::new(), Tape::new());
+    let (fused, y1) = build(&t1, &inputs, |[x, w, b]| x.linear(w, Some(b)));
+    let (unfused, y2) = build(&t2, &inputs, |[x, w, b]| x.matmul(w.transpose(0, 1)) + b);
+    // addmm, with the weight stored [in, out].
+    let (by_addmm, y3) =
+        build(&t3, &inputs, |[x, w, b]| b.addmm(x.reshape(&[15, 4]), w.transpose(0, 1)).reshape(&[5, 3, 6]));
+    close(&y1.value(), &y2.value());
+    close(&y3.value(), &y2.value());
+    let (g1, g2, g3) = ((y1 * y1).sum().backward(), (y2 * y2).sum().backward(), (y3 * y3).sum().backward());
+    for i in 0..3 {
+        close(g1.wrt(fused[i]).unwrap(), g2.wrt(unfused[i]).unwrap());
+        close(g3.wrt(by_addmm[i]).unwrap(), g2.wrt(unfused[i]).unwrap());
+    }
+}
+
+#[test]
+fn empty_sizes() {
+    let tape = Tape::new();
+    // No input features: the output is the bias, and the weight's gradient is empty.
+    let (x, w, b) = (tape.var(Tensor::zeros(&[2, 0])), tape.var(Tensor::zeros(&[3, 0])), tape.var(Tensor::ones(&[3])));
+    let y = x.linear(w, Some(b));
+    assert_eq!(y.value(), Tensor::ones(&[2, 3]));
+    let g = y.sum().backward();
+    assert_eq!(g.wrt(b).unwrap().data(), &[2.0, 2.0, 2.0]);
+    assert_eq!(g.wrt(w).unwrap().shape(), &[3, 0]);
+    // No rows: an empty output, zero gradients for the weight and the bias.
+    let (x, w, b) = (tape.var(Tensor::zeros(&[0, 2])), tape.var(Tensor::ones(&[3, 2])), tape.var(Tensor::ones(&[3])));
+    let y = x.linear(w, Some(b));
+    assert_eq!(y.shape(), vec![0, 3]);
+    let g = y.sum().backward();
+    assert_eq!(g.wrt(w).unwrap(), &Tensor::zeros(&[3, 2]));
+    assert_eq!(g.wrt(b).unwrap(), &Tensor::zeros(&[3]));
+}
+
+#[test]
+fn bad_shapes_panic_naming_the_op_and_every_shape() {
+    let run = |x: &[usize], w: &[usize], b: Option<&[usize]>, addmm: bool| {
+        let (x, w, b) = (x.to_vec(), w.to_vec(), b.map(<[usize]>::to_vec));
+        panic_message(move || {
+            let tape = Tape::new();
+            let (xv, wv) = (tape.var(Tensor::zeros(&x)), tape.var(Tensor::zeros(&w)));
+            let bv = b.map(|b| tape.var(Tensor::zeros(&b)));
+            let _ = if addmm { bv.unwrap().addmm(xv, wv) } else { xv.linear(wv, bv) };
+        })
+    };
+    assert_eq!(
+        run(&[3, 4], &[2, 5], Some(&[2]), false),
+        "linear: shapes [3, 4], [2, 5] and bias [2]: the input's last axis (4) must equal the weight's in_features (5)"
+    );
+    assert_eq!(
+        run(&[3, 4], &[2, 4], Some(&[3]), false),
+        "linear: shapes [3, 4], [2, 4] and bias [3]: the bias does not broadcast to the output's shape [3, 2]"
+    );
+    assert_eq!(
+        run(&[3, 4], &[2, 4, 1], None, false),
+        "linear: shapes [3, 4] and [2, 4, 1]: the input needs at least 1 axis and the weight exactly 2 ([out_features, in_features])"
+    );
+    assert_eq!(
+        run(&[3, 4], &[5, 2], Some(&[2]), true),
+        "addmm: shapes [3, 4], [5, 2] and bias [2]: mat1 and mat2 cannot be multiplied (4 and 5 differ)"
+    );
+    assert_eq!(
+        run(&[2, 3, 4], &[4, 2], Some(&[2]), true),
+        "addmm: shapes [2, 3, 4], [4, 2] and bias [2]: mat1 and mat2 must both have 2 axes"
+    );
+    assert_eq!(
+        run(&[3, 4], &[4, 2], Some(&[2, 2, 2]), true),
+        "addmm: shapes [3, 4], [4, 2] and bias [2, 2, 2]: the bias does not broadcast to the output's shape [3, 2]"
+    );
+}
