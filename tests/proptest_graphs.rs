@@ -150,6 +150,28 @@ proptest! {
         prop_assert!(check.is_ok(), "{}", check.unwrap_err());
     }
 
+    /// A backward that releases values as it goes gives the gradients of one that keeps them,
+    /// bit for bit, with the second input a leaf that wants a gradient or a constant (so that
+    /// rules compute one input's gradient only and read less).
+    #[test]
+    fn releasing_backward_matches_keeping_backward(
+        (x_shape, y_shape) in shapes(),
+        choices in prop::collection::vec(any::<u64>(), 3..=12),
+        seed in any::<u64>(),
+        y_wants_grad in any::<bool>(),
+    ) {
+        let (xt, yt) = (values(&x_shape, seed), values(&y_shape, seed ^ 1));
+        let run = |release: bool| {
+            let tape = Tape::new();
+            let x = tape.var(xt.clone());
+            let y = if y_wants_grad { tape.var(yt.clone()) } else { tape.constant(yt.clone()) };
+            let loss = graph(&choices, &[x, y]).sum();
+            let grads = if release { loss.backward_wrt_releasing(&[x, y]) } else { loss.backward_wrt(&[x, y]) };
+            (loss.item(), grads.wrt(x).cloned(), grads.wrt(y).cloned())
+        };
+        prop_assert_eq!(run(true), run(false));
+    }
+
     /// broadcast, reshape, transpose, narrow and concat against naive index arithmetic.
     #[test]
     fn shape_ops_agree_with_a_naive_reference(

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::autograd::release::{ReleasePlan, check_values_present};
 #[cfg(debug_assertions)]
 use crate::autograd::rule::Wants;
 use crate::autograd::rule::{BackwardCx, Rule};
@@ -69,11 +70,69 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn backward_wrt(self, wrt: &[Var<'t>]) -> Grads {
+        let keep = self.keep_mask("backward_wrt", wrt);
+        let seed = self.scalar_seed("backward_wrt");
+        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep)) {
+            Ok(grads) => grads,
+            Err(anomaly) => panic!("{anomaly}"),
+        }
+    }
+
+    /// [`Var::backward_wrt`] that also releases every value of the graph as soon as no backward
+    /// rule still to run reads it, except the values of `wrt` and of this output: the backward
+    /// of a training step, which frees the graph as it goes, as PyTorch's `backward()` frees
+    /// the tensors it saved. A value no rule reads (the product under a `+`, say) goes before
+    /// the pass starts, so the gradients are built in the memory those values held.
+    ///
+    /// The tape can still record ops on the values kept. Reading a released value
+    /// ([`Var::value`], an op on it) panics, naming its node, and so does a second backward
+    /// through the released graph.
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let w = tape.var(Tensor::new(vec![1.0, 2.0], &[2])?);
+    /// let hidden = w.tanh();
+    /// let loss = (hidden * hidden).sum();
+    /// let kept = loss.backward_wrt(&[w]); // keeps every value: may run again
+    /// let grads = loss.backward_wrt_releasing(&[w]);
+    /// assert_eq!(grads.wrt(w), kept.wrt(w));
+    /// assert!((loss.item() - (1f64.tanh().powi(2) + 2f64.tanh().powi(2))).abs() < 1e-15); // the output stays
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    ///
+    /// After it, `hidden`'s value is gone:
+    ///
+    /// ```should_panic
+    /// # use tapegrad::{Tape, Tensor};
+    /// # let tape = Tape::new();
+    /// # let w = tape.var(Tensor::new(vec![1.0, 2.0], &[2])?);
+    /// # let hidden = w.tanh();
+    /// # let loss = (hidden * hidden).sum();
+    /// let grads = loss.backward_wrt_releasing(&[w]);
+    /// let _ = hidden.value(); // panics: released by backward_wrt_releasing
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn backward_wrt_releasing(self, wrt: &[Var<'t>]) -> Grads {
+        let keep = self.keep_mask("backward_wrt_releasing", wrt);
+        let seed = self.scalar_seed("backward_wrt_releasing");
+        let plan = ReleasePlan::new(&self.tape.nodes.borrow(), self.id, &keep);
+        match self.run_backward_releasing(seed, self.tape.anomaly_detection(), Some(&keep), Some(&plan)) {
+            Ok(grads) => grads,
+            Err(anomaly) => panic!("{anomaly}"),
+        }
+    }
+
+    /// Which nodes up to this output are in `wrt`; panics, naming `op`, for a `Var` of another
+    /// tape.
+    #[track_caller]
+    fn keep_mask(self, op: &str, wrt: &[Var<'t>]) -> Vec<bool> {
         let mut keep = vec![false; self.id + 1];
         for v in wrt {
             assert!(
                 std::ptr::eq(v.tape, self.tape),
-                "backward_wrt: Var #{} belongs to another tape than the output #{}",
+                "{op}: Var #{} belongs to another tape than the output #{}",
                 v.id,
                 self.id
             );
@@ -81,11 +140,7 @@ impl<'t> Var<'t> {
                 *k = true;
             }
         }
-        let seed = self.scalar_seed("backward_wrt");
-        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep)) {
-            Ok(grads) => grads,
-            Err(anomaly) => panic!("{anomaly}"),
-        }
+        keep
     }
 
     /// [`Var::backward`] that checks every gradient as it is made, in any mode: `Err` names
@@ -100,12 +155,26 @@ impl<'t> Var<'t> {
     /// with `keep`, only the gradients of the nodes it marks outlive their rule.
     #[track_caller]
     fn run_backward(self, seed: Tensor, check: bool, keep: Option<&[bool]>) -> Result<Grads, crate::Anomaly> {
+        self.run_backward_releasing(seed, check, keep, None)
+    }
+
+    /// The backward loop; with `release`, values are released as it says.
+    #[track_caller]
+    fn run_backward_releasing(
+        self,
+        seed: Tensor,
+        check: bool,
+        keep: Option<&[bool]>,
+        release: Option<&ReleasePlan>,
+    ) -> Result<Grads, crate::Anomaly> {
         assert!(
             !self.tape.forward_only(),
             "backward: this tape was made by Tape::no_grad() and records no gradients; \
              build the graph on a Tape::new() to differentiate it"
         );
-        let nodes = self.tape.nodes.borrow();
+        // Borrowed mutably for the whole pass, to release values between rules (no rule
+        // reaches the tape: they see only the nodes they are handed).
+        let mut nodes = self.tape.nodes.borrow_mut();
         let out_shape = nodes[self.id].value.shape();
         assert!(
             seed.shape() == out_shape,
@@ -127,21 +196,34 @@ impl<'t> Var<'t> {
             backward.resize(nodes.len(), None);
             backward
         });
+        // A graph an earlier pass released values of: each rule checks that it has its values.
+        let released_before = self.tape.released.get();
+        if let Some(plan) = release {
+            plan.release_unread(&mut nodes);
+            self.tape.released.set(true);
+        }
         for id in (0..=self.id).rev() {
-            let Some(mut upstream) = grads[id].take() else { continue };
-            match timings.as_mut() {
-                None => run_rule(&nodes, id, &mut upstream, &mut grads),
-                Some(backward) => {
-                    let start = Instant::now();
-                    run_rule(&nodes, id, &mut upstream, &mut grads);
-                    backward[id] = Some(start.elapsed());
+            if let Some(mut upstream) = grads[id].take() {
+                if released_before {
+                    check_values_present(&nodes, id);
+                }
+                match timings.as_mut() {
+                    None => run_rule(&nodes, id, &mut upstream, &mut grads),
+                    Some(backward) => {
+                        let start = Instant::now();
+                        run_rule(&nodes, id, &mut upstream, &mut grads);
+                        backward[id] = Some(start.elapsed());
+                    }
+                }
+                if keep.is_none_or(|keep| keep[id]) {
+                    grads[id] = Some(upstream);
+                }
+                if check {
+                    crate::autograd::anomaly::check_backward(&nodes, id, &grads, false)?;
                 }
             }
-            if keep.is_none_or(|keep| keep[id]) {
-                grads[id] = Some(upstream);
-            }
-            if check {
-                crate::autograd::anomaly::check_backward(&nodes, id, &grads, false)?;
+            if let Some(plan) = release {
+                plan.release_after(id, &mut nodes);
             }
         }
         Ok(Grads { grads, tape: self.tape.id() })

@@ -32,6 +32,14 @@ pub(crate) trait Rule {
     /// gradient (a rule computes, and so reads for, only those).
     fn saved(&self, wants: Wants<'_>) -> Saved;
 
+    /// What [`Rule::backward`] touches: what it reads ([`Rule::saved`]) and any operand whose
+    /// buffer its loops stream without using the values (binary ops stream both operands).
+    /// [`Var::backward_wrt_releasing`](crate::Var::backward_wrt_releasing) keeps these alive
+    /// until the rule has run.
+    fn touched(&self, wants: Wants<'_>) -> Saved {
+        self.saved(wants)
+    }
+
     /// Adds the gradients of the inputs that want one, from the upstream gradient.
     fn backward(&self, cx: &mut BackwardCx<'_>);
 

@@ -51,6 +51,9 @@ pub struct Tape {
     /// passes), so dumps and pictures show where the forward ends. Kept here, not per node,
     /// so that recording an op costs nothing more for it.
     recorded_backward: RefCell<Vec<Range<usize>>>,
+    /// Set once [`Var::backward_wrt_releasing`] has released values of this tape: later
+    /// backward passes check that each rule still has the values it reads.
+    pub(crate) released: Cell<bool>,
 }
 
 /// What a profiling tape measures: per node, the wall time from the previous node's recording
@@ -82,6 +85,8 @@ pub(crate) struct Node {
     /// True when some input (transitively) is a [`Tape::var`] leaf. Nodes computed only from
     /// constants get no gradient and cost nothing in backward.
     pub(crate) needs_grad: bool,
+    /// Set when [`Var::backward_wrt_releasing`] dropped the value's elements (its shape stays).
+    pub(crate) released: bool,
     /// The line of user code that recorded the node (from `#[track_caller]`).
     pub(crate) location: &'static Location<'static>,
 }
@@ -107,6 +112,7 @@ impl Default for Tape {
             grad_enabled: Cell::new(true),
             forward_only: false,
             recorded_backward: RefCell::default(),
+            released: Cell::new(false),
         }
     }
 }
@@ -327,7 +333,7 @@ impl Tape {
     #[track_caller]
     fn push(&self, op: Op, inputs: Inputs, value: Tensor, needs_grad: bool) -> Var<'_> {
         let mut nodes = self.nodes.borrow_mut();
-        nodes.push(Node { op, inputs, value, needs_grad, location: Location::caller() });
+        nodes.push(Node { op, inputs, value, needs_grad, released: false, location: Location::caller() });
         if let Some(timings) = &self.profile {
             let now = Instant::now();
             timings.forward.borrow_mut().push(now - timings.last.replace(now));

@@ -4,6 +4,7 @@ use std::cell::Ref;
 use std::fmt;
 
 use crate::autograd::Tape;
+use crate::autograd::release::check_not_released;
 use crate::tensor::Tensor;
 
 /// A handle to one node of a [`Tape`]: `Copy`, so `a * b + c` reads like math.
@@ -46,13 +47,14 @@ impl<'t> Var<'t> {
     }
 
     /// A copy of the forward value.
+    #[track_caller]
     pub fn value(self) -> Tensor {
         self.value_ref().clone()
     }
 
     /// The shape of the forward value.
     pub fn shape(self) -> Vec<usize> {
-        self.value_ref().shape().to_vec()
+        self.tape.nodes.borrow()[self.id].value.shape().to_vec()
     }
 
     /// The value of a one-element variable. Panics otherwise.
@@ -61,21 +63,28 @@ impl<'t> Var<'t> {
         self.value_ref().item()
     }
 
-    /// Borrows the forward value without copying it.
+    /// Borrows the forward value without copying it. Panics, naming the node, when
+    /// [`Var::backward_wrt_releasing`] has released it.
+    #[track_caller]
     pub(crate) fn value_ref(self) -> Ref<'t, Tensor> {
-        Ref::map(self.tape.nodes.borrow(), |nodes| &nodes[self.id].value)
+        let nodes = self.tape.nodes.borrow();
+        check_not_released(self, &nodes[self.id]);
+        Ref::map(nodes, |nodes| &nodes[self.id].value)
     }
 
     /// This node's value with another shape of the same size, sharing its buffer (no copy)
     /// when it is large: for ops that only relabel elements (`reshape`). Both tensors stay
     /// values: a write to either copies first (see `tensor::storage`).
+    #[track_caller]
     pub(crate) fn value_shared_as(self, shape: &[usize]) -> Tensor {
-        self.tape.nodes.borrow_mut()[self.id].value.share_as(shape)
+        let mut nodes = self.tape.nodes.borrow_mut();
+        check_not_released(self, &nodes[self.id]);
+        nodes[self.id].value.share_as(shape)
     }
 }
 
 impl fmt::Debug for Var<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Var#{}{:?}", self.id, self.value_ref().shape())
+        write!(f, "Var#{}{:?}", self.id, self.shape())
     }
 }

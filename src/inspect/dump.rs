@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::autograd::{Grads, Tape};
+use crate::autograd::{Grads, Node, Tape};
 use crate::inspect::memory::NodeMemory;
 use crate::inspect::profile::{micros, share};
 use crate::tensor::Tensor;
@@ -166,7 +166,8 @@ impl fmt::Display for Dump<'_> {
             ("kept B", true, report.nodes.iter().map(|r| r.kept_bytes().to_string()).collect()),
         ];
         if self.values {
-            columns.push(("value", false, nodes.iter().map(|n| value_summary(&n.value)).collect()));
+            let summary = |n: &Node| if n.released { "(released)".into() } else { value_summary(&n.value) };
+            columns.push(("value", false, nodes.iter().map(summary).collect()));
         }
         if let Some(grads) = self.grads {
             let norms = (0..nodes.len()).map(|id| grads.by_id(id).map_or("-".into(), |g| short(g.norm())));

@@ -267,6 +267,12 @@ impl Rule for Binary {
         }
     }
 
+    /// The loops below stream both operand buffers whenever a gradient is wanted, whether or
+    /// not the arithmetic uses their values (`+` in the general layout, `*` for one operand).
+    fn touched(&self, wants: Wants<'_>) -> Saved {
+        if wants.input(0) || wants.input(1) { Saved::nothing().input(0).input(1) } else { Saved::nothing() }
+    }
+
     /// `da = sum over broadcast axes of g * dy/da`, and likewise for `b` (the partials are on
     /// each op's [`Arithmetic`] impl). An input element read for several output elements (a
     /// broadcast axis) receives the sum of their gradients: `da[ia] += g[i] * dy/da` for every

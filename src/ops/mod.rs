@@ -55,6 +55,9 @@ macro_rules! op_list {
             fn saved(&self, wants: Wants<'_>) -> Saved {
                 match self { $(Op::$variant(rule) => rule.saved(wants),)* }
             }
+            fn touched(&self, wants: Wants<'_>) -> Saved {
+                match self { $(Op::$variant(rule) => rule.touched(wants),)* }
+            }
             #[inline]
             fn backward(&self, cx: &mut BackwardCx<'_>) {
                 match self { $(Op::$variant(rule) => rule.backward(cx),)* }

@@ -264,6 +264,14 @@ impl Tensor {
         Ok(Tensor { shape: SmallVec::from_slice(shape), data: std::mem::take(&mut self.data) })
     }
 
+    /// Drops the elements and keeps the shape: a value the tape has released (its buffer goes
+    /// back to the pool, or to another tensor that shares it).
+    pub(crate) fn release(&mut self) {
+        if let Some(data) = std::mem::take(&mut self.data).into_own() {
+            buffer::recycle(data);
+        }
+    }
+
     /// The same elements with `shape` (of the same size), sharing this tensor's buffer when it
     /// is large (which turns this one's buffer shared too; see `storage`), copying it else.
     pub(crate) fn share_as(&mut self, shape: &[usize]) -> Tensor {
@@ -324,9 +332,7 @@ impl PartialEq for Tensor {
 impl Drop for Tensor {
     /// Hands a large buffer back for reuse (see `buffer`); small ones are simply freed.
     fn drop(&mut self) {
-        if let Some(data) = std::mem::take(&mut self.data).into_own() {
-            buffer::recycle(data);
-        }
+        self.release();
     }
 }
 
