@@ -26,7 +26,7 @@
 //!   global bound full, pools whose threads have asked for nothing for [`IDLE`] are emptied
 //!   first, so memory held by threads that are done flows to the one that works.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -97,7 +97,7 @@ pub(crate) struct Pool {
     budget: &'static Budget,
     /// Per capacity, oldest first: a size class is reused in the order it came back, so that
     /// none of its buffers sits unused long enough to expire while the class is busy.
-    free: HashMap<usize, VecDeque<Entry>>,
+    free: BTreeMap<usize, VecDeque<Entry>>,
     /// `(stamp, capacity)` of every buffer given back, in order: the expiry queue. An entry
     /// whose buffer was reused since is skipped when it comes up.
     order: VecDeque<(u64, usize)>,
@@ -113,7 +113,7 @@ impl Pool {
     pub(crate) fn new(budget: &'static Budget) -> Pool {
         Pool {
             budget,
-            free: HashMap::new(),
+            free: BTreeMap::new(),
             order: VecDeque::new(),
             bytes: 0,
             clock: 0,
@@ -122,21 +122,29 @@ impl Pool {
         }
     }
 
-    /// A pooled buffer of capacity exactly `len`, holding what it held when it came back (the
-    /// caller clears or overwrites it); advances the clock either way.
+    /// A pooled buffer for `len` elements, holding what it held when it came back (the caller
+    /// clears or overwrites it); advances the clock either way. Capacity exactly `len` if the
+    /// pool has one, else the smallest capacity up to `2 len`: a backward pass asks for sizes
+    /// its forward did not (the parameters' gradients), and the forward of the next step for
+    /// the forward's sizes again; serving the odd sizes from the buffers at hand keeps one set
+    /// of buffers in circulation instead of two, for at most twice the bytes of the odd ones.
     fn take(&mut self, len: usize) -> Option<Vec<f64>> {
         // Saturating: `len` may be a request far past what can be allocated.
         self.clock = self.clock.saturating_add((len as u64).saturating_mul(size_of::<f64>() as u64));
         self.last_used = Instant::now();
         self.expire();
-        let queue = self.free.get_mut(&len)?;
+        let capacity = match self.free.contains_key(&len) {
+            true => len,
+            false => *self.free.range(len..=len.saturating_mul(2)).next()?.0,
+        };
+        let queue = self.free.get_mut(&capacity)?;
         let Entry { stamp, buf } = queue.pop_front()?;
         if queue.is_empty() {
-            self.free.remove(&len);
+            self.free.remove(&capacity);
         }
         let distance = self.clock - stamp;
         self.reach = (self.reach - self.reach / 64).max(distance);
-        self.forget(len);
+        self.forget(capacity);
         Some(buf)
     }
 
@@ -461,11 +469,31 @@ mod tests {
         let v = buffer(100_000);
         let address = v.as_ptr();
         pool.give(v, None);
-        assert!(pool.take(90_000).is_none(), "another size");
+        assert!(pool.take(49_999).is_none(), "more than twice the size asked for");
+        assert!(pool.take(100_001).is_none(), "too small");
         let again = pool.take(100_000).unwrap();
         // The caller clears it (`zeroed`, `with_capacity`) or overwrites it (`scratch`).
         assert!(again.as_ptr() == address && again.len() == 100_000 && again.capacity() == 100_000);
         assert!(pool.take(100_000).is_none());
+        assert_eq!(pool.budget.used(), 0);
+    }
+
+    /// A size the pool has no buffer of is served by the smallest one up to twice as large; an
+    /// exact size is served first.
+    #[test]
+    fn an_odd_size_takes_the_smallest_buffer_up_to_twice_as_large() {
+        let mut pool = Pool::new(budget!(POOL_MAX_BYTES));
+        let (small, large) = (buffer(60_000), buffer(100_000));
+        let (small_at, large_at) = (small.as_ptr(), large.as_ptr());
+        pool.give(large, None);
+        pool.give(small, None);
+        let exact = pool.take(100_000).unwrap();
+        assert_eq!(exact.as_ptr(), large_at, "the exact size first");
+        pool.give(buffer(100_000), None);
+        let fitting = pool.take(50_000).unwrap();
+        assert_eq!(fitting.as_ptr(), small_at, "then the smallest that fits");
+        let odd = pool.take(70_000).unwrap();
+        assert_eq!(odd.capacity(), 100_000);
         assert_eq!(pool.budget.used(), 0);
     }
 

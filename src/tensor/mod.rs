@@ -337,9 +337,11 @@ impl Drop for Tensor {
 }
 
 impl Clone for Tensor {
-    /// A deep copy (large buffers get huge pages; see `buffer`).
+    /// An independent copy of the value. A large buffer is shared, not copied, until either
+    /// tensor is written (copy-on-write, see `storage`): handing a parameter to a tape with
+    /// `tape.var(w.clone())` costs no pass over memory.
     fn clone(&self) -> Tensor {
-        Tensor { shape: self.shape.clone(), data: buffer::copy(&self.data).into() }
+        Tensor { shape: self.shape.clone(), data: self.data.clone_value() }
     }
 }
 

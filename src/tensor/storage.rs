@@ -3,9 +3,14 @@
 //! Ops that only relabel the elements (`reshape`, `squeeze`, `unsqueeze`) and backward rules that
 //! pass the upstream gradient on unchanged (`+`'s, `reshape`'s) give their output the same
 //! buffer instead of a copy: one `Arc` clone instead of a pass over memory (on the W6
-//! transformer such copies were ~5% of a step). A shared buffer is never written in place:
-//! writing through one tensor first gives that tensor a copy of its own ([`Storage::make_mut`]),
-//! so every tensor still behaves as an independent value.
+//! transformer such copies were ~5% of a step). `Tensor::clone` shares a large buffer the same
+//! way, so a parameter handed to a tape each step is not copied. A buffer with several holders
+//! is never written in place: writing through one tensor first gives that tensor a copy of its
+//! own ([`Storage::make_mut`]), so every tensor still behaves as an independent value. The
+//! only holder writes in place.
+//!
+//! Large buffers (at least [`SHARE_MIN_LEN`] elements) are held behind an `Arc` from the
+//! start; small ones are owned and copied (an `Arc` would cost more than the copy).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -30,8 +35,11 @@ impl Default for Storage {
 }
 
 impl From<Data> for Storage {
+    /// A large buffer is held behind an `Arc` from the start, so that cloning its tensor (a
+    /// parameter handed to a tape, say) shares it instead of copying it; a write through the
+    /// only holder stays in place.
     fn from(data: Data) -> Storage {
-        Storage::Owned(data)
+        if data.len() >= SHARE_MIN_LEN { Storage::Shared(Arc::new(data)) } else { Storage::Owned(data) }
     }
 }
 
@@ -55,16 +63,23 @@ impl DerefMut for Storage {
 impl Storage {
     /// The buffer as this tensor's own, copying it if another tensor shares it.
     pub(crate) fn make_mut(&mut self) -> &mut Data {
-        if let Storage::Shared(shared) = self {
-            let own = match Arc::get_mut(shared) {
-                Some(only) => std::mem::take(only),
-                None => buffer::copy(shared),
-            };
-            *self = Storage::Owned(own);
-        }
         match self {
             Storage::Owned(data) => data,
-            Storage::Shared(_) => unreachable!("made owned above"),
+            Storage::Shared(shared) => {
+                if Arc::get_mut(shared).is_none() {
+                    *shared = Arc::new(buffer::copy(shared));
+                }
+                Arc::get_mut(shared).expect("the only holder after the copy")
+            }
+        }
+    }
+
+    /// An independent value with the same elements: a shared buffer gets one more holder, an
+    /// owned (small) one is copied.
+    pub(crate) fn clone_value(&self) -> Storage {
+        match self {
+            Storage::Shared(shared) => Storage::Shared(Arc::clone(shared)),
+            Storage::Owned(data) => Storage::Owned(buffer::copy(data)),
         }
     }
 
