@@ -61,6 +61,11 @@ fn is_gain(c: &Config, i: usize) -> bool {
     i == final_gain || (i >= 2 && i < final_gain && matches!((i - 2) % per_layer, 0 | 6))
 }
 
+/// A Linear layer with the weight stored `[in, out]`: `x w + b` as one node (`addmm`).
+fn linear<'t>(x: Var<'t>, w: Var<'t>, b: Var<'t>) -> Var<'t> {
+    b.addmm(x, w)
+}
+
 /// The mean cross-entropy of one batch.
 fn loss<'t>(c: &Config, params: &[Var<'t>], ids: &[usize], mask: &Tensor) -> Var<'t> {
     let (b, t, d, h) = (c.batch, c.t, c.d, c.heads);
@@ -73,36 +78,46 @@ fn loss<'t>(c: &Config, params: &[Var<'t>], ids: &[usize], mask: &Tensor) -> Var
     let mut x = tok.embedding(ids) + pos.embedding(&positions); // [b*t, d]
     for _ in 0..c.layers {
         let h1 = x.layer_norm(p(), p(), 1e-5);
-        let qkv = h1.matmul(p()) + p(); // [b*t, 3d]
+        let qkv = linear(h1, p(), p()); // [b*t, 3d]
         let split = |part: usize| qkv.narrow(1, part * d, d).reshape(&[b, t, h, dk]).transpose(1, 2); // [b, h, t, dk]
         let (q, k, v) = (split(0), split(1), split(2));
         let scores = q.matmul(k.transpose(2, 3)) * (1.0 / (dk as f64).sqrt()); // [b, h, t, t]
         let attention = scores.masked_fill(mask, f64::NEG_INFINITY).softmax(3).matmul(v);
         let merged = attention.transpose(1, 2).reshape(&[b * t, d]);
-        x = x + (merged.matmul(p()) + p());
+        x = x + linear(merged, p(), p());
         let h2 = x.layer_norm(p(), p(), 1e-5);
-        x = x + ((h2.matmul(p()) + p()).relu().matmul(p()) + p());
+        let hidden = linear(h2, p(), p()).relu();
+        x = x + linear(hidden, p(), p());
     }
     let x = x.layer_norm(p(), p(), 1e-5);
-    (x.matmul(p()) + p()).cross_entropy(&targets)
+    linear(x, p(), p()).cross_entropy(&targets)
 }
 
 fn step(c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
-    step_on(&Tape::new(), c, params, ids, mask)
+    // The tape is dropped before the update, so the parameters, whose buffers its leaves
+    // shared, are written in place.
+    let (loss, grads) = loss_and_grads(&Tape::new(), c, params, ids, mask);
+    sgd(params, &grads);
+    loss
 }
 
-/// One training step recorded on `tape` (a profiling tape, for `profile`).
-fn step_on(tape: &Tape, c: &Config, params: &mut [Tensor], ids: &[usize], mask: &Tensor) -> f64 {
+/// One step's loss and parameter gradients, recorded on `tape` (a profiling tape, for
+/// `profile`).
+fn loss_and_grads(tape: &Tape, c: &Config, params: &[Tensor], ids: &[usize], mask: &Tensor) -> (f64, Vec<Tensor>) {
     let vars = tape.vars(params);
     let loss = loss(c, &vars, ids, mask);
-    // Only the parameters' gradients are kept (as PyTorch and JAX keep them): the others are
-    // freed during the pass, so a step holds far less memory.
-    let mut grads = loss.backward_wrt(&vars);
-    for (param, var) in params.iter_mut().zip(&vars) {
-        let grad = grads.take(*var).expect("every parameter reaches the loss");
+    // Only the parameters' gradients are kept (as PyTorch and JAX keep them), and the graph's
+    // values are released as the pass goes (as PyTorch frees what it saved for backward): a
+    // step holds far less memory.
+    let mut grads = loss.backward_wrt_releasing(&vars);
+    let grads = vars.iter().map(|v| grads.take(*v).expect("every parameter reaches the loss")).collect();
+    (loss.item(), grads)
+}
+
+fn sgd(params: &mut [Tensor], grads: &[Tensor]) {
+    for (param, grad) in params.iter_mut().zip(grads) {
         param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= 0.01 * g);
     }
-    loss.item()
 }
 
 fn bench(c: &Config, steps: usize) {
@@ -159,7 +174,8 @@ fn bench_profile(c: &Config, steps: usize) {
         .map(|_| {
             let tape = Tape::with_profiling();
             let start = Instant::now();
-            step_on(&tape, c, &mut params, &ids, &mask);
+            let (_, grads) = loss_and_grads(&tape, c, &params, &ids, &mask);
+            sgd(&mut params, &grads);
             let wall = start.elapsed().as_secs_f64() * 1e3;
             let memory = tape.memory();
             let mib = |bytes: usize| bytes as f64 / (1 << 20) as f64;

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use std::ops::Add;
 
 use tapegrad::{Tape, Tensor, Var};
 
@@ -63,21 +62,21 @@ struct Mlp {
 
 impl Mlp {
     fn step(&mut self, x: &Tensor, targets: &[usize], lr: f64) -> f64 {
-        let tape = Tape::new();
-        let (w1, b1, w2, b2) = (
-            tape.var(self.w1.clone()),
-            tape.var(self.b1.clone()),
-            tape.var(self.w2.clone()),
-            tape.var(self.b2.clone()),
-        );
-        let x = tape.constant(x.clone());
-        let loss = (x.matmul(w1) + b1).relu().matmul(w2).add(b2).cross_entropy(targets);
-        let mut grads = loss.backward_wrt(&[w1, b1, w2, b2]);
-        for (param, var) in [(&mut self.w1, w1), (&mut self.b1, b1), (&mut self.w2, w2), (&mut self.b2, b2)] {
-            let grad = grads.take(var).expect("every parameter reaches the loss");
+        // The tape is dropped before the update: the parameters, whose buffers its leaves
+        // shared (a clone of a large tensor shares it), are then written in place.
+        let (loss, grads) = {
+            let tape = Tape::new();
+            let params = [&self.w1, &self.b1, &self.w2, &self.b2].map(|p| tape.var(p.clone()));
+            let [w1, b1, w2, b2] = params;
+            let x = tape.constant(x.clone());
+            let loss = b2.addmm(b1.addmm(x, w1).relu(), w2).cross_entropy(targets);
+            let mut grads = loss.backward_wrt_releasing(&params);
+            (loss.item(), params.map(|p| grads.take(p).expect("every parameter reaches the loss")))
+        };
+        for (param, grad) in [&mut self.w1, &mut self.b1, &mut self.w2, &mut self.b2].into_iter().zip(grads) {
             param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= lr * g);
         }
-        loss.item()
+        loss
     }
 }
 

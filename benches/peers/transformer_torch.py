@@ -25,6 +25,11 @@ def init(vocab, d, ff, t, layers):
     return params
 
 
+def linear(x, w, b):
+    """A Linear layer with the weight stored [in, out], as nn.Linear computes it: one addmm."""
+    return torch.addmm(b, x, w)
+
+
 def loss(params, ids, batch, t, d, heads, layers, mask):
     dk = d // heads
     p = iter(params)
@@ -32,15 +37,15 @@ def loss(params, ids, batch, t, d, heads, layers, mask):
     x = (tok[ids] + pos[torch.arange(t)][None]).reshape(batch * t, d)
     for _ in range(layers):
         h = F.layer_norm(x, (d,), next(p), next(p), 1e-5)
-        qkv = h @ next(p) + next(p)
+        qkv = linear(h, next(p), next(p))
         q, k, v = (qkv[:, i * d:(i + 1) * d].reshape(batch, t, heads, dk).transpose(1, 2) for i in range(3))
         scores = (q @ k.transpose(2, 3)) * (1.0 / dk ** 0.5)
         att = (torch.softmax(scores.masked_fill(mask, float("-inf")), -1) @ v).transpose(1, 2).reshape(batch * t, d)
-        x = x + (att @ next(p) + next(p))
+        x = x + linear(att, next(p), next(p))
         h = F.layer_norm(x, (d,), next(p), next(p), 1e-5)
-        x = x + (torch.relu(h @ next(p) + next(p)) @ next(p) + next(p))
+        x = x + linear(torch.relu(linear(h, next(p), next(p))), next(p), next(p))
     x = F.layer_norm(x, (d,), next(p), next(p), 1e-5)
-    logits = x @ next(p) + next(p)
+    logits = linear(x, next(p), next(p))
     targets = torch.roll(ids, -1, dims=1).reshape(-1)
     return F.cross_entropy(logits, targets)
 
