@@ -125,6 +125,25 @@ mod tests {
         assert_eq!((x.data()[1], y.data()[1]), (-2.0, 1.0));
     }
 
+    /// A clone of a large tensor shares its buffer and stays an independent value: a write
+    /// through either copies first, and the only holder writes in place.
+    #[test]
+    fn a_clone_shares_a_large_buffer_until_a_write() {
+        let n = SHARE_MIN_LEN;
+        let mut x = Tensor::from_fn(&[n], |ix| ix[0] as f64);
+        let at = x.data().as_ptr();
+        let mut y = x.clone();
+        assert_eq!(y.data().as_ptr(), at, "shared, not copied");
+        y.data_mut()[0] = -1.0;
+        assert_eq!((x.data()[0], y.data()[0]), (0.0, -1.0));
+        assert_ne!(y.data().as_ptr(), at);
+        x.data_mut()[1] = -2.0;
+        assert_eq!(x.data().as_ptr(), at, "the only holder writes in place");
+        assert_eq!((x.data()[1], y.data()[1]), (-2.0, 1.0));
+        let small = Tensor::ones(&[3]);
+        assert_ne!(small.clone().data().as_ptr(), small.data().as_ptr(), "small ones are copied");
+    }
+
     /// Small tensors are copied (an `Arc` would cost more than the copy); dropping either of
     /// two sharers leaves the other intact.
     #[test]
