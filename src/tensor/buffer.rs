@@ -129,10 +129,13 @@ impl Pool {
     /// the forward's sizes again; serving the odd sizes from the buffers at hand keeps one set
     /// of buffers in circulation instead of two, for at most twice the bytes of the odd ones.
     fn take(&mut self, len: usize) -> Option<Vec<f64>> {
+        self.last_used = Instant::now();
+        // Ages are read before this request counts: a request larger than the window must not
+        // expire the very buffer that can serve it.
+        self.expire();
+        let before = self.clock;
         // Saturating: `len` may be a request far past what can be allocated.
         self.clock = self.clock.saturating_add((len as u64).saturating_mul(size_of::<f64>() as u64));
-        self.last_used = Instant::now();
-        self.expire();
         let capacity = match self.free.contains_key(&len) {
             true => len,
             false => *self.free.range(len..=len.saturating_mul(2)).next()?.0,
@@ -142,7 +145,7 @@ impl Pool {
         if queue.is_empty() {
             self.free.remove(&capacity);
         }
-        let distance = self.clock - stamp;
+        let distance = before - stamp;
         self.reach = (self.reach - self.reach / 64).max(distance);
         self.forget(capacity);
         Some(buf)
@@ -476,6 +479,20 @@ mod tests {
         assert!(again.as_ptr() == address && again.len() == 100_000 && again.capacity() == 100_000);
         assert!(pool.take(100_000).is_none());
         assert_eq!(pool.budget.used(), 0);
+    }
+
+    /// A buffer larger than the age window is still there for the next request of its size:
+    /// the request itself does not age it (it did: every 64 MiB gradient of W3 was freed by
+    /// the request that could have reused it, and came back as fresh pages).
+    #[test]
+    fn a_buffer_larger_than_the_window_is_reused() {
+        let mut pool = Pool::new(budget!(POOL_MAX_BYTES));
+        let len = 2 * MIN_WINDOW as usize / size_of::<f64>();
+        let v = buffer(len);
+        let address = v.as_ptr();
+        pool.give(v, None);
+        let again = pool.take(len).expect("reused");
+        assert_eq!(again.as_ptr(), address);
     }
 
     /// A size the pool has no buffer of is served by the smallest one up to twice as large; an

@@ -300,7 +300,8 @@ impl Rule for FusedCrossEntropy {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         cx.add_with(0, |cx| {
             let x = cx.input(0);
-            let mut dx = buffer::zeroed(x.numel());
+            // Both kernels write every element (an ignored row gets zeros).
+            let mut dx = buffer::scratch(x.numel());
             if self.is_plain() {
                 let scale = cx.upstream().item() / self.reduced.divisor;
                 kernel::backward(x.data(), &self.logsumexp, &self.targets, scale, &mut dx);
