@@ -116,7 +116,7 @@ fn loss_and_grads(tape: &Tape, c: &Config, params: &[Tensor], ids: &[usize], mas
 
 fn sgd(params: &mut [Tensor], grads: &[Tensor]) {
     for (param, grad) in params.iter_mut().zip(grads) {
-        param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= 0.01 * g);
+        param.add_scaled(grad, -0.01);
     }
 }
 

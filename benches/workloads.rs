@@ -74,7 +74,7 @@ impl Mlp {
             (loss.item(), params.map(|p| grads.take(p).expect("every parameter reaches the loss")))
         };
         for (param, grad) in [&mut self.w1, &mut self.b1, &mut self.w2, &mut self.b2].into_iter().zip(grads) {
-            param.data_mut().iter_mut().zip(grad.data()).for_each(|(p, g)| *p -= lr * g);
+            param.add_scaled(&grad, -lr);
         }
         loss
     }

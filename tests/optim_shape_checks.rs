@@ -110,3 +110,12 @@ fn a_rejected_step_leaves_every_parameter_as_it_was() {
     assert_eq!(params["a"], before["a"]);
     assert_eq!(params["b"], before["b"]);
 }
+
+/// `Tensor::add_scaled` (`w += alpha * g`, a hand-written update) refuses another shape,
+/// naming both.
+#[test]
+#[should_panic(expected = "add_scaled: shapes [2, 3] and [3, 2] differ")]
+fn add_scaled_refuses_another_shape() {
+    let mut w = Tensor::zeros(&[2, 3]);
+    w.add_scaled(&Tensor::zeros(&[3, 2]), -0.1);
+}

@@ -126,6 +126,11 @@ impl Sgd {
     fn update(&mut self, name: &str, p: &mut Tensor, g: &Tensor) {
         self.check_settings();
         let (lr, m, damp, wd, nesterov) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
+        if m == 0.0 && wd == 0.0 {
+            // Plain SGD: `p -= lr * g`, with no copy of `g`.
+            p.add_scaled(g, -lr);
+            return;
+        }
         // d = g + wd * p, as PyTorch's `grad.add(param, alpha=weight_decay)`.
         let mut d: Vec<f64> = if wd != 0.0 {
             g.data().iter().zip(p.data()).map(|(&gi, &pi)| gi + wd * pi).collect()
@@ -147,7 +152,7 @@ impl Sgd {
                 d.copy_from_slice(buf);
             }
         }
-        p.data_mut().iter_mut().zip(&d).for_each(|(x, &di)| *x += -lr * di);
+        crate::kernels::parallel::update(p.data_mut(), &d, |x, di| *x += -lr * di);
     }
 }
 

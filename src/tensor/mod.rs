@@ -197,6 +197,30 @@ impl Tensor {
         &mut self.data
     }
 
+    /// `self += alpha * other`, in place (PyTorch's `self.add_(other, alpha=alpha)`): the
+    /// update of a hand-written optimizer step, `w.add_scaled(&grad, -lr)`. Split over the
+    /// cores for large tensors; written in place when no other tensor shares the buffer.
+    ///
+    /// Panics, naming both shapes, when they differ.
+    ///
+    /// ```
+    /// use tapegrad::Tensor;
+    /// let mut w = Tensor::new(vec![1.0, 2.0], &[2])?;
+    /// w.add_scaled(&Tensor::new(vec![10.0, 20.0], &[2])?, -0.1);
+    /// assert_eq!(w.data(), &[0.0, 0.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn add_scaled(&mut self, other: &Tensor, alpha: f64) {
+        assert!(
+            self.shape == other.shape,
+            "add_scaled: shapes {:?} and {:?} differ",
+            &self.shape[..],
+            &other.shape[..]
+        );
+        crate::kernels::parallel::update(self.data_mut(), other.data(), |x, y| *x += alpha * y);
+    }
+
     /// Takes the elements out, dropping the shape.
     pub fn into_data(mut self) -> Vec<f64> {
         let mut storage = std::mem::take(&mut self.data);
