@@ -93,10 +93,21 @@ pub(crate) fn check_values_present(nodes: &[Node], id: usize) {
     }
 }
 
-/// Panics, naming the node, when `v`'s value was released.
+/// Panics, naming the node, when `v`'s value was released. (One branch on every value read:
+/// the message is built out of line.)
 #[track_caller]
+#[inline(always)]
 pub(crate) fn check_not_released(v: Var<'_>, node: &Node) {
     if node.released {
+        released(v, node);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn released(v: Var<'_>, node: &Node) -> ! {
+    {
         panic!(
             "the value of node #{} ({}, recorded at {}) was released by backward_wrt_releasing; keep it by \
              listing the Var in backward_wrt_releasing's `wrt`, or use backward_wrt, which keeps every value",

@@ -48,6 +48,7 @@ impl Tensor {
 
     /// Builds a tensor from parts already known to agree. Crate-internal: ops use it for
     /// outputs whose length they computed from the shape.
+    #[inline]
     pub(crate) fn from_parts(data: impl Into<Data>, shape: &[usize]) -> Tensor {
         let data: Data = data.into();
         debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length and shape disagree");

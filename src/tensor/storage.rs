@@ -38,9 +38,16 @@ impl From<Data> for Storage {
     /// A large buffer is held behind an `Arc` from the start, so that cloning its tensor (a
     /// parameter handed to a tape, say) shares it instead of copying it; a write through the
     /// only holder stays in place.
+    #[inline]
     fn from(data: Data) -> Storage {
-        if data.len() >= SHARE_MIN_LEN { Storage::Shared(Arc::new(data)) } else { Storage::Owned(data) }
+        if data.len() >= SHARE_MIN_LEN { shared(data) } else { Storage::Owned(data) }
     }
+}
+
+/// A large buffer behind its `Arc` (out of line: the small-tensor path stays short).
+#[inline(never)]
+fn shared(data: Data) -> Storage {
+    Storage::Shared(Arc::new(data))
 }
 
 impl Deref for Storage {
