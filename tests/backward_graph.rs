@@ -84,6 +84,11 @@ fn cases() -> Vec<Case> {
         let (a, b) = (randn(sa, 7 + 2 * i as u64), randn(sb, 8 + 2 * i as u64));
         cases.push(case(format!("matmul {sa:?} {sb:?}"), vec![a, b], |v| v[0].matmul(v[1])));
     }
+    let (x, w, b) = (randn(&[2, 3, 4], 60), randn(&[5, 4], 61), randn(&[5], 62));
+    cases.push(case("linear", vec![x, w, b], |v| v[0].linear(v[1], Some(v[2])) * v[0].sum()));
+    let (x, w) = (randn(&[3, 4], 63), randn(&[4, 2], 64));
+    cases.push(case("linear without bias", vec![x.clone(), randn(&[2, 4], 65)], |v| v[0].linear(v[1], None)));
+    cases.push(case("addmm, bias [3, 1]", vec![randn(&[3, 1], 66), x, w], |v| v[0].addmm(v[1], v[2]) * v[1].sum()));
     let x = randn(&[2, 3, 4], 17);
     cases.push(case("transpose(0, 2)", vec![x.clone()], |v| v[0].transpose(0, 2)));
     cases.push(case("transpose squared", vec![x.clone()], |v| v[0].transpose(1, 2) * v[0].transpose(1, 2)));
