@@ -122,3 +122,20 @@ fn shapes_of_released_values_stay() {
     assert_eq!(hidden.shape(), vec![2]);
     assert_eq!(format!("{hidden:?}"), "Var#2[2]");
 }
+
+/// The dump says which values were released rather than summarising an empty buffer, and
+/// the memory accounting counts them as gone.
+#[test]
+fn the_dump_and_the_memory_report_show_released_values() {
+    let tape = Tape::new();
+    let w = tape.var(Tensor::ones(&[2, 3]));
+    let hidden = w.exp() * 2.0;
+    let loss = hidden.sum();
+    let _ = loss.backward_wrt_releasing(&[w]);
+    let dump = tape.dump().values().to_string();
+    let row = dump.lines().find(|l| l.contains("mul(2)")).expect("the mul node's row");
+    assert!(row.contains("(released)"), "{dump}");
+    let memory = tape.memory();
+    assert_eq!(memory.nodes[hidden.id()].value_bytes, 0);
+    assert_eq!(memory.nodes[w.id()].value_bytes, 6 * 8);
+}
