@@ -107,13 +107,11 @@ pub(crate) fn check_not_released(v: Var<'_>, node: &Node) {
 #[inline(never)]
 #[track_caller]
 fn released(v: Var<'_>, node: &Node) -> ! {
-    {
-        panic!(
-            "the value of node #{} ({}, recorded at {}) was released by backward_wrt_releasing; keep it by \
-             listing the Var in backward_wrt_releasing's `wrt`, or use backward_wrt, which keeps every value",
-            v.id,
-            node.label(),
-            node.location
-        );
-    }
+    panic!(
+        "the value of node #{} ({}, recorded at {}) was released by backward_wrt_releasing; keep it by \
+         listing the Var in backward_wrt_releasing's `wrt`, or use backward_wrt, which keeps every value",
+        v.id,
+        node.label(),
+        node.location
+    )
 }
