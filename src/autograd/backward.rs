@@ -203,15 +203,15 @@ impl<'t> Var<'t> {
             self.tape.released.set(true);
         }
         for id in (0..=self.id).rev() {
-            if let Some(mut upstream) = grads[id].take() {
+            if let Some(upstream) = grads[id].take() {
                 if released_before {
                     check_values_present(&nodes, id);
                 }
                 match timings.as_mut() {
-                    None => run_rule(&nodes, id, &mut upstream, &mut grads),
+                    None => run_rule(&nodes, id, &upstream, &mut grads),
                     Some(backward) => {
                         let start = Instant::now();
-                        run_rule(&nodes, id, &mut upstream, &mut grads);
+                        run_rule(&nodes, id, &upstream, &mut grads);
                         backward[id] = Some(start.elapsed());
                     }
                 }
@@ -231,7 +231,7 @@ impl<'t> Var<'t> {
 }
 
 /// Runs node `id`'s backward rule with `upstream`, accumulating into `grads`.
-pub(crate) fn run_rule(nodes: &[Node], id: usize, upstream: &mut Tensor, grads: &mut [Option<Tensor>]) {
+pub(crate) fn run_rule(nodes: &[Node], id: usize, upstream: &Tensor, grads: &mut [Option<Tensor>]) {
     let node = &nodes[id];
     let mut cx = BackwardCx {
         nodes,

@@ -137,8 +137,7 @@ pub(crate) struct BackwardCx<'a> {
     pub(crate) nodes: &'a [Node],
     pub(crate) inputs: &'a [usize],
     pub(crate) output: &'a Tensor,
-    /// Mutable only so that [`BackwardCx::upstream_as`] can share its buffer; rules read it.
-    pub(crate) upstream: &'a mut Tensor,
+    pub(crate) upstream: &'a Tensor,
     pub(crate) grads: &'a mut [Option<Tensor>],
     /// What the rule declared it reads; checked in debug builds.
     #[cfg(debug_assertions)]
@@ -188,7 +187,7 @@ impl BackwardCx<'_> {
     /// The upstream gradient with `shape` (same size), sharing its buffer when it is large
     /// (copy-on-write; see `tensor::storage`): for rules that pass the gradient on unchanged
     /// (`reshape`, `+`).
-    pub(crate) fn upstream_as(&mut self, shape: &[usize]) -> Tensor {
+    pub(crate) fn upstream_as(&self, shape: &[usize]) -> Tensor {
         self.upstream.share_as(shape)
     }
 
@@ -227,8 +226,8 @@ impl BackwardCx<'_> {
         }
         let id = self.inputs[k];
         match &mut self.grads[id] {
-            Some(sum) => into(&*self.upstream, sum),
-            empty => *empty = Some(first(&*self.upstream)),
+            Some(sum) => into(self.upstream, sum),
+            empty => *empty = Some(first(self.upstream)),
         }
     }
 

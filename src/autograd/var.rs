@@ -77,9 +77,7 @@ impl<'t> Var<'t> {
     /// values: a write to either copies first (see `tensor::storage`).
     #[track_caller]
     pub(crate) fn value_shared_as(self, shape: &[usize]) -> Tensor {
-        let mut nodes = self.tape.nodes.borrow_mut();
-        check_not_released(self, &nodes[self.id]);
-        nodes[self.id].value.share_as(shape)
+        self.value_ref().share_as(shape)
     }
 }
 

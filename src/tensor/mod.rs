@@ -298,10 +298,10 @@ impl Tensor {
     }
 
     /// The same elements with `shape` (of the same size), sharing this tensor's buffer when it
-    /// is large (which turns this one's buffer shared too; see `storage`), copying it else.
-    pub(crate) fn share_as(&mut self, shape: &[usize]) -> Tensor {
+    /// is large, copying it else (see `storage`).
+    pub(crate) fn share_as(&self, shape: &[usize]) -> Tensor {
         debug_assert_eq!(shape::numel(shape), self.numel(), "share_as: sizes differ");
-        Tensor { shape: SmallVec::from_slice(shape), data: self.data.share() }
+        Tensor { shape: SmallVec::from_slice(shape), data: self.data.clone_value() }
     }
 
     /// A tensor of the same shape with `f` applied to every element.

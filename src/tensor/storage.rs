@@ -22,7 +22,6 @@ use crate::tensor::buffer::{self, Data};
 pub(crate) const SHARE_MIN_LEN: usize = 1 << 10;
 
 /// The elements of a tensor: its own, or a buffer shared with other tensors.
-#[derive(Clone)]
 pub(crate) enum Storage {
     Owned(Data),
     Shared(Arc<Data>),
@@ -81,25 +80,13 @@ impl Storage {
         }
     }
 
-    /// An independent value with the same elements: a shared buffer gets one more holder, an
-    /// owned (small) one is copied.
+    /// An independent value with the same elements: a large buffer (always shared, see
+    /// `From<Data>`) gets one more holder, a small owned one is copied.
     pub(crate) fn clone_value(&self) -> Storage {
         match self {
             Storage::Shared(shared) => Storage::Shared(Arc::clone(shared)),
             Storage::Owned(data) => Storage::Owned(buffer::copy(data)),
         }
-    }
-
-    /// Another handle on the same elements: shared (turning this one shared too) when the
-    /// buffer is large, a copy when it is small.
-    pub(crate) fn share(&mut self) -> Storage {
-        if self.len() < SHARE_MIN_LEN {
-            return Storage::Owned(buffer::copy(self));
-        }
-        if let Storage::Owned(data) = self {
-            *self = Storage::Shared(Arc::new(std::mem::take(data)));
-        }
-        self.clone()
     }
 
     /// The buffer, without copying when no other tensor shares it; for the pool on drop, and
@@ -155,15 +142,14 @@ mod tests {
     /// two sharers leaves the other intact.
     #[test]
     fn small_buffers_are_copied_and_a_dropped_sharer_leaves_the_other_whole() {
-        let mut small = Tensor::ones(&[3]);
+        let small = Tensor::ones(&[3]);
         let copy = small.share_as(&[1, 3]);
         assert_ne!(small.data().as_ptr(), copy.data().as_ptr());
-        let mut big = Tensor::ones(&[SHARE_MIN_LEN]);
+        let big = Tensor::ones(&[SHARE_MIN_LEN]);
         let shared = big.share_as(&[SHARE_MIN_LEN, 1]);
         drop(big);
         assert!(shared.data().iter().all(|&x| x == 1.0));
         assert_eq!(shared.shape(), &[SHARE_MIN_LEN, 1]);
-        let mut shared = shared;
         let again = shared.share_as(&[SHARE_MIN_LEN]);
         assert_eq!(again.data().as_ptr(), shared.data().as_ptr(), "a shared buffer shares again");
     }
