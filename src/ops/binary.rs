@@ -9,6 +9,7 @@
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::kernels::broadcast::sum_rows;
 use crate::kernels::parallel::{self, for_each_block, rows_per_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::ops::unary::{Unary, unary};
@@ -462,14 +463,7 @@ fn pass_on(cx: &mut BackwardCx<'_>, layout: BinaryLayout, k: usize, p: f64, shap
             parallel::map(&mut d, g.data(), |g| p * g);
             Tensor::from_parts(d, shape)
         }
-        Some(row) => {
-            // `sum over rows of p * g`, added in row order.
-            let mut d = buffer::zeroed(row);
-            for r in g.data().chunks_exact(row) {
-                d.iter_mut().zip(r).for_each(|(d, &g)| *d += p * g);
-            }
-            Tensor::from_parts(d, shape)
-        }
+        Some(row) => Tensor::from_parts(sum_rows(g.data(), row, p), shape),
     }
 }
 

@@ -8,13 +8,12 @@
 //! ~20% of the values a step keeps (`docs/perf.md`).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::broadcast::{expand, sum_to};
+use crate::kernels::broadcast::{expand, repeat_rows, sum_rows, sum_to};
 use crate::kernels::gemm::{MatRef, gemm};
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
-use crate::tensor::shape::{Shape, broadcast_shapes, check_shape, numel};
+use crate::tensor::shape::{BinaryLayout, Shape, binary_layout, broadcast_shapes, check_shape, numel};
 
 /// The sizes of one affine map: `x` read as a `rows x k` matrix, times the weight as a
 /// `k x m` matrix (stored `[m, k]` and read transposed for `linear`, `[k, m]` for `addmm`).
@@ -154,10 +153,8 @@ fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>
             Some(b) => fill_with_bias(b, &plan.out),
             None => buffer::scratch(numel(&plan.out)),
         };
-        if rows * m > 0 {
-            let beta = if bv.is_some() { 1.0 } else { 0.0 };
-            gemm(MatRef::row_major(xv.data(), rows, k), layout.matrix(wv.data(), k, m), beta, &mut out);
-        }
+        let beta = if bv.is_some() { 1.0 } else { 0.0 };
+        gemm(MatRef::row_major(xv.data(), rows, k), layout.matrix(wv.data(), k, m), beta, &mut out);
         Tensor::from_parts(out, &plan.out)
     };
     let rule = Affine { layout };
@@ -167,20 +164,14 @@ fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>
     }
 }
 
-/// A buffer of the output's shape holding the bias, repeated as it broadcasts.
+/// A buffer of the output's shape holding the bias, repeated as it broadcasts: row by row for
+/// the common bias per output feature, the general walk otherwise.
 fn fill_with_bias(bias: &Tensor, out: &[usize]) -> Data {
-    let row = out[out.len() - 1];
-    let is_row = bias.numel() == row && bias.shape().last().is_none_or(|&last| last == row);
-    if !is_row || row == 0 {
-        return expand(bias.data(), bias.shape(), out);
+    match binary_layout(out, bias.shape(), out) {
+        BinaryLayout::Same => buffer::copy(bias.data()),
+        BinaryLayout::RowsOfB(_) => repeat_rows(bias.data(), numel(out)),
+        _ => expand(bias.data(), bias.shape(), out),
     }
-    // The common case, a bias per output feature: copy it into every row.
-    let mut data = buffer::scratch(numel(out));
-    let per = rows_per_block(data.len() / row, row) * row;
-    for_each_block(data.chunks_mut(per), |block| {
-        block.chunks_exact_mut(row).for_each(|r| r.copy_from_slice(bias.data()));
-    });
-    data
 }
 
 /// `linear` or `addmm`: `y = x W + b`, inputs `[x, w]` or `[x, w, b]`.
@@ -227,11 +218,19 @@ impl Rule for Affine {
             }
             Tensor::from_parts(dw, cx.input_shape(1))
         });
-        if cx.arity() == 3 && cx.wants(2) {
-            let shape = cx.input_shape(2).to_vec();
-            let db = if shape[..] == plan.out[..] { cx.upstream_as(&shape) } else { bias_grad(cx.upstream(), &shape) };
-            cx.add(2, db);
+        // The bias's gradient: `G` passed on, summed over the rows it was repeated along, or
+        // summed over its broadcast axes.
+        if cx.arity() < 3 {
+            return;
         }
+        cx.add_with(2, |cx| {
+            let (g, shape) = (cx.upstream(), cx.input_shape(2));
+            match binary_layout(g.shape(), shape, g.shape()) {
+                BinaryLayout::Same => cx.upstream_as(shape),
+                BinaryLayout::RowsOfB(row) => Tensor::from_parts(sum_rows(g.data(), row, 1.0), shape),
+                _ => Tensor::from_parts(sum_to(g.data(), g.shape(), shape), shape),
+            }
+        });
     }
 
     /// The same formulas as recorded ops (`matmul`, `transpose`, `sum_to_size`).
@@ -256,19 +255,4 @@ impl Rule for Affine {
             cx.add_with(2, |cx| sum_to_shape(g, &cx.input_shape(2)));
         }
     }
-}
-
-/// `g` summed over the axes the bias was broadcast along: row sums added in row order for a
-/// bias per output feature, the general walk otherwise.
-fn bias_grad(g: &Tensor, shape: &[usize]) -> Tensor {
-    let row = g.shape().last().copied().unwrap_or(1);
-    let per_feature = numel(shape) == row && shape.last().is_none_or(|&last| last == row) && row > 0;
-    if !per_feature {
-        return Tensor::from_parts(sum_to(g.data(), g.shape(), shape), shape);
-    }
-    let mut db = buffer::zeroed(row);
-    for r in g.data().chunks_exact(row) {
-        db.iter_mut().zip(r).for_each(|(d, &g)| *d += g);
-    }
-    Tensor::from_parts(db, shape)
 }
