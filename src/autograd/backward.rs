@@ -43,7 +43,7 @@ impl<'t> Var<'t> {
     /// it.
     #[track_caller]
     pub fn backward_with(self, seed: Tensor) -> Grads {
-        match self.run_backward(seed, self.tape.anomaly_detection(), None) {
+        match self.run_backward(seed, self.tape.anomaly_detection(), None, None) {
             Ok(grads) => grads,
             Err(anomaly) => panic!("{anomaly}"),
         }
@@ -72,7 +72,7 @@ impl<'t> Var<'t> {
     pub fn backward_wrt(self, wrt: &[Var<'t>]) -> Grads {
         let keep = self.keep_mask("backward_wrt", wrt);
         let seed = self.scalar_seed("backward_wrt");
-        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep)) {
+        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep), None) {
             Ok(grads) => grads,
             Err(anomaly) => panic!("{anomaly}"),
         }
@@ -118,7 +118,7 @@ impl<'t> Var<'t> {
         let keep = self.keep_mask("backward_wrt_releasing", wrt);
         let seed = self.scalar_seed("backward_wrt_releasing");
         let plan = ReleasePlan::new(&self.tape.nodes.borrow(), self.id, &keep);
-        match self.run_backward_releasing(seed, self.tape.anomaly_detection(), Some(&keep), Some(&plan)) {
+        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep), Some(&plan)) {
             Ok(grads) => grads,
             Err(anomaly) => panic!("{anomaly}"),
         }
@@ -148,19 +148,14 @@ impl<'t> Var<'t> {
     /// recorded it (see [`Anomaly`](crate::Anomaly)).
     #[track_caller]
     pub fn try_backward(self) -> Result<Grads, crate::Anomaly> {
-        self.run_backward(self.scalar_seed("try_backward"), true, None)
+        self.run_backward(self.scalar_seed("try_backward"), true, None, None)
     }
 
     /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf;
-    /// with `keep`, only the gradients of the nodes it marks outlive their rule.
+    /// with `keep`, only the gradients of the nodes it marks outlive their rule; with
+    /// `release`, values are released as it says.
     #[track_caller]
-    fn run_backward(self, seed: Tensor, check: bool, keep: Option<&[bool]>) -> Result<Grads, crate::Anomaly> {
-        self.run_backward_releasing(seed, check, keep, None)
-    }
-
-    /// The backward loop; with `release`, values are released as it says.
-    #[track_caller]
-    fn run_backward_releasing(
+    fn run_backward(
         self,
         seed: Tensor,
         check: bool,

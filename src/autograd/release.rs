@@ -11,19 +11,12 @@
 //! smallest of them, nothing reads the value again.
 
 use crate::autograd::Var;
-use crate::autograd::rule::{Rule, Saved, Wants};
+use crate::autograd::rule::{Rule, Saved, declared_by};
 use crate::autograd::tape::Node;
 
-/// What node `id`'s rule touches ([`Rule::touched`]), with inputs as node ids: nothing when
-/// the node needs no gradient (its rule never runs).
+/// What node `id`'s rule touches ([`Rule::touched`]), with inputs as node ids.
 fn touched_by(nodes: &[Node], id: usize) -> Saved {
-    let node = &nodes[id];
-    if !node.needs_grad {
-        return Saved::default();
-    }
-    let mut touched = node.op.touched(Wants::new(nodes, &node.inputs));
-    touched.inputs.iter_mut().for_each(|k| *k = node.inputs[*k]);
-    touched
+    declared_by(nodes, id, |op, wants| op.touched(wants))
 }
 
 /// When each value of the nodes `0..=root` may go: `now` before the pass (values no rule
@@ -40,9 +33,7 @@ impl ReleasePlan {
         // The first reader met in increasing id order is the last one the pass visits.
         let mut last_reader: Vec<Option<usize>> = vec![None; root + 1];
         for reader in 0..=root {
-            let touched = touched_by(nodes, reader);
-            let own = touched.output.then_some(reader);
-            for j in own.into_iter().chain(touched.inputs.iter().copied()) {
+            for j in touched_by(nodes, reader).values(reader) {
                 last_reader[j].get_or_insert(reader);
             }
         }
@@ -79,9 +70,7 @@ fn release(node: &mut Node) {
 /// [`Var::backward_wrt_releasing`] released (a second backward through the same graph).
 #[track_caller]
 pub(crate) fn check_values_present(nodes: &[Node], id: usize) {
-    let touched = touched_by(nodes, id);
-    let own = touched.output.then_some(id);
-    if let Some(j) = own.into_iter().chain(touched.inputs.iter().copied()).find(|&j| nodes[j].released) {
+    if let Some(j) = touched_by(nodes, id).values(id).find(|&j| nodes[j].released) {
         panic!(
             "backward: the rule of node #{id} ({}, recorded at {}) needs the value of node #{j} ({}), which \
              backward_wrt_releasing released; a graph can be differentiated once that way (build it again, \

@@ -21,6 +21,7 @@ use smallvec::SmallVec;
 
 use crate::autograd::tape::Node;
 use crate::autograd::{Tape, Var};
+use crate::ops::Op;
 use crate::tensor::Tensor;
 
 /// One op's backward rule and what it needs. See the [module docs](self).
@@ -80,6 +81,18 @@ impl<'a> Wants<'a> {
     }
 }
 
+/// What node `id`'s rule declares with `declare` ([`Rule::saved`] or [`Rule::touched`]), its
+/// inputs as node ids: nothing when the node needs no gradient (its rule never runs).
+pub(crate) fn declared_by(nodes: &[Node], id: usize, declare: impl FnOnce(&Op, Wants<'_>) -> Saved) -> Saved {
+    let node = &nodes[id];
+    if !node.needs_grad {
+        return Saved::default();
+    }
+    let mut declared = declare(&node.op, Wants::new(nodes, &node.inputs));
+    declared.inputs.iter_mut().for_each(|k| *k = node.inputs[*k]);
+    declared
+}
+
 /// What one node's backward rule reads besides the upstream gradient: built with
 /// `Saved::nothing().output().input(0).extra("lse", bytes)`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -122,6 +135,12 @@ impl Saved {
     pub(crate) fn extra(mut self, name: &'static str, bytes: usize) -> Saved {
         self.extras.push((name, bytes));
         self
+    }
+
+    /// The nodes whose values this declaration of node `id` reads, its inputs given as node
+    /// ids (see [`declared_by`]): `id` itself for its output, then the inputs.
+    pub(crate) fn values(&self, id: usize) -> impl Iterator<Item = usize> + '_ {
+        self.output.then_some(id).into_iter().chain(self.inputs.iter().copied())
     }
 }
 

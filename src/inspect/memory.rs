@@ -9,17 +9,13 @@
 use std::mem::size_of;
 use std::panic::Location;
 
-use crate::autograd::{Node, Rule, Saved, Tape, Wants};
+use crate::autograd::rule::declared_by;
+use crate::autograd::{Node, Rule, Saved, Tape};
 
 /// What node `id`'s rule declares it reads ([`Rule::saved`]), with inputs as node ids:
 /// nothing when the node needs no gradient (its rule never runs).
 pub(crate) fn saved_by(nodes: &[Node], id: usize) -> Saved {
-    let node = &nodes[id];
-    if !node.needs_grad {
-        return Saved::default();
-    }
-    let mut saved = node.op.saved(Wants::new(nodes, &node.inputs));
-    saved.inputs.iter_mut().for_each(|k| *k = node.inputs[*k]);
+    let mut saved = declared_by(nodes, id, |op, wants| op.saved(wants));
     saved.inputs.sort_unstable();
     saved.inputs.dedup();
     saved
@@ -102,12 +98,7 @@ impl MemoryReport {
         let saved: Vec<Saved> = (0..nodes.len()).map(|id| saved_by(&nodes, id)).collect();
         let mut read_by: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
         for (id, s) in saved.iter().enumerate() {
-            if s.output {
-                read_by[id].push(id);
-            }
-            for &input in &s.inputs {
-                read_by[input].push(id);
-            }
+            s.values(id).for_each(|j| read_by[j].push(id));
         }
         let rows = nodes
             .iter()
