@@ -10,7 +10,10 @@
 //! blocks are fixed by the input's size alone ([`BLOCKS`] for a large input, one for a small
 //! one), not by the machine's core count, so every machine gets the same bits.
 
+use multiversion::multiversion;
+
 use crate::kernels::parallel::{MIN_PARALLEL_ELEMENTS, for_each_block, zip_options};
+use crate::kernels::rows;
 
 /// How many blocks of rows a large input is split into.
 const BLOCKS: usize = 2;
@@ -32,19 +35,25 @@ pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut 
     }
     let per = rows_per_block(rows, d);
     let blocks = x.chunks(per * d).zip(y.chunks_mut(per * d)).zip(means.chunks_mut(per).zip(rstds.chunks_mut(per)));
-    for_each_block(blocks, |((x, y), (means, rstds))| {
-        for (((row, out), mean_out), rstd_out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(means).zip(rstds) {
-            let mean = row.iter().sum::<f64>() / d as f64;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / d as f64;
-            let std = (var + eps).sqrt();
-            for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
-                *o = (v - mean) / std * g + b;
-            }
-            *mean_out = mean;
-            *rstd_out = 1.0 / std;
-        }
-    });
+    for_each_block(blocks, |((x, y), (means, rstds))| forward_rows(x, gamma, beta, eps, y, means, rstds));
     (means, rstds)
+}
+
+/// [`forward`] over one block of rows. The sums over a row are lane sums (`rows`): a single
+/// accumulator is a chain of dependent additions, which made this loop latency-bound.
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
+fn forward_rows(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64], means: &mut [f64], rstds: &mut [f64]) {
+    let d = gamma.len();
+    for (((row, out), mean_out), rstd_out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(means).zip(rstds) {
+        let mean = rows::sum(row) / d as f64;
+        let var = rows::sum_squared_deviations(row, mean) / d as f64;
+        let rstd = 1.0 / (var + eps).sqrt();
+        for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
+            *o = (v - mean) * rstd * g + b;
+        }
+        *mean_out = mean;
+        *rstd_out = rstd;
+    }
 }
 
 /// The gradients requested (`Some`) of layer norm's three inputs; `dgamma` and `dbeta` are
@@ -87,6 +96,7 @@ pub(crate) fn backward(
 
 /// [`backward`] over one block of rows, adding into `dgamma` and `dbeta`.
 #[allow(clippy::too_many_arguments)]
+#[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
 fn backward_rows(
     x: &[f64],
     gamma: &[f64],
@@ -98,7 +108,8 @@ fn backward_rows(
     mut dbeta: Option<&mut [f64]>,
 ) {
     let d = x.len() / mean.len();
-    let mut xhat = vec![0.0; d];
+    // Scratch rows: xhat, and dxhat = g * gamma.
+    let (mut xhat, mut dxhat) = (vec![0.0; d], vec![0.0; d]);
     for (r, (row, grow)) in x.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
         for (h, v) in xhat.iter_mut().zip(row) {
             *h = (v - mean[r]) * rstd[r];
@@ -114,16 +125,14 @@ fn backward_rows(
             }
         }
         if let Some(dx) = dx.as_deref_mut() {
-            // The two reductions: mean(dxhat) and mean(dxhat * xhat), with dxhat = g * gamma.
-            let (mut dxhat_mean, mut dxhat_xhat_mean) = (0.0, 0.0);
-            for ((gi, ga), h) in grow.iter().zip(gamma).zip(&xhat) {
-                dxhat_mean += gi * ga;
-                dxhat_xhat_mean += gi * ga * h;
+            for ((dh, gi), ga) in dxhat.iter_mut().zip(grow).zip(gamma) {
+                *dh = gi * ga;
             }
-            dxhat_mean /= d as f64;
-            dxhat_xhat_mean /= d as f64;
-            for (((o, gi), ga), h) in dx[r * d..(r + 1) * d].iter_mut().zip(grow).zip(gamma).zip(&xhat) {
-                *o = (gi * ga - dxhat_mean - h * dxhat_xhat_mean) * rstd[r];
+            // The two reductions: mean(dxhat) and mean(dxhat * xhat), as lane sums.
+            let dxhat_mean = rows::sum(&dxhat) / d as f64;
+            let dxhat_xhat_mean = rows::dot(&dxhat, &xhat) / d as f64;
+            for ((o, dh), h) in dx[r * d..(r + 1) * d].iter_mut().zip(&dxhat).zip(&xhat) {
+                *o = (dh - dxhat_mean - h * dxhat_xhat_mean) * rstd[r];
             }
         }
     }

@@ -37,6 +37,12 @@ pub(crate) fn sum(row: &[f64]) -> f64 {
     fold_lanes(row, 0.0, |a, x| a + x, |a, b| a + b)
 }
 
+/// `sum_j (row[j] - mean)^2`.
+#[inline(always)]
+pub(crate) fn sum_squared_deviations(row: &[f64], mean: f64) -> f64 {
+    fold_lanes(row, 0.0, |a, x| a + (x - mean) * (x - mean), |a, b| a + b)
+}
+
 /// `sum_j a[j] * b[j]` (`b` at least as long as `a`).
 #[inline(always)]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -69,6 +75,8 @@ mod tests {
         assert_eq!(max(&[]), f64::NEG_INFINITY);
         assert_eq!(sum(&row), row.iter().sum::<f64>());
         assert_eq!(dot(&row, &row), row.iter().map(|x| x * x).sum::<f64>());
+        let squares: f64 = row.iter().map(|x| (x - 0.25) * (x - 0.25)).sum();
+        assert!((sum_squared_deviations(&row, 0.25) - squares).abs() < 1e-13 * squares);
         let expected: f64 = row.iter().map(|x| (x - 1.0).exp()).sum();
         assert!((sum_exp(&row, 1.0) - expected).abs() < 1e-13 * expected);
     }
