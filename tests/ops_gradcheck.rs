@@ -117,6 +117,25 @@ fn softmax_family_on_every_axis() {
     }
 }
 
+/// Softmax over the last axis against `exp(x - max) / sum` written out per row, at row lengths
+/// around the kernel's tiles of 4096 elements (several rows per tile, one row per tile, a row
+/// longer than a tile) and on inputs large enough to be split over the cores.
+#[test]
+fn softmax_over_rows_of_any_length_matches_the_formula() {
+    for (rows, len) in [(3, 1), (5, 7), (70, 64), (9, 3000), (3, 4096), (20, 4097), (2, 9000)] {
+        let x = randn(&[rows, len], 21);
+        let y = tapegrad::Tape::new().var(x.clone()).softmax(1).value();
+        for (row, out) in x.data().chunks(len).zip(y.data().chunks(len)) {
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
+            for (v, o) in row.iter().zip(out) {
+                let expected = (v - max).exp() / sum;
+                assert!((o - expected).abs() <= 1e-13 * expected, "[{rows}, {len}]: {o} vs {expected}");
+            }
+        }
+    }
+}
+
 #[test]
 fn losses() {
     let x = randn(&[4, 5], 19);

@@ -61,6 +61,9 @@ fn for_each_lane(split: Split, mut f: impl FnMut(Lane)) {
     }
 }
 
+/// Elements per tile of rows in [`softmax_rows`]: 32 KiB, within the L1 cache.
+const TILE: usize = 4096;
+
 /// `y = exp(x - max) / sum(exp(x - max))` per lane.
 pub(crate) fn softmax(x: &[f64], y: &mut [f64], split: Split) {
     in_blocks([x], y, split, |[x], y, split| {
@@ -74,21 +77,35 @@ pub(crate) fn softmax(x: &[f64], y: &mut [f64], split: Split) {
                     y[at] = exp(x[at] - max);
                     sum += y[at];
                 }
-                lane.offsets().for_each(|at| y[at] /= sum);
+                let inverse = 1.0 / sum;
+                lane.offsets().for_each(|at| y[at] *= inverse);
             })
         }
     });
 }
 
+/// Rows are taken a tile of about [`TILE`] elements at a time, in three passes over the tile:
+/// shift every row by its max, exponentiate the whole tile, normalise every row. The middle
+/// pass is one long loop of independent exponentials, which the core overlaps; an exponential
+/// per row of 64 elements left too short a loop for that, and the polynomial's chain of
+/// dependent operations set the pace (2x slower on W6's attention). The tile stays in the L1
+/// cache between passes.
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
 fn softmax_rows(x: &[f64], y: &mut [f64], len: usize) {
-    for (row, out) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
-        let max = rows::max(row);
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o = exp(v - max);
+    let tile = (TILE / len).max(1) * len;
+    for (x, y) in x.chunks(tile).zip(y.chunks_mut(tile)) {
+        for (row, out) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+            let max = rows::max(row);
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = v - max;
+            }
         }
-        let sum = rows::sum(out);
-        out.iter_mut().for_each(|o| *o /= sum);
+        y.iter_mut().for_each(|o| *o = exp(*o));
+        for out in y.chunks_exact_mut(len) {
+            // One division per row, then products (as PyTorch's kernel).
+            let inverse = 1.0 / rows::sum(out);
+            out.iter_mut().for_each(|o| *o *= inverse);
+        }
     }
 }
 

@@ -30,7 +30,8 @@ impl<'t> Var<'t> {
 fn lane_map(x: Var<'_>, op: &str, axis: usize, kernel: fn(&[f64], &mut [f64], Split)) -> Tensor {
     let v = x.value_ref();
     check_axis(op, axis, v.shape());
-    let mut y = buffer::zeroed(v.numel());
+    // Every lane's every element is written.
+    let mut y = buffer::scratch(v.numel());
     kernel(v.data(), &mut y, split_at_axis(v.shape(), axis));
     Tensor::from_parts(y, v.shape())
 }
@@ -100,7 +101,8 @@ impl Rule for LogSoftmax {
 /// Runs a lane kernel's backward on the saved output and the upstream gradient.
 fn lane_backward(cx: &BackwardCx<'_>, axis: usize, kernel: fn(&[f64], &[f64], &mut [f64], Split)) -> Tensor {
     let (y, g) = (cx.output(), cx.upstream());
-    let mut dx = buffer::zeroed(y.numel());
+    // Every lane's every element is written.
+    let mut dx = buffer::scratch(y.numel());
     kernel(y.data(), g.data(), &mut dx, split_at_axis(y.shape(), axis));
     Tensor::from_parts(dx, y.shape())
 }
