@@ -3,7 +3,7 @@
 //! `broadcast_to`'s forward is `expand` and its backward `sum_to`; a reduction over several
 //! axes is `sum_to` forward and `expand` backward.
 
-use crate::kernels::parallel::{for_each_block, rows_per_block};
+use crate::kernels::parallel::{for_each_block, rows_per_block, rows_per_sum_block};
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::shape::{for_each_binary, numel};
 
@@ -36,12 +36,27 @@ pub(crate) fn repeat_rows(x: &[f64], len: usize) -> Data {
     out
 }
 
-/// `scale` times the sum of `g`'s rows of `row` elements, added in row order: the adjoint of
-/// [`repeat_rows`] ([`sum_to`] for a bias), each bias element's gradient.
+/// `scale` times the sum of `g`'s rows of `row` elements: the adjoint of [`repeat_rows`]
+/// ([`sum_to`] for a bias), each bias element's gradient. A large `g` is summed in two blocks
+/// of rows on two cores, each in row order, then the blocks in order
+/// (`parallel::rows_per_sum_block`): the same bits on every machine.
 pub(crate) fn sum_rows(g: &[f64], row: usize, scale: f64) -> Data {
     let mut out = buffer::zeroed(row);
-    for r in g.chunks_exact(row) {
-        out.iter_mut().zip(r).for_each(|(o, &g)| *o += scale * g);
+    let Some(rows) = g.len().checked_div(row) else { return out };
+    let per = rows_per_sum_block(rows, row);
+    let add_rows = |g: &[f64], sum: &mut [f64]| {
+        for r in g.chunks_exact(row) {
+            sum.iter_mut().zip(r).for_each(|(s, &g)| *s += scale * g);
+        }
+    };
+    if per >= rows {
+        add_rows(g, &mut out);
+        return out;
+    }
+    let mut partial = buffer::zeroed(row * rows.div_ceil(per));
+    for_each_block(g.chunks(per * row).zip(partial.chunks_mut(row)), |(g, sum)| add_rows(g, sum));
+    for block in partial.chunks_exact(row) {
+        out.iter_mut().zip(block).for_each(|(o, &p)| *o += p);
     }
     out
 }
@@ -59,6 +74,22 @@ mod tests {
         assert_eq!(sum_rows(&g, 3, 1.0).as_slice(), sum_to(&g, &[2, 3], &[3]).as_slice());
         assert_eq!(sum_rows(&g, 3, -1.0).as_slice(), &[-3.0, -5.0, -7.0]);
         assert!(repeat_rows(&[], 0).is_empty());
+    }
+
+    /// A large input takes the two-block path: the first half of the rows summed in order, the
+    /// second half likewise, then the two sums added (the order every machine uses).
+    #[test]
+    fn sum_rows_of_a_large_input_adds_two_blocks_of_rows_in_order() {
+        let (rows, row): (usize, usize) = (301, 257);
+        let g: Vec<f64> = (0..rows * row).map(|i| ((i * 7919) % 1009) as f64 / 97.0 - 5.0).collect();
+        let half = rows.div_ceil(2);
+        let block_sum = |range: std::ops::Range<usize>, j: usize| range.fold(0.0, |s, r| s + 0.5 * g[r * row + j]);
+        let expected: Vec<f64> = (0..row).map(|j| 0.0 + block_sum(0..half, j) + block_sum(half..rows, j)).collect();
+        assert_eq!(sum_rows(&g, row, 0.5).as_slice(), expected.as_slice());
+        let plain = sum_to(&g, &[rows, row], &[row]);
+        for (s, p) in sum_rows(&g, row, 1.0).iter().zip(plain.iter()) {
+            assert!((s - p).abs() <= 1e-12 * p.abs().max(1.0), "{s} vs {p}");
+        }
     }
 
     #[test]

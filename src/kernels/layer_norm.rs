@@ -7,22 +7,13 @@
 //!
 //! Rows are independent, so large inputs are split into blocks of rows over the cores. The
 //! sums over rows (`dgamma`, `dbeta`) are taken per block and then added in block order; the
-//! blocks are fixed by the input's size alone ([`BLOCKS`] for a large input, one for a small
-//! one), not by the machine's core count, so every machine gets the same bits.
+//! blocks are fixed by the input's size alone (`parallel::rows_per_sum_block`), not by the
+//! machine's core count, so every machine gets the same bits.
 
 use multiversion::multiversion;
 
-use crate::kernels::parallel::{MIN_PARALLEL_ELEMENTS, for_each_block, zip_options};
+use crate::kernels::parallel::{for_each_block, rows_per_sum_block, zip_options};
 use crate::kernels::rows;
-
-/// How many blocks of rows a large input is split into.
-const BLOCKS: usize = 2;
-
-/// Rows per block for `rows` rows of `d` elements (never 0).
-fn rows_per_block(rows: usize, d: usize) -> usize {
-    let blocks = if rows.saturating_mul(d) >= MIN_PARALLEL_ELEMENTS { BLOCKS } else { 1 };
-    rows.div_ceil(blocks).max(1)
-}
 
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row, with the biased variance
 /// (divide by `d`). Writes `y` and returns the per-row `(mean, rstd)`.
@@ -33,7 +24,7 @@ pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut 
     if d == 0 {
         return (means, rstds);
     }
-    let per = rows_per_block(rows, d);
+    let per = rows_per_sum_block(rows, d);
     let blocks = x.chunks(per * d).zip(y.chunks_mut(per * d)).zip(means.chunks_mut(per).zip(rstds.chunks_mut(per)));
     for_each_block(blocks, |((x, y), (means, rstds))| forward_rows(x, gamma, beta, eps, y, means, rstds));
     (means, rstds)
@@ -71,7 +62,7 @@ pub(crate) fn backward(
     dbeta: Option<&mut [f64]>,
 ) {
     let Some(d) = x.len().checked_div(mean.len()) else { return };
-    let per = rows_per_block(mean.len(), d);
+    let per = rows_per_sum_block(mean.len(), d);
     let blocks = x.chunks(per * d).zip(g.chunks(per * d)).zip(mean.chunks(per).zip(rstd.chunks(per)));
     let dx_blocks = dx.map(|dx| dx.chunks_mut(per * d));
     // Each block sums its rows' `dgamma` and `dbeta` into its own row of these.

@@ -22,6 +22,18 @@ pub(crate) fn rows_per_block(rows: usize, row_len: usize) -> usize {
     rows.div_ceil(parts).max(1)
 }
 
+/// Blocks a large input's sums over rows are split into. Fixed, not one per core: each block
+/// sums its rows apart and the blocks' sums are added in block order, so a machine with more
+/// or fewer cores still adds in the same order and gets the same bits.
+const SUM_BLOCKS: usize = 2;
+
+/// Rows per block for a sum over `rows` rows of `row_len` elements: [`SUM_BLOCKS`] blocks when
+/// the input is large, one otherwise. Never 0.
+pub(crate) fn rows_per_sum_block(rows: usize, row_len: usize) -> usize {
+    let blocks = if rows.saturating_mul(row_len) >= MIN_PARALLEL_ELEMENTS { SUM_BLOCKS } else { 1 };
+    rows.div_ceil(blocks).max(1)
+}
+
 /// Runs `work` on every block: a single block on the calling thread, several on the pool.
 pub(crate) fn for_each_block<T: Send>(blocks: impl IntoIterator<Item = T>, work: impl Fn(T) + Sync) {
     let mut blocks = blocks.into_iter();
