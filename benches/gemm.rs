@@ -80,6 +80,54 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// The products of one W6 training step (`benches/transformer.rs`), each with how many times a
+/// step runs it: per layer the forward's four Linear layers and two attention products, and
+/// their backward's two products each; then the LM head's three. Timed back to back, they are
+/// what the step's GEMMs would cost if each ran at its isolated speed (`gemm_numpy.py` times
+/// the same list for NumPy and PyTorch).
+fn w6_step_products() -> Vec<(Case, usize)> {
+    let batched = |c: Case| Case { batch: 64, ..c };
+    let layers = 2;
+    let mut products = vec![];
+    for (m, k, n) in [(1024, 128, 384), (1024, 128, 128), (1024, 128, 512), (1024, 512, 128)] {
+        products.push((case(m, k, n, "NN", "forward"), layers));
+        products.push((case(m, n, k, "NT", "dX"), layers));
+        products.push((case(k, m, n, "TN", "dW"), layers));
+    }
+    products.extend([
+        (batched(case(64, 32, 64, "NN", "scores")), layers),
+        (batched(case(64, 64, 32, "NN", "att v")), layers),
+        (batched(case(64, 32, 64, "NT", "dP")), layers),
+        (batched(case(64, 64, 32, "TN", "dv")), layers),
+        (batched(case(64, 64, 32, "NN", "dq")), layers),
+        (batched(case(32, 64, 64, "TN", "dk")), layers),
+        (case(1024, 128, 512, "NN", "head"), 1),
+        (case(1024, 512, 128, "NT", "head dX"), 1),
+        (case(128, 1024, 512, "TN", "head dW"), 1),
+    ]);
+    products
+}
+
+/// Milliseconds for all of [`w6_step_products`] with the ops' kernel, median of `rounds`.
+fn time_w6_step(rounds: usize) -> (f64, f64) {
+    let products = w6_step_products();
+    let mut operands: Vec<Operands> = products.iter().map(|(case, _)| Operands::new(case)).collect();
+    let flops: f64 = products.iter().map(|(case, count)| case.flops() * *count as f64).sum();
+    let mut step = || -> f64 {
+        products
+            .iter()
+            .zip(&mut operands)
+            .map(|((case, count), ops)| {
+                (0..*count).map(|_| time_once(case, ops, (CANDIDATES[0].1, CANDIDATES[0].2))).sum::<f64>()
+            })
+            .sum()
+    };
+    step(); // warm the caches and the thread pool
+    let mut times: Vec<f64> = (0..rounds).map(|_| step() * 1e3).collect();
+    times.sort_by(f64::total_cmp);
+    (times[rounds / 2], flops)
+}
+
 /// A deterministic, well-scaled fill (no RNG crate needed for timing).
 fn fill(len: usize, seed: usize) -> Vec<f64> {
     (0..len).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f64 - 500.0) / 500.0).collect()
@@ -201,5 +249,13 @@ fn main() {
             format!("{:>9.1}", r[r.len() / 2])
         });
         println!("{:<40} {}", case.name(), medians.collect::<String>());
+    }
+    if "W6 step".contains(&filter) {
+        let (ms, flops) = time_w6_step(21);
+        println!(
+            "W6 GEMMs of a step: {ms:.2} ms ({:.2} GFLOP, {:.1} GFLOP/s; median of 21)",
+            flops / 1e9,
+            flops / ms / 1e6
+        );
     }
 }

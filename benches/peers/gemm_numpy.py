@@ -33,6 +33,37 @@ CASES = [
 ]
 
 
+def w6_step_products():
+    """The products of one W6 training step with how many times a step runs each: the twin of
+    w6_step_products in benches/gemm.rs."""
+    layers = 2
+    products = []
+    for m, k, n in [(1024, 128, 384), (1024, 128, 128), (1024, 128, 512), (1024, 512, 128)]:
+        products += [((m, k, n, "NN", 1), layers), ((m, n, k, "NT", 1), layers), ((k, m, n, "TN", 1), layers)]
+    products += [(case, layers) for case in [(64, 32, 64, "NN", 64), (64, 64, 32, "NN", 64), (64, 32, 64, "NT", 64),
+                                             (64, 64, 32, "TN", 64), (64, 64, 32, "NN", 64), (32, 64, 64, "TN", 64)]]
+    products += [((1024, 128, 512, "NN", 1), 1), ((1024, 512, 128, "NT", 1), 1), ((128, 1024, 512, "TN", 1), 1)]
+    return products
+
+
+def time_w6_step(lib, mul, empty, rounds=21):
+    """Milliseconds for all the products of a W6 step, back to back, median of `rounds`."""
+    setups = []
+    for (m, k, n, layout, batch), count in w6_step_products():
+        a, b = operands(m, k, n, layout, batch, lib)
+        setups.append((a, b, empty((batch, m, n) if batch > 1 else (m, n)), count))
+
+    def step():
+        t0 = time.perf_counter()
+        for a, b, c, count in setups:
+            for _ in range(count):
+                mul(a, b, c)
+        return (time.perf_counter() - t0) * 1e3
+
+    step()
+    return statistics.median(step() for _ in range(rounds))
+
+
 def name(m, k, n, layout, batch, what):
     prefix = f"{batch} x " if batch > 1 else ""
     return f"{prefix}{m}x{k}x{n} {layout} ({what})"
@@ -93,3 +124,5 @@ def main():
 
 with threadpool_limits(limits=2, user_api="blas"):
     main()
+    for lib, mul, empty in kernels():
+        print(f"W6 GEMMs of a step {lib}: {time_w6_step(lib, mul, empty):.2f} ms (median of 21)")

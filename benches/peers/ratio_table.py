@@ -36,6 +36,9 @@ for w, prefix in (("W5 transformer, batch 1", "W5 transformer step, batch 1"),
         (w, "PyTorch", rf"^{p} torch: {NUMBER} ms/step", "ms"),
     ]
 PATTERNS += [
+    ("W6 GEMMs of a step, isolated", "tapegrad", rf"^W6 GEMMs of a step: {NUMBER} ms", "ms"),
+    ("W6 GEMMs of a step, isolated", "NumPy", rf"^W6 GEMMs of a step numpy: {NUMBER} ms", "ms"),
+    ("W6 GEMMs of a step, isolated", "PyTorch", rf"^W6 GEMMs of a step torch: {NUMBER} ms", "ms"),
     ("W6 peak memory of a step", "tapegrad", rf"^W6 transformer step peak memory: {NUMBER} MiB", "MiB"),
     ("W6 peak memory of a step", "PyTorch", rf"^W6 transformer step torch peak memory: {NUMBER} MiB", "MiB"),
 ]
