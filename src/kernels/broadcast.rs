@@ -3,7 +3,7 @@
 //! `broadcast_to`'s forward is `expand` and its backward `sum_to`; a reduction over several
 //! axes is `sum_to` forward and `expand` backward.
 
-use crate::kernels::parallel::{for_each_block, rows_per_block, rows_per_sum_block};
+use crate::kernels::parallel::{Partials, for_each_block, rows_per_block, rows_per_sum_block};
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::shape::{for_each_binary, numel};
 
@@ -53,11 +53,9 @@ pub(crate) fn sum_rows(g: &[f64], row: usize, scale: f64) -> Data {
         add_rows(g, &mut out);
         return out;
     }
-    let mut partial = buffer::zeroed(row * rows.div_ceil(per));
-    for_each_block(g.chunks(per * row).zip(partial.chunks_mut(row)), |(g, sum)| add_rows(g, sum));
-    for block in partial.chunks_exact(row) {
-        out.iter_mut().zip(block).for_each(|(o, &p)| *o += p);
-    }
+    let mut partial = Partials::zeros(rows.div_ceil(per), row);
+    for_each_block(g.chunks(per * row).zip(partial.rows_mut()), |(g, sum)| add_rows(g, sum));
+    partial.add_into(&mut out);
     out
 }
 

@@ -12,7 +12,7 @@
 
 use multiversion::multiversion;
 
-use crate::kernels::parallel::{for_each_block, rows_per_sum_block, zip_options};
+use crate::kernels::parallel::{Partials, for_each_block, rows_per_sum_block, zip_options};
 use crate::kernels::rows;
 
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row, with the biased variance
@@ -66,10 +66,11 @@ pub(crate) fn backward(
     let blocks = x.chunks(per * d).zip(g.chunks(per * d)).zip(mean.chunks(per).zip(rstd.chunks(per)));
     let dx_blocks = dx.map(|dx| dx.chunks_mut(per * d));
     // Each block sums its rows' `dgamma` and `dbeta` into its own row of these.
-    let mut partial_gamma = dgamma.as_ref().map(|_| vec![0.0; d * mean.len().div_ceil(per)]);
-    let mut partial_beta = dbeta.as_ref().map(|_| vec![0.0; d * mean.len().div_ceil(per)]);
+    let blocks_count = mean.len().div_ceil(per);
+    let mut partial_gamma = dgamma.as_ref().map(|_| Partials::zeros(blocks_count, d));
+    let mut partial_beta = dbeta.as_ref().map(|_| Partials::zeros(blocks_count, d));
     let sums =
-        zip_options(partial_gamma.as_mut().map(|p| p.chunks_mut(d)), partial_beta.as_mut().map(|p| p.chunks_mut(d)));
+        zip_options(partial_gamma.as_mut().map(Partials::rows_mut), partial_beta.as_mut().map(Partials::rows_mut));
     let blocks = blocks.zip(zip_options(dx_blocks, Some(sums)));
     for_each_block(blocks, |(((x, g), (mean, rstd)), (dx, sums))| {
         let (dgamma, dbeta) = sums.expect("one pair of sums per block");
@@ -78,9 +79,7 @@ pub(crate) fn backward(
     // The blocks' sums, in block order.
     for (total, partial) in [(dgamma, partial_gamma), (dbeta, partial_beta)] {
         if let (Some(total), Some(partial)) = (total, partial) {
-            for block in partial.chunks_exact(d) {
-                total.iter_mut().zip(block).for_each(|(t, p)| *t += p);
-            }
+            partial.add_into(total);
         }
     }
 }
