@@ -206,30 +206,33 @@ fn narrow_gradcheck() {
 
 /// Narrows add their slice into the gradient summed so far, in place: three slices that tile
 /// a tensor (as attention's q, k, v of one fused projection), an overlapping one, and a path
-/// that reaches the input whole, in either order.
+/// that reaches the input whole, in either order; on 2 rows, and on 12,000 (split over the
+/// cores).
 #[test]
 fn narrows_sum_their_slices_into_one_gradient() {
-    let x = Tensor::from_fn(&[2, 6], |ix| (ix[0] * 6 + ix[1]) as f64);
-    let tape = Tape::new();
-    let v = tape.var(x);
-    let weights = |len: usize, scale: f64| {
-        tape.constant(Tensor::from_fn(&[2, len], |ix| scale * (1 + ix[0] * len + ix[1]) as f64))
-    };
-    let parts = [(0, 2, 1.0), (2, 2, 10.0), (4, 2, 100.0), (1, 3, 1000.0)];
-    let mut loss = (v * 0.5).sum();
-    for (start, len, scale) in parts {
-        loss = loss + (v.narrow(1, start, len) * weights(len, scale)).sum();
-    }
-    let grads = loss.backward();
-    let mut expected = vec![0.5; 12];
-    for (start, len, scale) in parts {
-        for row in 0..2 {
-            for j in 0..len {
-                expected[row * 6 + start + j] += scale * (1 + row * len + j) as f64;
+    for rows in [2, 12_000] {
+        let x = Tensor::from_fn(&[rows, 6], |ix| (ix[0] * 6 + ix[1]) as f64);
+        let tape = Tape::new();
+        let v = tape.var(x);
+        let weights = |len: usize, scale: f64| {
+            tape.constant(Tensor::from_fn(&[rows, len], |ix| scale * (1 + (ix[0] * len + ix[1]) % 97) as f64))
+        };
+        let parts = [(0, 2, 1.0), (2, 2, 10.0), (4, 2, 100.0), (1, 3, 1000.0)];
+        let mut loss = (v * 0.5).sum();
+        for (start, len, scale) in parts {
+            loss = loss + (v.narrow(1, start, len) * weights(len, scale)).sum();
+        }
+        let grads = loss.backward();
+        let mut expected = vec![0.5; rows * 6];
+        for (start, len, scale) in parts {
+            for row in 0..rows {
+                for j in 0..len {
+                    expected[row * 6 + start + j] += scale * (1 + (row * len + j) % 97) as f64;
+                }
             }
         }
+        assert_eq!(grads.wrt(v).unwrap().data(), expected.as_slice(), "{rows} rows");
     }
-    assert_eq!(grads.wrt(v).unwrap().data(), expected.as_slice());
     check(&[randn(&[3, 6], 27)], |v| {
         v[0].narrow(1, 0, 2).exp() * v[0].narrow(1, 2, 2) + v[0].narrow(1, 3, 2) + v[0].narrow(1, 4, 2).tanh()
     });

@@ -242,34 +242,43 @@ impl Rule for Narrow {
         let (axis, start) = (self.axis, self.start);
         let shape = cx.input_shape(0).to_vec();
         let AxisSplit { outer, len: n, inner } = split_at_axis(&shape, axis);
-        // Block `o` of `g` (its `len * inner` elements) belongs at `(o * n + start) * inner`.
-        let slice_of = |g: &Tensor| {
-            let len = g.shape()[axis];
-            (len * inner, move |o: usize| (o * n + start) * inner)
-        };
+        // Each outer position is a row of `n * inner` elements of `dx`, whose elements
+        // `start * inner..` take the `block` elements of `g` at that position. Large gradients
+        // are split over the cores by rows.
+        let row = n * inner;
+        let offset = start * inner;
+        let block_of = |g: &Tensor| g.shape()[axis] * inner;
+        let per = rows_per_block(outer, row);
         cx.add_in_place(
             0,
             |g| {
-                // Written whole: zeros around the slice, the slice copied (no zero fill first).
-                let (block, at) = slice_of(g);
-                let mut dx = buffer::scratch(outer * n * inner);
-                for o in 0..outer {
-                    let row = &mut dx[o * n * inner..(o + 1) * n * inner];
-                    let (before, rest) = row.split_at_mut(at(o) - o * n * inner);
-                    let (slice, after) = rest.split_at_mut(block);
-                    before.fill(0.0);
-                    slice.copy_from_slice(&g.data()[o * block..(o + 1) * block]);
-                    after.fill(0.0);
+                let block = block_of(g);
+                if block == 0 {
+                    return Tensor::zeros(&shape);
                 }
+                // Written whole: zeros around the slice, the slice copied (no zero fill first).
+                let mut dx = buffer::scratch(outer * row);
+                for_each_block(dx.chunks_mut(per * row).zip(g.data().chunks(per * block)), |(dx, g)| {
+                    for (dx, g) in dx.chunks_exact_mut(row).zip(g.chunks_exact(block)) {
+                        let (before, rest) = dx.split_at_mut(offset);
+                        let (slice, after) = rest.split_at_mut(block);
+                        before.fill(0.0);
+                        slice.copy_from_slice(g);
+                        after.fill(0.0);
+                    }
+                });
                 Tensor::from_parts(dx, &shape)
             },
             |g, dx| {
-                let (block, at) = slice_of(g);
-                let dx = dx.data_mut();
-                for o in 0..outer {
-                    let g = &g.data()[o * block..(o + 1) * block];
-                    dx[at(o)..at(o) + block].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
+                let block = block_of(g);
+                if block == 0 {
+                    return;
                 }
+                for_each_block(dx.data_mut().chunks_mut(per * row).zip(g.data().chunks(per * block)), |(dx, g)| {
+                    for (dx, g) in dx.chunks_exact_mut(row).zip(g.chunks_exact(block)) {
+                        dx[offset..offset + block].iter_mut().zip(g).for_each(|(d, &g)| *d += g);
+                    }
+                });
             },
         );
     }
