@@ -28,6 +28,18 @@ fn embedding_gathers_rows_and_its_gradient_scatter_adds() {
     assert_eq!(grads.wrt(t).unwrap(), &expected);
 }
 
+/// A lookup large enough to be split over the cores gathers the same rows.
+#[test]
+fn a_large_embedding_gathers_every_row() {
+    let table = randn(&[50, 128], 4);
+    let ids: Vec<usize> = (0..1024).map(|i| (i * 7) % 50).collect();
+    let y = Tape::new().var(table.clone()).embedding(&ids).value();
+    assert_eq!(y.shape(), [1024, 128]);
+    for (row, &id) in y.data().chunks(128).zip(&ids) {
+        assert_eq!(row, &table.data()[id * 128..(id + 1) * 128]);
+    }
+}
+
 #[test]
 fn embedding_gradcheck_with_repeated_ids_and_rank_3_table() {
     check(&[randn(&[4, 3], 2)], |v| v[0].embedding(&[1, 3, 1, 0, 1]).tanh());

@@ -5,6 +5,7 @@
 //! [`ScatterAdd`]), whose backward is again the pick.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -13,13 +14,22 @@ use crate::tensor::shape::{AxisSplit, Shape, for_each_broadcast, numel, split_at
 /// The slices `ids` of the middle axis of `x` viewed as `[outer, len, inner]`, in that order:
 /// `[outer, ids.len(), inner]`.
 pub(crate) fn select_along(x: &[f64], AxisSplit { outer, len, inner }: AxisSplit, ids: &[usize]) -> Data {
-    let mut out = buffer::with_capacity(outer * ids.len() * inner);
-    for o in 0..outer {
-        for &id in ids {
-            let at = (o * len + id) * inner;
-            out.extend_from_slice(&x[at..at + inner]);
-        }
+    // Every element is written: one slice of `inner` per (outer position, id); a large result is
+    // split over the cores by slices.
+    let slices = outer * ids.len();
+    let mut out = buffer::scratch(slices * inner);
+    if inner == 0 || ids.is_empty() {
+        return out;
     }
+    let per = rows_per_block(slices, inner);
+    for_each_block(out.chunks_mut(per * inner).enumerate(), |(b, out)| {
+        for (k, out) in out.chunks_exact_mut(inner).enumerate() {
+            let slice = b * per + k;
+            let (o, id) = (slice / ids.len(), ids[slice % ids.len()]);
+            let at = (o * len + id) * inner;
+            out.copy_from_slice(&x[at..at + inner]);
+        }
+    });
     out
 }
 
