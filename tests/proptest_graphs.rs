@@ -62,7 +62,9 @@ fn step<'t>(tape: &'t Tape, v: Var<'t>, y: Var<'t>, choice: u64) -> Var<'t> {
     let axis = pick(rank);
     // Means over nothing are NaN (as PyTorch): correct, but then nothing is left to check.
     let empty = shape.contains(&0);
-    let ramp = |shape: &[usize], axis: usize| Tensor::from_fn(shape, |ix| 0.1 * ix[axis] as f64);
+    // Steps of 0.10025: one or two steps are 0.25e-3 or 0.5e-3 off the 1e-3 grid of `values`,
+    // so the ramp cannot make two inputs tie (steps of 0.1 could: 1.0 + 0.1 = 1.1).
+    let ramp = |shape: &[usize], axis: usize| Tensor::from_fn(shape, |ix| 0.10025 * ix[axis] as f64);
     match choice % 30 {
         0 => v.tanh(),
         1 => v.sigmoid(),
@@ -81,7 +83,7 @@ fn step<'t>(tape: &'t Tape, v: Var<'t>, y: Var<'t>, choice: u64) -> Var<'t> {
         },
         13 if rank > 0 => v.sum_axis(axis, choice & 1 == 0),
         14 if rank > 0 && shape[axis] > 0 => v.mean_axis(axis, choice & 1 == 0),
-        // The ramp (steps of 0.1) breaks ties among values copied by a broadcast.
+        // The ramp breaks ties among values copied by a broadcast.
         15 if rank > 0 && shape[axis] > 0 => (v + tape.constant(ramp(&shape, axis))).max_axis(axis, choice & 1 == 0),
         16 if rank > 0 => v.softmax(axis),
         17 if rank > 0 => v.log_softmax(axis),
