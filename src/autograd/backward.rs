@@ -43,10 +43,7 @@ impl<'t> Var<'t> {
     /// it.
     #[track_caller]
     pub fn backward_with(self, seed: Tensor) -> Grads {
-        match self.run_backward(seed, self.tape.anomaly_detection(), None, None) {
-            Ok(grads) => grads,
-            Err(anomaly) => panic!("{anomaly}"),
-        }
+        self.run_backward_or_panic(seed, None, None)
     }
 
     /// [`Var::backward`] keeping only the gradients of the nodes in `wrt` (parameters, say), as
@@ -71,11 +68,7 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn backward_wrt(self, wrt: &[Var<'t>]) -> Grads {
         let keep = self.keep_mask("backward_wrt", wrt);
-        let seed = self.scalar_seed("backward_wrt");
-        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep), None) {
-            Ok(grads) => grads,
-            Err(anomaly) => panic!("{anomaly}"),
-        }
+        self.run_backward_or_panic(self.scalar_seed("backward_wrt"), Some(&keep), None)
     }
 
     /// [`Var::backward_wrt`] that also releases every value of the graph as soon as no backward
@@ -118,10 +111,7 @@ impl<'t> Var<'t> {
         let keep = self.keep_mask("backward_wrt_releasing", wrt);
         let seed = self.scalar_seed("backward_wrt_releasing");
         let plan = ReleasePlan::new(&self.tape.nodes.borrow(), self.id, &keep);
-        match self.run_backward(seed, self.tape.anomaly_detection(), Some(&keep), Some(&plan)) {
-            Ok(grads) => grads,
-            Err(anomaly) => panic!("{anomaly}"),
-        }
+        self.run_backward_or_panic(seed, Some(&keep), Some(&plan))
     }
 
     /// Which nodes up to this output are in `wrt`; panics, naming `op`, for a `Var` of another
@@ -149,6 +139,16 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn try_backward(self) -> Result<Grads, crate::Anomaly> {
         self.run_backward(self.scalar_seed("try_backward"), true, None, None)
+    }
+
+    /// [`Var::run_backward`] checking gradients only in anomaly mode, where the first bad one
+    /// panics (the panicking entry points: `backward`, `backward_wrt`, ...).
+    #[track_caller]
+    fn run_backward_or_panic(self, seed: Tensor, keep: Option<&[bool]>, release: Option<&ReleasePlan>) -> Grads {
+        match self.run_backward(seed, self.tape.anomaly_detection(), keep, release) {
+            Ok(grads) => grads,
+            Err(anomaly) => panic!("{anomaly}"),
+        }
     }
 
     /// The backward loop; with `check`, each rule's input gradients are checked for NaN/inf;
