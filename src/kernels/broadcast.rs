@@ -5,14 +5,22 @@
 
 use crate::kernels::parallel::{Partials, for_each_block, rows_per_block, rows_per_sum_block};
 use crate::tensor::buffer::{self, Data};
-use crate::tensor::shape::{for_each_binary, numel};
+use crate::tensor::shape::{BinaryLayout, binary_layout, for_each_binary, numel};
 
 /// `x` (of shape `from`) repeated along the axes where `from` has size 1 or is missing, to
-/// `to` (which `from` broadcasts to).
+/// `to` (which `from` broadcasts to): a copy when the shapes are equal, row by row when `x` is
+/// one row repeated along leading axes (a bias; see [`repeat_rows`]), the general walk
+/// otherwise.
 pub(crate) fn expand(x: &[f64], from: &[usize], to: &[usize]) -> Data {
-    let mut out = buffer::zeroed(numel(to));
-    for_each_binary(to, from, to, |i, _, ix| out[i] = x[ix]);
-    out
+    match binary_layout(to, from, to) {
+        BinaryLayout::Same => buffer::copy(x),
+        BinaryLayout::RowsOfB(_) => repeat_rows(x, numel(to)),
+        _ => {
+            let mut out = buffer::zeroed(numel(to));
+            for_each_binary(to, from, to, |i, _, ix| out[i] = x[ix]);
+            out
+        }
+    }
 }
 
 /// `g` (of shape `from`) summed over the axes where `to` has size 1 or is missing: the shape

@@ -20,8 +20,9 @@ fn broadcast(x: &Tensor, shape: &[usize]) -> Tensor {
     Tensor::from_parts(expand(x.data(), x.shape(), shape), shape)
 }
 
-/// `x` summed over the axes along which `shape` broadcasts to `x`'s shape.
-fn sum_to(x: &Tensor, shape: &[usize]) -> Tensor {
+/// `x` summed over the axes along which `shape` broadcasts to `x`'s shape (`x` itself, its
+/// buffer shared, when the shapes are equal).
+pub(crate) fn sum_to(x: &Tensor, shape: &[usize]) -> Tensor {
     if x.shape() == shape {
         return x.clone();
     }

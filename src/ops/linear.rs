@@ -8,11 +8,11 @@
 //! ~20% of the values a step keeps (`docs/perf.md`).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::broadcast::{expand, repeat_rows, sum_rows, sum_to};
+use crate::kernels::broadcast::{expand, sum_rows};
 use crate::kernels::gemm::{MatRef, gemm};
-use crate::ops::broadcast::sum_to_shape;
+use crate::ops::broadcast::{sum_to, sum_to_shape};
 use crate::tensor::Tensor;
-use crate::tensor::buffer::{self, Data};
+use crate::tensor::buffer;
 use crate::tensor::shape::{BinaryLayout, Shape, binary_layout, broadcast_shapes, check_shape, numel};
 
 /// The sizes of one affine map: `x` read as a `rows x k` matrix, times the weight as a
@@ -150,7 +150,7 @@ fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>
         let plan = Plan::new(layout, xv.shape(), wv.shape(), bv.as_ref().map(|b| b.shape()));
         let (rows, k, m) = (plan.rows, plan.k, plan.m);
         let mut out = match &bv {
-            Some(b) => fill_with_bias(b, &plan.out),
+            Some(b) => expand(b.data(), b.shape(), &plan.out),
             None => buffer::scratch(numel(&plan.out)),
         };
         let beta = if bv.is_some() { 1.0 } else { 0.0 };
@@ -161,16 +161,6 @@ fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>
     match bias {
         Some(b) => x.tape.record(rule, &[x, w, b], y),
         None => x.tape.record(rule, &[x, w], y),
-    }
-}
-
-/// A buffer of the output's shape holding the bias, repeated as it broadcasts: row by row for
-/// the common bias per output feature, the general walk otherwise.
-fn fill_with_bias(bias: &Tensor, out: &[usize]) -> Data {
-    match binary_layout(out, bias.shape(), out) {
-        BinaryLayout::Same => buffer::copy(bias.data()),
-        BinaryLayout::RowsOfB(_) => repeat_rows(bias.data(), numel(out)),
-        _ => expand(bias.data(), bias.shape(), out),
     }
 }
 
@@ -226,9 +216,8 @@ impl Rule for Affine {
         cx.add_with(2, |cx| {
             let (g, shape) = (cx.upstream(), cx.input_shape(2));
             match binary_layout(g.shape(), shape, g.shape()) {
-                BinaryLayout::Same => cx.upstream_as(shape),
                 BinaryLayout::RowsOfB(row) => Tensor::from_parts(sum_rows(g.data(), row, 1.0), shape),
-                _ => Tensor::from_parts(sum_to(g.data(), g.shape(), shape), shape),
+                _ => sum_to(g, shape),
             }
         });
     }
