@@ -86,7 +86,9 @@ impl<'t> Var<'t> {
         first.tape.record(Stack { axis }, parts, y)
     }
 
-    /// The slice `start..start + len` along `axis` (a copy), like `torch.narrow`.
+    /// The slice `start..start + len` along `axis`, like `torch.narrow`: of a large tensor, a
+    /// view of its buffer (no copy; see [`Var::transpose`]), which `reshape` keeps a view when
+    /// strides can read it with the new shape, and `matmul` reads in place.
     ///
     /// Panics when the axis is out of range or the slice does not fit.
     ///
@@ -102,7 +104,7 @@ impl<'t> Var<'t> {
             let x = self.value_ref();
             check_axis("narrow", axis, x.shape());
             crate::tensor::shape::check_slice("narrow", x.shape(), axis, start, len);
-            Tensor::from_parts(slice_along(&x, axis, start, len), &with_axis(x.shape(), axis, len))
+            x.narrowed(axis, start, len)
         };
         self.tape.record(Narrow { axis, start }, &[self], y)
     }

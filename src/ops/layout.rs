@@ -2,73 +2,20 @@
 //! `unsqueeze` (`broadcast_to` is in `broadcast`). Their backward rules move the gradient back the same way.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::check_axis;
-use crate::tensor::Tensor;
-use crate::tensor::buffer;
 use crate::tensor::shape::{Shape, numel};
 
-/// A copy of `x` (of `shape`) with axes `a` and `b` swapped.
-///
-/// The shape is read as `[outer, A, mid, B, inner]` (the axes before `a`, axis `a`, the axes
-/// between, axis `b`, the axes after), and the output `[outer, B, mid, A, inner]` is written in
-/// order: each output run of `inner` elements is one contiguous run of the input, copied whole
-/// (`transpose(1, 2)` of attention's `[b, t, h, dk]` moves runs of `dk`). When `b` is the last
-/// axis (`inner == 1`, a matrix transpose) the input is read down its columns; the blocks of
-/// `outer` are split over the cores when the tensor is large.
-fn swap_axes(x: &[f64], shape: &[usize], (a, b): (usize, usize)) -> Tensor {
-    let (a, b) = (a.min(b), a.max(b));
-    let mut out_shape = Shape::from_slice(shape);
-    out_shape.swap(a, b);
-    // Every element of the output is written below (a swap is a permutation).
-    let mut out = buffer::scratch(x.len());
-    if a == b || x.is_empty() {
-        out.copy_from_slice(x);
-        return Tensor::from_parts(out, &out_shape);
-    }
-    let (outer, size_a) = (numel(&shape[..a]), shape[a]);
-    let (mid, size_b, inner) = (numel(&shape[a + 1..b]), shape[b], numel(&shape[b + 1..]));
-    let block = size_a * mid * size_b * inner; // one `outer` position, input and output alike
-    let per = rows_per_block(outer, block);
-    let blocks = out.chunks_mut(per * block).zip(x.chunks(per * block));
-    for_each_block(blocks, |(out, x)| {
-        for (out, x) in out.chunks_exact_mut(block).zip(x.chunks_exact(block)) {
-            if inner == 1 {
-                // A matrix transpose (per `outer` and `mid` position): element by element.
-                let mut to = out.iter_mut();
-                for j in 0..size_b {
-                    for m in 0..mid {
-                        for i in 0..size_a {
-                            *to.next().expect("one element per output position") = x[(i * mid + m) * size_b + j];
-                        }
-                    }
-                }
-                continue;
-            }
-            let mut runs = out.chunks_exact_mut(inner);
-            for j in 0..size_b {
-                for m in 0..mid {
-                    for i in 0..size_a {
-                        let from = ((i * mid + m) * size_b + j) * inner;
-                        let run = runs.next().expect("one run per output position");
-                        run.copy_from_slice(&x[from..from + inner]);
-                    }
-                }
-            }
-        }
-    });
-    Tensor::from_parts(out, &out_shape)
-}
-
 impl<'t> Var<'t> {
-    /// Swaps axes `a` and `b` (a copy, row-major like every tensor).
+    /// Swaps axes `a` and `b`. As in PyTorch, a large tensor's transpose is a view: it shares
+    /// the input's buffer and swaps two strides. `matmul` reads it where it is; an op that
+    /// needs row-major elements (or [`Tensor::data`](crate::Tensor::data)) gathers them once (see `tensor::view`).
     #[track_caller]
     pub fn transpose(self, a: usize, b: usize) -> Var<'t> {
         let y = {
             let v = self.value_ref();
             check_axis("transpose", a, v.shape());
             check_axis("transpose", b, v.shape());
-            swap_axes(v.data(), v.shape(), (a, b))
+            v.transposed(a, b)
         };
         self.tape.record(Transpose { axes: (a, b) }, &[self], y)
     }
@@ -171,9 +118,10 @@ impl Rule for Transpose {
     }
 
     /// The output element at a swapped index came from the input element at the original
-    /// index, so the gradient is swapped back: `dx = transpose(g)` (same axes).
+    /// index, so the gradient is swapped back: `dx = transpose(g)` (same axes; a view of the
+    /// upstream gradient when it is large).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| swap_axes(cx.upstream().data(), cx.upstream().shape(), self.axes));
+        cx.add_with(0, |cx| cx.upstream().transposed(self.axes.0, self.axes.1));
     }
 
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
@@ -225,29 +173,49 @@ impl Rule for Reshape {
 
 #[cfg(test)]
 mod tests {
-    use super::swap_axes;
+    use crate::tensor::Tensor;
     use crate::tensor::shape::{numel, strides, unravel};
 
-    /// The run-copying transpose against the definition, element by element, for every pair
-    /// of axes of shapes with and without size-1 and size-0 axes (inner runs of 1 and more).
+    /// A transpose against the definition, element by element, for every pair of axes of
+    /// shapes with and without size-1 and size-0 axes (inner runs of 1 and more): small ones
+    /// (copies) and large ones (views, read through `data`).
     #[test]
-    fn swap_axes_moves_every_element_where_the_definition_puts_it() {
-        let shapes: [&[usize]; 6] = [&[3, 4], &[2, 3, 4], &[2, 1, 3, 5], &[2, 3, 2, 4, 3], &[4, 0, 3], &[1, 7]];
+    fn transpose_moves_every_element_where_the_definition_puts_it() {
+        let shapes: [&[usize]; 9] = [
+            &[3, 4],
+            &[2, 3, 4],
+            &[2, 1, 3, 5],
+            &[2, 3, 2, 4, 3],
+            &[4, 0, 3],
+            &[1, 7],
+            &[40, 50],
+            &[4, 16, 2, 8],
+            &[3, 1, 20, 30],
+        ];
         for shape in shapes {
             let x: Vec<f64> = (0..numel(shape)).map(|i| i as f64 + 0.5).collect();
+            let large = x.len() >= crate::tensor::storage::SHARE_MIN_LEN;
+            let t = Tensor::new(x.clone(), shape).unwrap();
             for a in 0..shape.len() {
                 for b in 0..shape.len() {
-                    let y = swap_axes(&x, shape, (a, b));
+                    let y = t.transposed(a, b);
                     let mut expected_shape = shape.to_vec();
                     expected_shape.swap(a, b);
                     assert_eq!(y.shape(), expected_shape.as_slice());
                     let read = strides(shape);
-                    for (at, &value) in y.data().iter().enumerate() {
-                        let mut index = unravel(at, &expected_shape);
-                        index.swap(a, b);
-                        let from: usize = index.iter().zip(&read).map(|(i, s)| i * s).sum();
-                        assert_eq!(value, x[from], "{shape:?} axes ({a}, {b}) at {at}");
-                    }
+                    let expected: Vec<f64> = (0..x.len())
+                        .map(|at| {
+                            let mut index = unravel(at, &expected_shape);
+                            index.swap(a, b);
+                            x[index.iter().zip(&read).map(|(i, s)| i * s).sum::<usize>()]
+                        })
+                        .collect();
+                    assert_eq!(y.data(), expected.as_slice(), "{shape:?} axes ({a}, {b})");
+                    // A view exactly when the elements move and the buffer is large enough to share.
+                    assert_eq!(y.is_view(), large && expected != x, "{shape:?} axes ({a}, {b})");
+                    // Swapping back reads the input's order again: an ordinary tensor, equal to it.
+                    let back = y.transposed(a, b);
+                    assert!(!back.is_view() && back == t, "{shape:?} axes ({a}, {b}) and back");
                 }
             }
         }

@@ -1,5 +1,10 @@
 //! `matmul`: `[.., n, k] x [.., k, m] -> [.., n, m]`. The leading (batch) axes broadcast as
 //! in NumPy; each batch element is one GEMM through [`kernels::gemm`](crate::kernels::gemm).
+//!
+//! Operands are read through their strides (`Tensor::strided`), so a transposed view
+//! (attention's `k^T`, and its `q`, `k` and `v` with the heads moved forward) goes to the GEMM
+//! as it is, without being gathered into row-major order first; so does a transposed upstream
+//! gradient in the backward pass.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm};
@@ -7,7 +12,48 @@ use crate::kernels::parallel::{cores, for_each_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-use crate::tensor::shape::{Shape, broadcast_shapes, broadcast_strides, for_each_broadcast, numel};
+use crate::tensor::shape::{Shape, broadcast_shapes, for_each_broadcast, numel, strides};
+
+/// One operand as the GEMMs read it: a buffer, where each batch element's matrix starts in it,
+/// and the strides of the matrices' rows and columns.
+struct Operand<'a> {
+    data: &'a [f64],
+    starts: Vec<usize>,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// `x` read through its strides (a view as it is), over the `batch` it broadcasts to.
+    fn read(x: &'a Tensor, batch: &[usize]) -> Operand<'a> {
+        let (offset, data, steps) = x.strided();
+        Operand::with_strides(data, offset, x.shape(), &steps, batch)
+    }
+
+    /// A row-major buffer of `shape` (a gradient being written), over `batch`.
+    fn row_major(data: &'a [f64], shape: &[usize], batch: &[usize]) -> Operand<'a> {
+        Operand::with_strides(data, 0, shape, &strides(shape), batch)
+    }
+
+    fn with_strides(data: &'a [f64], offset: usize, shape: &[usize], steps: &[usize], batch: &[usize]) -> Operand<'a> {
+        let rank = shape.len();
+        // The batch axes' strides, aligned to the right of `batch`; a broadcast axis (missing
+        // or of size 1) reads the same matrix again (stride 0).
+        let lead = batch.len() - (rank - 2);
+        let batch_steps: Shape =
+            (0..batch.len()).map(|i| if i < lead || shape[i - lead] == 1 { 0 } else { steps[i - lead] }).collect();
+        let mut starts = Vec::with_capacity(numel(batch));
+        for_each_broadcast(batch, &batch_steps, &batch_steps, |at, _| starts.push(offset + at));
+        Operand { data, starts, row_stride: steps[rank - 2], col_stride: steps[rank - 1] }
+    }
+
+    /// Batch element `i`'s `rows x cols` matrix. The GEMM checks that it lies inside the
+    /// buffer (`MatRef::in_bounds`).
+    fn matrix(&self, i: usize, rows: usize, cols: usize) -> MatRef<'a> {
+        let data = self.data.get(self.starts[i]..).unwrap_or_default();
+        MatRef { data, rows, cols, row_stride: self.row_stride, col_stride: self.col_stride }
+    }
+}
 
 /// The sizes of one product: `a` is `n x k`, `b` is `k x m`, and the batch shape they
 /// broadcast to.
@@ -38,25 +84,6 @@ impl Plan {
         // below (`ia * n * k`, ...) is below an operand's length: no product can wrap.
         crate::tensor::shape::check_shape("matmul", &[a, b], &plan.out_shape());
         plan
-    }
-
-    /// Calls `f(ia, ib, io)` with the offsets of the `a`, `b` and output matrices of every
-    /// batch element (a broadcast batch axis reuses the same matrix).
-    fn for_each_batch(&self, a: &[usize], b: &[usize], mut f: impl FnMut(usize, usize, usize)) {
-        let sa = broadcast_strides(&a[..a.len() - 2], &self.batch);
-        let sb = broadcast_strides(&b[..b.len() - 2], &self.batch);
-        let mut io = 0;
-        for_each_broadcast(&self.batch, &sa, &sb, |ia, ib| {
-            f(ia * self.n * self.k, ib * self.k * self.m, io * self.n * self.m);
-            io += 1;
-        });
-    }
-
-    /// The offsets `(a, b, out)` of every batch element, in output order.
-    fn batches(&self, a: &[usize], b: &[usize]) -> Vec<(usize, usize, usize)> {
-        let mut all = Vec::with_capacity(numel(&self.batch));
-        self.for_each_batch(a, b, |ia, ib, io| all.push((ia, ib, io)));
-        all
     }
 
     /// How many batch elements each core takes: the whole batch on the calling thread unless
@@ -91,20 +118,18 @@ impl<'t> Var<'t> {
             // Every batch element's GEMM (with `beta = 0`) writes its whole output block.
             let mut out = buffer::scratch(numel(&shape));
             let (n, k, m) = (plan.n, plan.k, plan.m);
-            let batches = plan.batches(a.shape(), b.shape());
-            let per = plan.batch_block(batches.len());
-            let (a, b) = (a.data(), b.data());
+            let (a, b) = (Operand::read(&a, &plan.batch), Operand::read(&b, &plan.batch));
+            let per = plan.batch_block(a.starts.len());
             // Output blocks follow the batch order, so each core's share of the batch writes
             // one contiguous part of `out`.
-            let blocks = batches.chunks(per).zip(out.chunks_mut((per * n * m).max(1)));
-            for_each_block(blocks, |(batches, out)| {
-                let start = batches[0].2;
-                for &(ia, ib, io) in batches {
-                    let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
-                    let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
-                    gemm(am, bm, 0.0, &mut out[io - start..io - start + n * m]);
-                }
-            });
+            if n * m > 0 {
+                for_each_block(out.chunks_mut(per * n * m).enumerate(), |(block, out)| {
+                    for (j, out) in out.chunks_exact_mut(n * m).enumerate() {
+                        let i = block * per + j;
+                        gemm(a.matrix(i, n, k), b.matrix(i, k, m), 0.0, out);
+                    }
+                });
+            }
             Tensor::from_parts(out, &shape)
         };
         self.tape.record(MatMul, &[self, other], y)
@@ -133,60 +158,61 @@ impl Rule for MatMul {
         let (shape_a, shape_b) = (cx.input_shape(0).to_vec(), cx.input_shape(1).to_vec());
         let plan = Plan::new(&shape_a, &shape_b);
         let (n, k, m) = (plan.n, plan.k, plan.m);
-        let g = cx.upstream().data();
-        let batches = plan.batches(&shape_a, &shape_b);
-        let broadcast = numel(&shape_a) != batches.len() * n * k || numel(&shape_b) != batches.len() * k * m;
+        let g = Operand::read(cx.upstream(), &plan.batch);
+        let count = g.starts.len();
+        let broadcast = numel(&shape_a) != count * n * k || numel(&shape_b) != count * k * m;
         // Each gradient block is written by its first GEMM (`beta = 0`) and accumulated into by
         // any later one (a broadcast batch axis), so no buffer is zero-filled first. With an
         // empty batch or an empty output (`n * m == 0`) no GEMM may run, and the gradients are
         // zeros.
         let fresh = |len: usize| {
-            if batches.is_empty() || n * m == 0 { buffer::zeroed(len) } else { buffer::scratch(len) }
+            if count == 0 || n * m == 0 { buffer::zeroed(len) } else { buffer::scratch(len) }
         };
-        let mut da = cx.wants(0).then(|| (fresh(numel(&shape_a)), cx.input(1).data()));
-        let mut db = cx.wants(1).then(|| (fresh(numel(&shape_b)), cx.input(0).data()));
+        // `dA = G B^T` reads `B`, `dB = A^T G` reads `A` (views through their strides).
+        let b = cx.wants(0).then(|| Operand::read(cx.input(1), &plan.batch));
+        let a = cx.wants(1).then(|| Operand::read(cx.input(0), &plan.batch));
+        let mut da = b.as_ref().map(|_| fresh(numel(&shape_a)));
+        let mut db = a.as_ref().map(|_| fresh(numel(&shape_b)));
         if broadcast {
-            // Which blocks (by offset) a GEMM has written; an empty operand's offsets are all 0.
+            // Where each batch element's gradient block starts (a broadcast axis sends several
+            // to one block), and which blocks a GEMM has written.
+            let (blocks_a, blocks_b) =
+                (Operand::row_major(&[], &shape_a, &plan.batch), Operand::row_major(&[], &shape_b, &plan.batch));
             let (mut written_a, mut written_b) =
                 (vec![false; numel(&shape_a).max(1)], vec![false; numel(&shape_b).max(1)]);
-            for &(ia, ib, io) in &batches {
-                let gm = MatRef::row_major(&g[io..io + n * m], n, m);
-                if let Some((da, b)) = da.as_mut() {
-                    let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
-                    let beta = if std::mem::replace(&mut written_a[ia], true) { 1.0 } else { 0.0 };
-                    gemm(gm, bm.t(), beta, &mut da[ia..ia + n * k]);
+            for i in 0..count {
+                let gm = g.matrix(i, n, m);
+                if let (Some(da), Some(b)) = (da.as_mut(), b.as_ref()) {
+                    let at = blocks_a.starts[i];
+                    let beta = if std::mem::replace(&mut written_a[at], true) { 1.0 } else { 0.0 };
+                    gemm(gm, b.matrix(i, k, m).t(), beta, &mut da[at..at + n * k]);
                 }
-                if let Some((db, a)) = db.as_mut() {
-                    let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
-                    let beta = if std::mem::replace(&mut written_b[ib], true) { 1.0 } else { 0.0 };
-                    gemm(am.t(), gm, beta, &mut db[ib..ib + k * m]);
+                if let (Some(db), Some(a)) = (db.as_mut(), a.as_ref()) {
+                    let at = blocks_b.starts[i];
+                    let beta = if std::mem::replace(&mut written_b[at], true) { 1.0 } else { 0.0 };
+                    gemm(a.matrix(i, n, k).t(), gm, beta, &mut db[at..at + k * m]);
                 }
             }
-        } else {
-            // No broadcast: batch element `i` reads and writes block `i` of every buffer, so
-            // the batch splits over the cores in contiguous parts.
-            let per = plan.batch_block(batches.len());
-            let (a, b) = (db.as_ref().map(|(_, a)| *a), da.as_ref().map(|(_, b)| *b));
-            let da_blocks = da.as_mut().map(|(d, _)| d.chunks_mut((per * n * k).max(1)));
-            let db_blocks = db.as_mut().map(|(d, _)| d.chunks_mut((per * k * m).max(1)));
-            let blocks = g.chunks((per * n * m).max(1)).enumerate().zip(zip_options(da_blocks, db_blocks));
-            for_each_block(blocks, |((block, g), (mut da, mut db))| {
-                let first = block * per;
-                for (i, g) in g.chunks_exact(n * m).enumerate() {
-                    let gm = MatRef::row_major(g, n, m);
-                    let (ia, ib) = ((first + i) * n * k, (first + i) * k * m);
+        } else if count > 0 && n * m > 0 {
+            // No broadcast: batch element `i` writes block `i` of each gradient, so the batch
+            // splits over the cores in contiguous parts.
+            let per = plan.batch_block(count);
+            let (a, b) = (a.as_ref(), b.as_ref());
+            let da_blocks = da.as_mut().map(|d| d.chunks_mut((per * n * k).max(1)));
+            let db_blocks = db.as_mut().map(|d| d.chunks_mut((per * k * m).max(1)));
+            let blocks = (0..count.div_ceil(per)).zip(zip_options(da_blocks, db_blocks));
+            for_each_block(blocks, |(block, (mut da, mut db))| {
+                for i in block * per..((block + 1) * per).min(count) {
+                    let (j, gm) = (i - block * per, g.matrix(i, n, m));
                     if let (Some(da), Some(b)) = (da.as_deref_mut(), b) {
-                        let bm = MatRef::row_major(&b[ib..ib + k * m], k, m);
-                        gemm(gm, bm.t(), 0.0, &mut da[i * n * k..(i + 1) * n * k]);
+                        gemm(gm, b.matrix(i, k, m).t(), 0.0, &mut da[j * n * k..(j + 1) * n * k]);
                     }
                     if let (Some(db), Some(a)) = (db.as_deref_mut(), a) {
-                        let am = MatRef::row_major(&a[ia..ia + n * k], n, k);
-                        gemm(am.t(), gm, 0.0, &mut db[i * k * m..(i + 1) * k * m]);
+                        gemm(a.matrix(i, n, k).t(), gm, 0.0, &mut db[j * k * m..(j + 1) * k * m]);
                     }
                 }
             });
         }
-        let (da, db) = (da.map(|(d, _)| d), db.map(|(d, _)| d));
         if let Some(da) = da {
             cx.add(0, Tensor::from_parts(da, &shape_a));
         }

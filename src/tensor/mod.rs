@@ -12,16 +12,21 @@ use smallvec::SmallVec;
 pub(crate) mod buffer;
 pub(crate) mod shape;
 pub(crate) mod storage;
+pub(crate) mod view;
 
 use crate::error::Error;
 use crate::tensor::buffer::Data;
 use crate::tensor::shape::Shape;
 use crate::tensor::storage::Storage;
+use crate::tensor::view::View;
 
 /// An owned, dense, row-major array of `f64`. Rank 0 (a scalar, shape `[]`) and up.
 pub struct Tensor {
     shape: Shape,
+    /// The elements in row-major order; for a view, the buffer it reads through its strides.
     data: Storage,
+    /// Set when the tensor is a strided view of `data` (what `transpose` returns; see `view`).
+    view: Option<Box<View>>,
 }
 
 impl Tensor {
@@ -43,7 +48,7 @@ impl Tensor {
         if data.len() != n {
             return Err(Error::LengthMismatch { op: "Tensor::new", len: data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data).into() })
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data).into(), view: None })
     }
 
     /// Builds a tensor from parts already known to agree. Crate-internal: ops use it for
@@ -52,12 +57,12 @@ impl Tensor {
     pub(crate) fn from_parts(data: impl Into<Data>, shape: &[usize]) -> Tensor {
         let data: Data = data.into();
         debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length and shape disagree");
-        Tensor { shape: SmallVec::from_slice(shape), data: data.into() }
+        Tensor { shape: SmallVec::from_slice(shape), data: data.into(), view: None }
     }
 
     /// A rank-0 tensor (shape `[]`) holding one value.
     pub fn scalar(value: f64) -> Tensor {
-        Tensor { shape: Shape::new(), data: Data::from_elem(value, 1).into() }
+        Tensor { shape: Shape::new(), data: Data::from_elem(value, 1).into(), view: None }
     }
 
     /// A tensor of `shape` with every element equal to `value`.
@@ -190,12 +195,86 @@ impl Tensor {
 
     /// The elements in row-major order.
     pub fn data(&self) -> &[f64] {
-        &self.data
+        self.dense()
     }
 
     /// The elements in row-major order, writable (the shape stays as it is).
     pub fn data_mut(&mut self) -> &mut [f64] {
+        self.make_dense();
         &mut self.data
+    }
+
+    /// The row-major buffer: this tensor's own, or a view's elements gathered on first use.
+    #[inline]
+    fn dense(&self) -> &Storage {
+        match &self.view {
+            None => &self.data,
+            Some(view) => view.dense(&self.data, &self.shape),
+        }
+    }
+
+    /// Turns a view into an ordinary tensor holding its elements in row-major order (before a
+    /// write: the buffer the view read stays as it was).
+    fn make_dense(&mut self) {
+        if let Some(view) = self.view.take() {
+            let dense = view.into_dense(&self.data, &self.shape);
+            recycle(std::mem::replace(&mut self.data, dense));
+        }
+    }
+
+    /// The elements as a buffer, an offset and one stride per axis: element `i` (a
+    /// multi-index) is `data[offset + i . strides]`. For ops that read strided operands
+    /// (`matmul`): a view is read where it is, without gathering.
+    pub(crate) fn strided(&self) -> (usize, &[f64], Shape) {
+        match &self.view {
+            None => (0, &self.data, shape::strides(&self.shape)),
+            Some(view) => (view.offset, &self.data, view.strides.clone()),
+        }
+    }
+
+    /// Whether this tensor is a strided view (for tests of the ops that make them).
+    #[cfg(test)]
+    pub(crate) fn is_view(&self) -> bool {
+        self.view.is_some()
+    }
+
+    /// This tensor with axes `a` and `b` swapped (both in range). A large tensor's is a view of
+    /// the same buffer (see `view`: nothing is copied until an op reads it in row-major order;
+    /// a view of a view that reads row-major again is an ordinary tensor); a small one's is a
+    /// copy, cheaper than sharing.
+    pub(crate) fn transposed(&self, a: usize, b: usize) -> Tensor {
+        let (offset, _, mut strides) = self.strided();
+        let mut out_shape = self.shape.clone();
+        out_shape.swap(a, b);
+        strides.swap(a, b);
+        self.view_as(out_shape, offset, strides)
+    }
+
+    /// Elements `start..start + len` of `axis` (in range): for a large tensor, a view of the
+    /// same buffer (an offset, the same strides); for a small one, a copy.
+    pub(crate) fn narrowed(&self, axis: usize, start: usize, len: usize) -> Tensor {
+        let (offset, _, strides) = self.strided();
+        let mut out_shape = self.shape.clone();
+        out_shape[axis] = len;
+        // `start < shape[axis]` or `len == 0`; an empty view reads nothing.
+        let offset = if len == 0 { offset } else { offset + start * strides[axis] };
+        self.view_as(out_shape, offset, strides)
+    }
+
+    /// A tensor of `shape` reading this tensor's buffer from `offset` with `strides` (which
+    /// stay inside it): a view when the buffer is shared (large), an ordinary tensor when that
+    /// reads the whole buffer in row-major order, a gathered copy of a small buffer.
+    fn view_as(&self, shape: Shape, offset: usize, strides: Shape) -> Tensor {
+        if !matches!(self.data, Storage::Shared(_)) || shape::numel(&shape) == 0 {
+            // Views only ever read shared buffers.
+            return Tensor::from_parts(view::gather(&self.data, offset, &shape, &strides), &shape);
+        }
+        let data = self.data.clone_value();
+        let view = match view::is_row_major(offset, &shape, &strides, data.len()) {
+            true => None,
+            false => Some(Box::new(View::new(offset, strides))),
+        };
+        Tensor { shape, data, view }
     }
 
     /// `self += alpha * other`, in place (PyTorch's `self.add_(other, alpha=alpha)`): the
@@ -224,6 +303,7 @@ impl Tensor {
 
     /// Takes the elements out, dropping the shape.
     pub fn into_data(mut self) -> Vec<f64> {
+        self.make_dense();
         let mut storage = std::mem::take(&mut self.data);
         std::mem::take(storage.make_mut()).into_vec()
     }
@@ -235,7 +315,10 @@ impl Tensor {
 
     /// The number of elements.
     pub fn numel(&self) -> usize {
-        self.data.len()
+        match self.view {
+            None => self.data.len(),
+            Some(_) => shape::numel(&self.shape),
+        }
     }
 
     /// The value of a one-element tensor (any shape with one element).
@@ -243,27 +326,22 @@ impl Tensor {
     /// Panics when the tensor has more or fewer than one element.
     #[track_caller]
     pub fn item(&self) -> f64 {
-        assert!(
-            self.data.len() == 1,
-            "item: tensor of shape {:?} has {} elements, not 1",
-            self.shape(),
-            self.data.len()
-        );
-        self.data[0]
+        assert!(self.numel() == 1, "item: tensor of shape {:?} has {} elements, not 1", self.shape(), self.numel());
+        self.data()[0]
     }
 
     /// The element at a multi-index. Panics with both the index and the shape when it is out
     /// of range.
     #[track_caller]
     pub fn get(&self, index: &[usize]) -> f64 {
-        self.data[self.offset(index)]
+        self.data()[self.offset(index)]
     }
 
     /// Overwrites the element at a multi-index.
     #[track_caller]
     pub fn set(&mut self, index: &[usize], value: f64) {
         let at = self.offset(index);
-        self.data[at] = value;
+        self.data_mut()[at] = value;
     }
 
     #[track_caller]
@@ -283,38 +361,47 @@ impl Tensor {
     /// ```
     pub fn reshape(mut self, shape: &[usize]) -> Result<Tensor, Error> {
         let n = checked_len("Tensor::reshape", shape)?;
+        self.make_dense();
         if n != self.data.len() {
             return Err(Error::LengthMismatch { op: "Tensor::reshape", len: self.data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor { shape: SmallVec::from_slice(shape), data: std::mem::take(&mut self.data) })
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: std::mem::take(&mut self.data), view: None })
     }
 
     /// Drops the elements and keeps the shape: a value the tape has released (its buffer goes
     /// back to the pool, or to another tensor that shares it).
     pub(crate) fn release(&mut self) {
-        if let Some(data) = std::mem::take(&mut self.data).into_own() {
-            buffer::recycle(data);
+        if let Some(dense) = self.view.take().and_then(|mut view| view.take_dense()) {
+            recycle(dense);
         }
+        recycle(std::mem::take(&mut self.data));
     }
 
     /// The same elements with `shape` (of the same size), sharing this tensor's buffer when it
-    /// is large, copying it else (see `storage`).
+    /// is large, copying it else (see `storage`). A view stays a view when strides can read it
+    /// with the new shape (`view::reshape_strides`), and is gathered else.
     pub(crate) fn share_as(&self, shape: &[usize]) -> Tensor {
         debug_assert_eq!(shape::numel(shape), self.numel(), "share_as: sizes differ");
-        Tensor { shape: SmallVec::from_slice(shape), data: self.data.clone_value() }
+        if let Some(view) = self.view.as_deref().filter(|view| !view.is_gathered())
+            && let Some(strides) = view::reshape_strides(&self.shape, &view.strides, shape)
+        {
+            return self.view_as(SmallVec::from_slice(shape), view.offset, strides);
+        }
+        Tensor { shape: SmallVec::from_slice(shape), data: self.dense().clone_value(), view: None }
     }
 
     /// A tensor of the same shape with `f` applied to every element.
     pub fn map(&self, f: impl Fn(f64) -> f64) -> Tensor {
         Tensor {
             shape: self.shape.clone(),
-            data: buffer::collect(self.numel(), self.data.iter().map(|&x| f(x))).into(),
+            data: buffer::collect(self.numel(), self.data().iter().map(|&x| f(x))).into(),
+            view: None,
         }
     }
 
     /// The Euclidean (L2) norm of all elements.
     pub fn norm(&self) -> f64 {
-        self.data.iter().map(|x| x * x).sum::<f64>().sqrt()
+        self.data().iter().map(|x| x * x).sum::<f64>().sqrt()
     }
 
     /// The largest absolute elementwise difference to `other` (same shape); NaN when any
@@ -328,7 +415,7 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        max_propagating_nan(self.data.iter().zip(other.data()).map(|(a, b)| (a - b).abs()))
+        max_propagating_nan(self.data().iter().zip(other.data()).map(|(a, b)| (a - b).abs()))
     }
 }
 
@@ -345,6 +432,14 @@ fn allocate(op: &'static str, shape: &[usize]) -> (usize, Data) {
     let data = buffer::try_with_capacity(n)
         .unwrap_or_else(|e| panic!("{}", Error::AllocationFailed { op, shape: shape.to_vec(), bytes: e.bytes() }));
     (n, data)
+}
+
+/// Hands a buffer no other tensor holds back to the pool (see `buffer`); a shared one stays
+/// with its other holders.
+fn recycle(storage: Storage) {
+    if let Some(data) = storage.into_own() {
+        buffer::recycle(data);
+    }
 }
 
 impl PartialEq for Tensor {
@@ -366,7 +461,7 @@ impl Clone for Tensor {
     /// tensor is written (copy-on-write, see `storage`): handing a parameter to a tape with
     /// `tape.var(w.clone())` costs no pass over memory.
     fn clone(&self) -> Tensor {
-        Tensor { shape: self.shape.clone(), data: self.data.clone_value() }
+        Tensor { shape: self.shape.clone(), data: self.data.clone_value(), view: self.view.clone() }
     }
 }
 
@@ -374,7 +469,7 @@ impl std::ops::Mul<f64> for Tensor {
     type Output = Tensor;
     /// Scales every element (handy for initialisers: `Tensor::randn(..) * 0.02`).
     fn mul(mut self, rhs: f64) -> Tensor {
-        self.data.iter_mut().for_each(|x| *x *= rhs);
+        self.data_mut().iter_mut().for_each(|x| *x *= rhs);
         self
     }
 }
@@ -393,17 +488,17 @@ impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let precision = f.precision().unwrap_or(4);
         let summarise = self.numel() > 1000;
-        let finite_abs = self.data.iter().filter(|x| x.is_finite()).map(|x| x.abs());
+        let finite_abs = self.data().iter().filter(|x| x.is_finite()).map(|x| x.abs());
         let (lo, hi) =
             finite_abs.filter(|&x| x > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
         let scientific = hi >= 1e8 || (hi > 0.0 && lo < 10f64.powi(-(precision as i32)));
         let cell = |x: f64| if scientific { format!("{x:.precision$e}") } else { format!("{x:.precision$}") };
-        let width = self.data.iter().map(|&x| cell(x).len()).max().unwrap_or(0);
+        let width = self.data().iter().map(|&x| cell(x).len()).max().unwrap_or(0);
         if self.rank() == 0 {
-            return write!(f, "{}", cell(self.data[0]));
+            return write!(f, "{}", cell(self.data()[0]));
         }
         let mut out = String::new();
-        write_nested(&mut out, &self.data, &self.shape, 0, &|x| format!("{:>width$}", cell(x)), summarise);
+        write_nested(&mut out, self.data(), &self.shape, 0, &|x| format!("{:>width$}", cell(x)), summarise);
         f.write_str(&out)
     }
 }
@@ -456,7 +551,7 @@ impl approx::AbsDiffEq for Tensor {
     }
     /// Equal shapes and every element within `epsilon`.
     fn abs_diff_eq(&self, other: &Tensor, epsilon: f64) -> bool {
-        self.shape == other.shape && self.data.iter().zip(other.data()).all(|(a, b)| a.abs_diff_eq(b, epsilon))
+        self.shape == other.shape && self.data().iter().zip(other.data()).all(|(a, b)| a.abs_diff_eq(b, epsilon))
     }
 }
 
@@ -467,7 +562,7 @@ impl approx::RelativeEq for Tensor {
     /// Equal shapes and every element relatively equal.
     fn relative_eq(&self, other: &Tensor, epsilon: f64, max_relative: f64) -> bool {
         self.shape == other.shape
-            && self.data.iter().zip(other.data()).all(|(a, b)| a.relative_eq(b, epsilon, max_relative))
+            && self.data().iter().zip(other.data()).all(|(a, b)| a.relative_eq(b, epsilon, max_relative))
     }
 }
 
@@ -477,7 +572,7 @@ impl approx::UlpsEq for Tensor {
     }
     /// Equal shapes and every element within `max_ulps` units in the last place.
     fn ulps_eq(&self, other: &Tensor, epsilon: f64, max_ulps: u32) -> bool {
-        self.shape == other.shape && self.data.iter().zip(other.data()).all(|(a, b)| a.ulps_eq(b, epsilon, max_ulps))
+        self.shape == other.shape && self.data().iter().zip(other.data()).all(|(a, b)| a.ulps_eq(b, epsilon, max_ulps))
     }
 }
 
