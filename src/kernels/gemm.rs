@@ -21,6 +21,15 @@ use std::sync::OnceLock;
 /// on one thread.
 pub(crate) const MIN_PARALLEL_MULADDS: usize = 1 << 21;
 
+/// Products with at most this many rows (and enough work for two threads) are split by the
+/// columns of `c` into two halves, one GEMM on one thread each, instead of handing both
+/// threads to the crate. For W4's forward product (64x784x256), just after the SGD update has
+/// written the weight, the halves took 0.64-0.89 of the crate's two-thread time in an
+/// alternated harness on the Xeon (the crate's split of so few rows reads the freshly written
+/// weight less well); products with more rows were even with the crate or behind it
+/// (`docs/perf.md`).
+const SPLIT_COLUMNS_MAX_ROWS: usize = 64;
+
 /// A read-only strided matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
 pub(crate) struct MatRef<'a> {
@@ -35,6 +44,12 @@ impl<'a> MatRef<'a> {
     /// A row-major `rows x cols` matrix.
     pub fn row_major(data: &'a [f64], rows: usize, cols: usize) -> MatRef<'a> {
         MatRef { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    /// Columns `start..start + cols` (in range): the same data from the first of them.
+    fn columns(self, start: usize, cols: usize) -> MatRef<'a> {
+        let data = if cols == 0 { &[] } else { &self.data[start * self.col_stride..] };
+        MatRef { data, cols, ..self }
     }
 
     /// The same elements read as the transpose (no copy).
@@ -76,39 +91,89 @@ fn parallelism(muladds: usize) -> gemm::Parallelism {
 ///
 /// Panics (an internal error, not a user's) if the sizes disagree.
 pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
-    gemm_with(a, b, beta, c, parallelism(a.rows * a.cols * b.cols));
+    let threads = parallelism(a.rows * a.cols * b.cols);
+    if matches!(threads, gemm::Parallelism::Rayon(_)) && a.rows <= SPLIT_COLUMNS_MAX_ROWS && b.cols >= 2 {
+        gemm_column_halves(a, b, beta, c);
+    } else {
+        gemm_with(a, b, beta, c, threads);
+    }
 }
 
 /// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).
 pub(crate) fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
+    check_operands(a, b, c);
+    // SAFETY: `check_operands` holds, and `c` is borrowed mutably here for the whole call.
+    unsafe { gemm_into(a, b, beta, c.as_mut_ptr(), b.cols, threads) }
+}
+
+/// [`gemm`] as two one-thread GEMMs on the two halves of `c`'s columns, side by side.
+fn gemm_column_halves(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
+    check_operands(a, b, c);
+    let (n, half) = (b.cols, b.cols / 2);
+    let (left, right) = (b.columns(0, half), b.columns(half, n - half));
+    // A raw pointer is not `Sync`; the halves below write disjoint elements of `c`.
+    struct Out(*mut f64);
+    // SAFETY: shared between the two halves only to form their disjoint blocks (below).
+    unsafe impl Sync for Out {}
+    let out = Out(c.as_mut_ptr());
+    let out = &out;
+    // SAFETY: `check_operands` holds for the whole product, so each half of `b` (whose
+    // elements are a subset of `b`'s) lies inside its slice too (`columns` only moves the start
+    // of the slice to the first column read). The halves of `c` are the `m x half` block at
+    // column 0 and the `m x (n - half)` block at column `half`, both with row stride `n`: their
+    // last elements, `(m - 1) * n + half - 1` and `(m - 1) * n + n - 1`, are inside `c`'s `m * n`
+    // elements, and no element belongs to both. `c` is borrowed mutably until both return.
+    rayon::join(
+        || unsafe { gemm_into(a, left, beta, out.0, n, gemm::Parallelism::None) },
+        || unsafe { gemm_into(a, right, beta, out.0.add(half), n, gemm::Parallelism::None) },
+    );
+}
+
+/// Panics (an internal error, not a user's) unless `a` (m x k) and `b` (k x n) agree, each
+/// lies inside its slice, and `c` holds exactly `m * n` elements.
+fn check_operands(a: MatRef, b: MatRef, c: &[f64]) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let c_fits = m.checked_mul(n) == Some(c.len()) && isize::try_from(n).is_ok();
     assert!(b.rows == k && c_fits && a.in_bounds() && b.in_bounds(), "gemm: inconsistent operands");
+}
+
+/// `c = beta * c + a b` for the `a.rows x b.cols` block at `c` with row stride `c_row_stride`.
+///
+/// # Safety
+/// `a` and `b` pass [`MatRef::in_bounds`] and agree (`b.rows == a.cols`); every element of the
+/// block at `c` (the last at `(rows - 1) * c_row_stride + cols - 1`) is inside one allocation
+/// that nothing else reads or writes during the call, and `c_row_stride` fits in `isize`.
+unsafe fn gemm_into(a: MatRef, b: MatRef, beta: f64, c: *mut f64, c_row_stride: usize, threads: gemm::Parallelism) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         // An empty sum: c = beta * c (the crate is not asked about a product with no terms).
-        c.iter_mut().for_each(|x| *x = if beta == 0.0 { 0.0 } else { beta * *x });
+        for r in 0..m {
+            // SAFETY: row `r` of the block is inside it (the caller's contract).
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(r * c_row_stride), n) };
+            row.iter_mut().for_each(|x| *x = if beta == 0.0 { 0.0 } else { beta * *x });
+        }
         return;
     }
     let s = |x: usize| x as isize;
-    // SAFETY: the assert above guarantees, with checked arithmetic that cannot wrap, that the
-    // last element the strides reach, `(rows - 1) * row_stride + (cols - 1) * col_stride`, lies
-    // inside its slice for `a` (m x k) and `b` (k x n), and that `c` (m x n, row-major: row
-    // stride n, column stride 1) has exactly `m * n` elements; every other element's offset is
-    // smaller than the last one's, and all strides fit in `isize`, so no offset the crate forms
-    // wraps either. `c` is borrowed mutably, so it aliases neither input. The crate computes
-    // `dst = alpha * dst + beta * lhs rhs`, reading `dst` only when `read_dst` is set; its
-    // strides are given column stride first.
+    // SAFETY: by the caller's contract (checked arithmetic in `in_bounds`, which cannot wrap),
+    // the last element the strides reach, `(rows - 1) * row_stride + (cols - 1) * col_stride`,
+    // lies inside its slice for `a` (m x k) and `b` (k x n), and the block of `c` (row stride
+    // `c_row_stride`, column stride 1) lies inside its allocation; every other element's
+    // offset is smaller than the last one's, and all strides fit in `isize`, so no offset the
+    // crate forms wraps either. Nothing else touches the block of `c`, so it aliases neither
+    // input. The crate computes `dst = alpha * dst + beta * lhs rhs`, reading `dst` only when
+    // `read_dst` is set; its strides are given column stride first.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c,
             1,
-            s(n),
+            s(c_row_stride),
             beta != 0.0,
             a.data.as_ptr(),
             s(a.col_stride),

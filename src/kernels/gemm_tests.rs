@@ -56,6 +56,20 @@ fn products_large_enough_to_use_both_cores_match_too() {
     }
 }
 
+/// Products with few rows and enough work for two threads go to two one-thread GEMMs on the
+/// halves of `c`'s columns (an even and an odd number of columns, one row, every layout).
+#[test]
+fn products_split_by_columns_match_too() {
+    for (m, k, n) in [(64, 200, 180), (33, 300, 255), (1, 2100, 1001)] {
+        assert!(m * k * n >= MIN_PARALLEL_MULADDS);
+        for (a_t, b_t) in LAYOUTS {
+            for beta in [0.0, 1.0] {
+                check(m, k, n, a_t, b_t, beta);
+            }
+        }
+    }
+}
+
 #[test]
 fn beta_zero_overwrites_without_reading() {
     let (a, b) = (vec![1.0, 2.0], vec![3.0, 4.0]);
