@@ -192,7 +192,7 @@ fn bench_profile(c: &Config, steps: usize) {
     let (wall, profile) = &runs[steps / 2];
     println!("{} profile (the median of {steps} steps; whole step {wall:.1} ms):\n{profile}", c.name);
     println!(
-        "values on the tape after the forward: {:.1} MiB ({:.1} MiB of them read by backward rules; a reshape's shared buffer counts twice)",
+        "values on the tape after the forward: {:.1} MiB ({:.1} MiB of them read by backward rules; a buffer shared by a reshape or a view counts once per tensor)",
         values.0, values.1
     );
     let mut nodes: Vec<_> = profile.nodes.iter().collect();

@@ -36,8 +36,9 @@ pub struct NodeMemory {
     /// Whether a gradient flows through it (some input is, transitively, a `Tape::var`).
     pub needs_grad: bool,
     /// Bytes of its forward value (`8 * elements`). A `reshape` (`squeeze`, `unsqueeze`) of
-    /// a large value shares its input's buffer, so totals over nodes count such a buffer once
-    /// per node that holds it: an upper bound on the memory held.
+    /// a large value shares its input's buffer, and a `transpose` or `narrow` of one is a view
+    /// of it, so totals over nodes count such a buffer once per node that holds it: an upper
+    /// bound on the memory held.
     pub value_bytes: usize,
     /// The nodes whose backward rules read this node's value (itself included when its rule
     /// reads its own output). Non-empty means the value is kept alive for backward.

@@ -21,6 +21,9 @@ use crate::tensor::storage::Storage;
 use crate::tensor::view::View;
 
 /// An owned, dense, row-major array of `f64`. Rank 0 (a scalar, shape `[]`) and up.
+///
+/// Inside the crate a tensor may be a strided view of another's buffer (a transpose or narrow
+/// of a large tensor, see `view`); it still reads as row-major through [`Tensor::data`].
 pub struct Tensor {
     shape: Shape,
     /// The elements in row-major order; for a view, the buffer it reads through its strides.

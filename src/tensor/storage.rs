@@ -1,6 +1,7 @@
 //! A tensor's buffer: owned, or shared between tensors with copy-on-write.
 //!
-//! Ops that only relabel the elements (`reshape`, `squeeze`, `unsqueeze`) and backward rules that
+//! Ops that only relabel the elements (`reshape`, `squeeze`, `unsqueeze`; `transpose` and
+//! `narrow` as strided views, see `view`) and backward rules that
 //! pass the upstream gradient on unchanged (`+`'s, `reshape`'s) give their output the same
 //! buffer instead of a copy: one `Arc` clone instead of a pass over memory (on the W6
 //! transformer such copies were ~5% of a step). `Tensor::clone` shares a large buffer the same
