@@ -4,6 +4,7 @@
 //! records what is computed from tensors and differentiates that.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
@@ -29,7 +30,9 @@ pub struct Tensor {
     /// The elements in row-major order; for a view, the buffer it reads through its strides.
     data: Storage,
     /// Set when the tensor is a strided view of `data` (what `transpose` returns; see `view`).
-    view: Option<Box<View>>,
+    /// Dropped by `release` (which `Drop` calls), so that dropping an ordinary tensor, W1's
+    /// hot path, has no drop glue for it.
+    view: ManuallyDrop<Option<Box<View>>>,
 }
 
 impl Tensor {
@@ -51,7 +54,7 @@ impl Tensor {
         if data.len() != n {
             return Err(Error::LengthMismatch { op: "Tensor::new", len: data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data).into(), view: None })
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: Data::from_vec(data).into(), view: NO_VIEW })
     }
 
     /// Builds a tensor from parts already known to agree. Crate-internal: ops use it for
@@ -60,12 +63,12 @@ impl Tensor {
     pub(crate) fn from_parts(data: impl Into<Data>, shape: &[usize]) -> Tensor {
         let data: Data = data.into();
         debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length and shape disagree");
-        Tensor { shape: SmallVec::from_slice(shape), data: data.into(), view: None }
+        Tensor { shape: SmallVec::from_slice(shape), data: data.into(), view: NO_VIEW }
     }
 
     /// A rank-0 tensor (shape `[]`) holding one value.
     pub fn scalar(value: f64) -> Tensor {
-        Tensor { shape: Shape::new(), data: Data::from_elem(value, 1).into(), view: None }
+        Tensor { shape: Shape::new(), data: Data::from_elem(value, 1).into(), view: NO_VIEW }
     }
 
     /// A tensor of `shape` with every element equal to `value`.
@@ -197,6 +200,7 @@ impl Tensor {
     }
 
     /// The elements in row-major order.
+    #[inline]
     pub fn data(&self) -> &[f64] {
         self.dense()
     }
@@ -210,10 +214,18 @@ impl Tensor {
     /// The row-major buffer: this tensor's own, or a view's elements gathered on first use.
     #[inline]
     fn dense(&self) -> &Storage {
-        match &self.view {
+        match &*self.view {
             None => &self.data,
-            Some(view) => view.dense(&self.data, &self.shape),
+            Some(view) => self.gathered(view),
         }
+    }
+
+    /// A view's elements in row-major order, gathered on first use (out of line: the path of
+    /// every ordinary tensor, W1's among them, stays a pointer and a branch).
+    #[cold]
+    #[inline(never)]
+    fn gathered<'a>(&'a self, view: &'a View) -> &'a Storage {
+        view.dense(&self.data, &self.shape)
     }
 
     /// Turns a view into an ordinary tensor holding its elements in row-major order (before a
@@ -229,7 +241,7 @@ impl Tensor {
     /// multi-index) is `data[offset + i . strides]`. For ops that read strided operands
     /// (`matmul`): a view is read where it is, without gathering.
     pub(crate) fn strided(&self) -> (usize, &[f64], Shape) {
-        match &self.view {
+        match &*self.view {
             None => (0, &self.data, shape::strides(&self.shape)),
             Some(view) => (view.offset, &self.data, view.strides.clone()),
         }
@@ -277,7 +289,7 @@ impl Tensor {
             true => None,
             false => Some(Box::new(View::new(offset, strides))),
         };
-        Tensor { shape, data, view }
+        Tensor { shape, data, view: ManuallyDrop::new(view) }
     }
 
     /// `self += alpha * other`, in place (PyTorch's `self.add_(other, alpha=alpha)`): the
@@ -318,7 +330,7 @@ impl Tensor {
 
     /// The number of elements.
     pub fn numel(&self) -> usize {
-        match self.view {
+        match *self.view {
             None => self.data.len(),
             Some(_) => shape::numel(&self.shape),
         }
@@ -368,16 +380,26 @@ impl Tensor {
         if n != self.data.len() {
             return Err(Error::LengthMismatch { op: "Tensor::reshape", len: self.data.len(), shape: shape.to_vec() });
         }
-        Ok(Tensor { shape: SmallVec::from_slice(shape), data: std::mem::take(&mut self.data), view: None })
+        Ok(Tensor { shape: SmallVec::from_slice(shape), data: std::mem::take(&mut self.data), view: NO_VIEW })
     }
 
     /// Drops the elements and keeps the shape: a value the tape has released (its buffer goes
     /// back to the pool, or to another tensor that shares it).
+    #[inline]
     pub(crate) fn release(&mut self) {
+        if self.view.is_some() {
+            self.release_view();
+        }
+        recycle(std::mem::take(&mut self.data));
+    }
+
+    /// Drops a view, handing its gathered elements (if any) back to the pool.
+    #[cold]
+    #[inline(never)]
+    fn release_view(&mut self) {
         if let Some(dense) = self.view.take().and_then(|mut view| view.take_dense()) {
             recycle(dense);
         }
-        recycle(std::mem::take(&mut self.data));
     }
 
     /// The same elements with `shape` (of the same size), sharing this tensor's buffer when it
@@ -390,7 +412,7 @@ impl Tensor {
         {
             return self.view_as(SmallVec::from_slice(shape), view.offset, strides);
         }
-        Tensor { shape: SmallVec::from_slice(shape), data: self.dense().clone_value(), view: None }
+        Tensor { shape: SmallVec::from_slice(shape), data: self.dense().clone_value(), view: NO_VIEW }
     }
 
     /// A tensor of the same shape with `f` applied to every element.
@@ -398,7 +420,7 @@ impl Tensor {
         Tensor {
             shape: self.shape.clone(),
             data: buffer::collect(self.numel(), self.data().iter().map(|&x| f(x))).into(),
-            view: None,
+            view: NO_VIEW,
         }
     }
 
@@ -437,8 +459,12 @@ fn allocate(op: &'static str, shape: &[usize]) -> (usize, Data) {
     (n, data)
 }
 
+/// An ordinary tensor's `view` field.
+const NO_VIEW: ManuallyDrop<Option<Box<View>>> = ManuallyDrop::new(None);
+
 /// Hands a buffer no other tensor holds back to the pool (see `buffer`); a shared one stays
 /// with its other holders.
+#[inline]
 fn recycle(storage: Storage) {
     if let Some(data) = storage.into_own() {
         buffer::recycle(data);
