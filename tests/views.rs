@@ -134,3 +134,25 @@ fn a_view_is_an_independent_value() {
     assert_eq!(transposed.clone().into_data(), expected.data());
     assert_eq!(transposed.map(|x| x + 1.0), expected.map(|x| x + 1.0));
 }
+
+/// concat's and stack's backward pass each part the slice of the upstream gradient it came
+/// from (a view of it, for a large gradient): exactly the matching block of `w` in `sum(y * w)`.
+#[test]
+fn concat_and_stack_gradients_of_large_parts_are_their_slices() {
+    let tape = Tape::new();
+    let (a, b) = (tape.var(randn(&[40, 30], 31)), tape.var(randn(&[40, 20], 32)));
+    let w = randn(&[40, 50], 33);
+    let grads = (Var::concat(&[a, b], 1) * tape.constant(w.clone())).sum().backward();
+    let block =
+        |cols: std::ops::Range<usize>| Tensor::from_fn(&[40, cols.len()], |i| w.get(&[i[0], cols.start + i[1]]));
+    assert_eq!(grads.wrt(a).unwrap(), &block(0..30));
+    assert_eq!(grads.wrt(b).unwrap(), &block(30..50));
+
+    let (c, d) = (tape.var(randn(&[40, 30], 34)), tape.var(randn(&[40, 30], 35)));
+    let w = randn(&[40, 2, 30], 36);
+    let grads = (Var::stack(&[c, d], 1) * tape.constant(w.clone())).sum().backward();
+    for (k, part) in [c, d].into_iter().enumerate() {
+        let expected = Tensor::from_fn(&[40, 30], |i| w.get(&[i[0], k, i[1]]));
+        assert_eq!(grads.wrt(part).unwrap(), &expected);
+    }
+}

@@ -122,35 +122,6 @@ fn join<T: std::ops::Deref<Target = Tensor>>(values: &[T], sizes: &[usize], oute
     out
 }
 
-/// Elements `start..start + len` of `axis` of `t` (a copy, shaped as `t` with `len` on
-/// `axis`): narrow's forward, and the block of concat's or stack's upstream gradient that
-/// belongs to one part.
-fn slice_along(t: &Tensor, axis: usize, start: usize, len: usize) -> Data {
-    let AxisSplit { outer, len: n, inner } = split_at_axis(t.shape(), axis);
-    let block = len * inner;
-    // Every element is written: one block of `len * inner` per outer position; large slices
-    // are split over the cores by outer positions.
-    let mut out = buffer::scratch(outer * block);
-    if block == 0 {
-        return out;
-    }
-    let per = rows_per_block(outer, block);
-    for_each_block(out.chunks_mut(per * block).enumerate(), |(b, out)| {
-        for (i, out) in out.chunks_exact_mut(block).enumerate() {
-            let base = ((b * per + i) * n + start) * inner;
-            out.copy_from_slice(&t.data()[base..base + block]);
-        }
-    });
-    out
-}
-
-/// `shape` with size `len` on `axis`.
-fn with_axis(shape: &[usize], axis: usize, len: usize) -> Vec<usize> {
-    let mut shape = shape.to_vec();
-    shape[axis] = len;
-    shape
-}
-
 /// Join along an axis; `sizes` are the parts' sizes along it.
 #[derive(Clone, Debug)]
 pub(crate) struct Concat {
@@ -168,14 +139,11 @@ impl Rule for Concat {
     }
 
     /// Each part's elements were copied into its own block of the output, so its gradient is
-    /// that block of `g` (a `narrow` of `g`).
+    /// that block of `g` (a `narrow` of `g`: a view of it when it is large).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         let mut start = 0;
         for (k, &len) in self.sizes.iter().enumerate() {
-            cx.add_with(k, |cx| {
-                let g = cx.upstream();
-                Tensor::from_parts(slice_along(g, self.axis, start, len), &with_axis(g.shape(), self.axis, len))
-            });
+            cx.add_with(k, |cx| cx.upstream().narrowed(self.axis, start, len));
             start += len;
         }
     }
@@ -205,10 +173,10 @@ impl Rule for Stack {
     }
 
     /// Part `k` was copied to index `k` of the new axis, so its gradient is that slice of `g`
-    /// (with the new axis removed: the part's shape).
+    /// (with the new axis removed: the part's shape; a view of `g` when it is large).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         for k in 0..cx.arity() {
-            cx.add_with(k, |cx| Tensor::from_parts(slice_along(cx.upstream(), self.axis, k, 1), cx.input_shape(k)));
+            cx.add_with(k, |cx| cx.upstream().narrowed(self.axis, k, 1).share_as(cx.input_shape(k)));
         }
     }
 
