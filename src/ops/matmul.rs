@@ -23,27 +23,25 @@ struct Operand<'a> {
     col_stride: usize,
 }
 
+/// Where each batch element's matrix starts, in batch order, for a tensor of `shape` read from
+/// `offset` with `steps` (one stride per axis) over the `batch` it broadcasts to: a broadcast
+/// batch axis (missing or of size 1) reads the same matrix again.
+fn batch_starts(shape: &[usize], offset: usize, steps: &[usize], batch: &[usize]) -> Vec<usize> {
+    // The batch axes' strides, aligned to the right of `batch`, 0 where the axis broadcasts.
+    let lead = batch.len() - (shape.len() - 2);
+    let batch_steps: Shape =
+        (0..batch.len()).map(|i| if i < lead || shape[i - lead] == 1 { 0 } else { steps[i - lead] }).collect();
+    let mut starts = Vec::with_capacity(numel(batch));
+    for_each_broadcast(batch, &batch_steps, &batch_steps, |at, _| starts.push(offset + at));
+    starts
+}
+
 impl<'a> Operand<'a> {
     /// `x` read through its strides (a view as it is), over the `batch` it broadcasts to.
     fn read(x: &'a Tensor, batch: &[usize]) -> Operand<'a> {
         let (offset, data, steps) = x.strided();
-        Operand::with_strides(data, offset, x.shape(), &steps, batch)
-    }
-
-    /// A row-major buffer of `shape` (a gradient being written), over `batch`.
-    fn row_major(data: &'a [f64], shape: &[usize], batch: &[usize]) -> Operand<'a> {
-        Operand::with_strides(data, 0, shape, &strides(shape), batch)
-    }
-
-    fn with_strides(data: &'a [f64], offset: usize, shape: &[usize], steps: &[usize], batch: &[usize]) -> Operand<'a> {
-        let rank = shape.len();
-        // The batch axes' strides, aligned to the right of `batch`; a broadcast axis (missing
-        // or of size 1) reads the same matrix again (stride 0).
-        let lead = batch.len() - (rank - 2);
-        let batch_steps: Shape =
-            (0..batch.len()).map(|i| if i < lead || shape[i - lead] == 1 { 0 } else { steps[i - lead] }).collect();
-        let mut starts = Vec::with_capacity(numel(batch));
-        for_each_broadcast(batch, &batch_steps, &batch_steps, |at, _| starts.push(offset + at));
+        let rank = steps.len();
+        let starts = batch_starts(x.shape(), offset, &steps, batch);
         Operand { data, starts, row_stride: steps[rank - 2], col_stride: steps[rank - 1] }
     }
 
@@ -176,19 +174,19 @@ impl Rule for MatMul {
         if broadcast {
             // Where each batch element's gradient block starts (a broadcast axis sends several
             // to one block), and which blocks a GEMM has written.
-            let (blocks_a, blocks_b) =
-                (Operand::row_major(&[], &shape_a, &plan.batch), Operand::row_major(&[], &shape_b, &plan.batch));
+            let row_major_starts = |shape: &[usize]| batch_starts(shape, 0, &strides(shape), &plan.batch);
+            let (blocks_a, blocks_b) = (row_major_starts(&shape_a), row_major_starts(&shape_b));
             let (mut written_a, mut written_b) =
                 (vec![false; numel(&shape_a).max(1)], vec![false; numel(&shape_b).max(1)]);
             for i in 0..count {
                 let gm = g.matrix(i, n, m);
                 if let (Some(da), Some(b)) = (da.as_mut(), b.as_ref()) {
-                    let at = blocks_a.starts[i];
+                    let at = blocks_a[i];
                     let beta = if std::mem::replace(&mut written_a[at], true) { 1.0 } else { 0.0 };
                     gemm(gm, b.matrix(i, k, m).t(), beta, &mut da[at..at + n * k]);
                 }
                 if let (Some(db), Some(a)) = (db.as_mut(), a.as_ref()) {
-                    let at = blocks_b.starts[i];
+                    let at = blocks_b[i];
                     let beta = if std::mem::replace(&mut written_b[at], true) { 1.0 } else { 0.0 };
                     gemm(a.matrix(i, n, k).t(), gm, beta, &mut db[at..at + k * m]);
                 }
