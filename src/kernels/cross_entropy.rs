@@ -25,10 +25,39 @@ pub(crate) fn forward(logits: &[f64], classes: usize, targets: &[usize]) -> (Vec
     (lse, block_losses.iter().sum())
 }
 
+/// Rows shorter than this (a handful of classes) are exponentiated a tile of rows at a time:
+/// the exponential's loop over one short row is all remainder, one scalar polynomial per
+/// element, while a tile of rows is one long loop that vectorises (as in `softmax_rows`). The
+/// values and the order of the additions are those of the row-by-row loop.
+const SHORT_ROW: usize = 64;
+
+/// Elements in a tile of short rows (a stack buffer of 4 KiB for the forward pass).
+const SHORT_TILE: usize = 512;
+
 /// Fills `lse` for a block of rows and returns the block's summed loss.
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
 fn forward_rows(logits: &[f64], classes: usize, targets: &[usize], lse: &mut [f64]) -> f64 {
     let mut loss = 0.0;
+    if classes < SHORT_ROW {
+        let per_tile = SHORT_TILE / classes.max(1);
+        let mut buffer = [0.0; SHORT_TILE];
+        let tiles = logits.chunks(per_tile * classes).zip(targets.chunks(per_tile)).zip(lse.chunks_mut(per_tile));
+        for ((logits, targets), lse) in tiles {
+            // exp(x - max) of the whole tile, each row shifted by its max (kept in `lse`).
+            let exps = &mut buffer[..logits.len()];
+            for ((row, out), max) in logits.chunks_exact(classes).zip(exps.chunks_exact_mut(classes)).zip(&mut *lse) {
+                *max = rows::max(row);
+                out.iter_mut().zip(row).for_each(|(o, &x)| *o = x - *max);
+            }
+            exps.iter_mut().for_each(|e| *e = exp(*e));
+            let rows = logits.chunks_exact(classes).zip(exps.chunks_exact(classes)).zip(targets).zip(lse);
+            for (((row, row_exps), &target), row_lse) in rows {
+                *row_lse += rows::sum(row_exps).ln();
+                loss += *row_lse - row[target];
+            }
+        }
+        return loss;
+    }
     for ((row, &target), row_lse) in logits.chunks_exact(classes).zip(targets).zip(lse) {
         let max = rows::max(row);
         *row_lse = max + rows::sum_exp(row, max).ln();
@@ -54,6 +83,21 @@ pub(crate) fn backward(logits: &[f64], lse: &[f64], targets: &[usize], scale: f6
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
 fn backward_rows(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx: &mut [f64]) {
     let classes = logits.len() / lse.len().max(1);
+    if classes < SHORT_ROW {
+        // A tile of short rows at a time (see `SHORT_ROW`), `dx` as the tile's buffer.
+        let per_tile = SHORT_TILE / classes.max(1);
+        let tiles = logits.chunks(per_tile * classes).zip(dx.chunks_mut(per_tile * classes));
+        for (((logits, dx), lse), targets) in tiles.zip(lse.chunks(per_tile)).zip(targets.chunks(per_tile)) {
+            for ((row, drow), &row_lse) in logits.chunks_exact(classes).zip(dx.chunks_exact_mut(classes)).zip(lse) {
+                drow.iter_mut().zip(row).for_each(|(d, &x)| *d = x - row_lse);
+            }
+            dx.iter_mut().for_each(|d| *d = exp(*d) * scale);
+            for (drow, &target) in dx.chunks_exact_mut(classes).zip(targets) {
+                drow[target] -= scale;
+            }
+        }
+        return;
+    }
     let rows = logits.chunks_exact(classes).zip(dx.chunks_exact_mut(classes));
     for (((row, drow), &row_lse), &target) in rows.zip(lse).zip(targets) {
         for (d, &x) in drow.iter_mut().zip(row) {
@@ -280,6 +324,52 @@ pub(crate) fn backward_soft_targets(logits: &[f64], lse: &[f64], opts: Smoothing
     for (((row, drow), &row_lse), &scale) in rows {
         for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {
             *d = scale * opts.w(c) * keep * (row_lse - x);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Logits on a grid with ties and a wide range, so that the maxima and the exponentials matter.
+    fn logits(rows: usize, classes: usize) -> Vec<f64> {
+        (0..rows * classes).map(|i| ((i * 7919) % 211) as f64 / 9.0 - 11.0).collect()
+    }
+
+    /// Rows shorter than `SHORT_ROW` go a tile at a time, longer ones row by row; both must give
+    /// the bits of the row-by-row formula, for row counts that leave a partial last tile.
+    #[test]
+    fn short_and_long_rows_give_the_bits_of_the_row_by_row_formula() {
+        for classes in [1, 2, 6, 7, 63, 64, 100] {
+            let rows = 3 * SHORT_TILE / classes.min(SHORT_TILE) + 5;
+            let x = logits(rows, classes);
+            let targets: Vec<usize> = (0..rows).map(|r| (r * 5) % classes).collect();
+            let expected_lse: Vec<f64> = x
+                .chunks_exact(classes)
+                .map(|row| {
+                    let max = rows::max(row);
+                    max + rows::sum_exp(row, max).ln()
+                })
+                .collect();
+            let (lse, loss) = forward(&x, classes, &targets);
+            assert_eq!(lse, expected_lse, "{classes} classes");
+            let expected_loss: f64 =
+                expected_lse.iter().zip(&targets).enumerate().map(|(r, (l, &t))| l - x[r * classes + t]).sum();
+            assert!(
+                (loss - expected_loss).abs() <= 1e-12 * expected_loss.abs(),
+                "{classes} classes: {loss} vs {expected_loss}"
+            );
+
+            let scale = 0.25;
+            let mut dx = vec![f64::NAN; x.len()];
+            backward(&x, &lse, &targets, scale, &mut dx);
+            let mut expected_dx: Vec<f64> =
+                x.iter().enumerate().map(|(i, &v)| exp(v - lse[i / classes]) * scale).collect();
+            for (r, &t) in targets.iter().enumerate() {
+                expected_dx[r * classes + t] -= scale;
+            }
+            assert_eq!(dx, expected_dx, "{classes} classes");
         }
     }
 }
