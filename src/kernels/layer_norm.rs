@@ -85,11 +85,6 @@ pub(crate) fn backward(
 }
 
 /// [`backward`] over one block of rows, adding into `dgamma` and `dbeta`.
-///
-/// Two passes over each row instead of one per term: the first recomputes `xhat`, adds the
-/// row's terms of `dgamma` and `dbeta`, and takes the two row sums of `dxhat = g * gamma`
-/// (as lane sums, in the order of `rows::sum` and `rows::dot`); the second writes `dx`. On
-/// rows of 16-128 elements the loops' own overhead, not arithmetic, was the cost.
 #[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
 fn backward_rows(
@@ -103,11 +98,15 @@ fn backward_rows(
     mut dbeta: Option<&mut [f64]>,
 ) {
     let d = x.len() / mean.len();
-    let rows = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(mean.iter().zip(rstd));
-    for (r, ((row, grow), (&mean, &rstd))) in rows.enumerate() {
+    // Scratch rows: xhat, and dxhat = g * gamma.
+    let (mut xhat, mut dxhat) = (vec![0.0; d], vec![0.0; d]);
+    for (r, (row, grow)) in x.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
+        for (h, v) in xhat.iter_mut().zip(row) {
+            *h = (v - mean[r]) * rstd[r];
+        }
         if let Some(dgamma) = dgamma.as_deref_mut() {
-            for ((dg, gi), v) in dgamma.iter_mut().zip(grow).zip(row) {
-                *dg += gi * ((v - mean) * rstd);
+            for ((dg, gi), h) in dgamma.iter_mut().zip(grow).zip(&xhat) {
+                *dg += gi * h;
             }
         }
         if let Some(dbeta) = dbeta.as_deref_mut() {
@@ -116,44 +115,17 @@ fn backward_rows(
             }
         }
         if let Some(dx) = dx.as_deref_mut() {
-            let (dxhat_sum, dxhat_xhat_sum) = dxhat_sums(grow, gamma, row, mean, rstd);
-            let (dxhat_mean, dxhat_xhat_mean) = (dxhat_sum / d as f64, dxhat_xhat_sum / d as f64);
-            for (((o, gi), ga), v) in dx[r * d..(r + 1) * d].iter_mut().zip(grow).zip(gamma).zip(row) {
-                let xhat = (v - mean) * rstd;
-                *o = (gi * ga - dxhat_mean - xhat * dxhat_xhat_mean) * rstd;
+            for ((dh, gi), ga) in dxhat.iter_mut().zip(grow).zip(gamma) {
+                *dh = gi * ga;
+            }
+            // The two reductions: mean(dxhat) and mean(dxhat * xhat), as lane sums.
+            let dxhat_mean = rows::sum(&dxhat) / d as f64;
+            let dxhat_xhat_mean = rows::dot(&dxhat, &xhat) / d as f64;
+            for ((o, dh), h) in dx[r * d..(r + 1) * d].iter_mut().zip(&dxhat).zip(&xhat) {
+                *o = (dh - dxhat_mean - h * dxhat_xhat_mean) * rstd[r];
             }
         }
     }
-}
-
-/// `(sum_j dxhat_j, sum_j dxhat_j * xhat_j)` for one row, where `dxhat = g * gamma` and
-/// `xhat = (x - mean) * rstd`: one pass with `rows::LANES` accumulators per sum, added in the
-/// order `rows::sum` and `rows::dot` add theirs (so the bits are those of those two calls on
-/// the materialised rows).
-#[inline(always)]
-fn dxhat_sums(g: &[f64], gamma: &[f64], x: &[f64], mean: f64, rstd: f64) -> (f64, f64) {
-    let (g, gamma) = (&g[..x.len()], &gamma[..x.len()]);
-    let terms = |gi: f64, ga: f64, v: f64| {
-        let dxhat = gi * ga;
-        (dxhat, dxhat * ((v - mean) * rstd))
-    };
-    let (mut sums, mut dots) = ([0.0; rows::LANES], [0.0; rows::LANES]);
-    let (cg, cgamma, cx) = (g.chunks_exact(rows::LANES), gamma.chunks_exact(rows::LANES), x.chunks_exact(rows::LANES));
-    let tail = cg.remainder().iter().zip(cgamma.remainder()).zip(cx.remainder());
-    let tail_terms = tail.map(|((&gi, &ga), &v)| terms(gi, ga, v));
-    for ((chunk_g, chunk_gamma), chunk_x) in cg.zip(cgamma).zip(cx) {
-        for l in 0..rows::LANES {
-            let (dxhat, product) = terms(chunk_g[l], chunk_gamma[l], chunk_x[l]);
-            sums[l] += dxhat;
-            dots[l] += product;
-        }
-    }
-    let (mut sum, mut tail_dot) = (sums.iter().fold(0.0, |a, &b| a + b), 0.0);
-    for (dxhat, product) in tail_terms {
-        sum += dxhat;
-        tail_dot += product;
-    }
-    (sum, dots.iter().sum::<f64>() + tail_dot)
 }
 
 #[cfg(test)]

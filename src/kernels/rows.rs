@@ -6,7 +6,7 @@
 use crate::kernels::exp::exp;
 
 /// Independent accumulators: enough to fill an AVX-512 register of f64.
-pub(crate) const LANES: usize = 8;
+const LANES: usize = 8;
 
 /// Folds `row` into `LANES` interleaved accumulators with `step(acc, x)`, then folds the
 /// accumulators (with `merge`) and the tail (with `step`). Written over `chunks_exact` so that
