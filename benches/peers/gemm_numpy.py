@@ -92,37 +92,51 @@ def kernels():
         yield "torch", lambda a, b, c: torch.matmul(a, b, out=c), lambda shape: torch.empty(shape, dtype=torch.float64)
 
 
+# After a call, each library's worker threads keep spinning for a while (OpenBLAS's for about
+# a tenth of a second) and take the cores from the next library's threads: PyTorch timed right
+# after NumPy ran at about half its rate. So each library runs all its cases in a pass of its
+# own, after a pause that lets the other's threads go to sleep.
+PAUSE_SECONDS = 0.5
+
+
+def rates_of(lib, mul, empty, m, k, n, layout, batch):
+    """The rate (GFLOP/s) of each of ROUNDS timings of one case, each ~20 ms of repetitions."""
+    flops = 2.0 * m * k * n * batch
+    a, b = operands(m, k, n, layout, batch, lib)
+    c = empty((batch, m, n) if batch > 1 else (m, n))
+    mul(a, b, c)
+    t0 = time.perf_counter()
+    mul(a, b, c)
+    once = time.perf_counter() - t0
+    reps = max(1, min(10_000, int(0.02 / max(once, 1e-7))))
+    rates = []
+    for _ in range(ROUNDS):
+        mul(a, b, c)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            mul(a, b, c)
+        rates.append(flops * reps / (time.perf_counter() - t0) / 1e9)
+    return rates
+
+
 def main():
     blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
     print(f"GEMM f64 peers, median GFLOP/s of {ROUNDS} rounds; NumPy {np.__version__} BLAS {blas}"
           + (f"; PyTorch {torch.__version__} ({torch.get_num_threads()} threads)" if torch else ""))
     libs = list(kernels())
+    medians = {}
+    for lib, mul, empty in libs:
+        time.sleep(PAUSE_SECONDS)
+        for m, k, n, layout, batch, what in CASES:
+            medians[lib, what] = statistics.median(rates_of(lib, mul, empty, m, k, n, layout, batch))
     print(f"{'case':<40} " + "".join(f"{lib:>9}" for lib, _, _ in libs))
     for m, k, n, layout, batch, what in CASES:
-        flops = 2.0 * m * k * n * batch
-        row = []
-        setups = []
-        for lib, mul, empty in libs:
-            a, b = operands(m, k, n, layout, batch, lib)
-            c = empty((batch, m, n) if batch > 1 else (m, n))
-            mul(a, b, c)
-            t0 = time.perf_counter()
-            mul(a, b, c)
-            once = time.perf_counter() - t0
-            setups.append((mul, a, b, c, max(1, min(10_000, int(0.02 / max(once, 1e-7))))))
-        rates = [[] for _ in libs]
-        for _ in range(ROUNDS):
-            for rate, (mul, a, b, c, reps) in zip(rates, setups):
-                mul(a, b, c)
-                t0 = time.perf_counter()
-                for _ in range(reps):
-                    mul(a, b, c)
-                rate.append(flops * reps / (time.perf_counter() - t0) / 1e9)
-        row = "".join(f"{statistics.median(r):>9.1f}" for r in rates)
+        row = "".join(f"{medians[lib, what]:>9.1f}" for lib, _, _ in libs)
         print(f"{name(m, k, n, layout, batch, what):<40} {row}")
 
 
 with threadpool_limits(limits=2, user_api="blas"):
     main()
     for lib, mul, empty in kernels():
+        time.sleep(PAUSE_SECONDS)
         print(f"W6 GEMMs of a step {lib}: {time_w6_step(lib, mul, empty):.2f} ms (median of 21)")
