@@ -50,8 +50,8 @@ fn forward_rows(logits: &[f64], classes: usize, targets: &[usize], lse: &mut [f6
                 out.iter_mut().zip(row).for_each(|(o, &x)| *o = x - *max);
             }
             exps.iter_mut().for_each(|e| *e = exp(*e));
-            let rows = logits.chunks_exact(classes).zip(exps.chunks_exact(classes)).zip(targets).zip(lse);
-            for (((row, row_exps), &target), row_lse) in rows {
+            let per_row = logits.chunks_exact(classes).zip(exps.chunks_exact(classes)).zip(targets).zip(lse);
+            for (((row, row_exps), &target), row_lse) in per_row {
                 *row_lse += rows::sum(row_exps).ln();
                 loss += *row_lse - row[target];
             }
@@ -342,9 +342,9 @@ mod tests {
     #[test]
     fn short_and_long_rows_give_the_bits_of_the_row_by_row_formula() {
         for classes in [1, 2, 6, 7, 63, 64, 100] {
-            let rows = 3 * SHORT_TILE / classes.min(SHORT_TILE) + 5;
-            let x = logits(rows, classes);
-            let targets: Vec<usize> = (0..rows).map(|r| (r * 5) % classes).collect();
+            let row_count = 3 * SHORT_TILE / classes.min(SHORT_TILE) + 5;
+            let x = logits(row_count, classes);
+            let targets: Vec<usize> = (0..row_count).map(|r| (r * 5) % classes).collect();
             let expected_lse: Vec<f64> = x
                 .chunks_exact(classes)
                 .map(|row| {

@@ -102,10 +102,11 @@ fn backward_rows(
     let (mut xhat, mut dxhat) = (vec![0.0; d], vec![0.0; d]);
     if let (Some(dx), Some(dgamma), Some(dbeta)) = (dx.as_deref_mut(), dgamma.as_deref_mut(), dbeta.as_deref_mut()) {
         // All three wanted (a training step): the four per-element terms in one loop, the
-        // same values as the loops below. One loop per term cost more than the terms on rows
-        // of 16-128 elements: 2.8x the time per row at d = 16, 1.1x at d = 128 (`docs/perf.md`).
-        let blocks = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)).zip(mean.iter().zip(rstd));
-        for (((row, grow), drow), (&mean, &rstd)) in blocks {
+        // same values as the loops below. A loop per term cost more than the terms on rows of
+        // 16-128 elements: about twice the time per row at d = 16, 1.1x at d = 128
+        // (`docs/perf.md`).
+        let per_row = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)).zip(mean.iter().zip(rstd));
+        for (((row, grow), drow), (&mean, &rstd)) in per_row {
             let outputs = xhat.iter_mut().zip(dxhat.iter_mut()).zip(dgamma.iter_mut().zip(dbeta.iter_mut()));
             for (((h, dh), (dg, db)), ((v, gi), ga)) in outputs.zip(row.iter().zip(grow).zip(gamma)) {
                 *h = (v - mean) * rstd;
