@@ -137,3 +137,30 @@ fn bad_shapes_panic_naming_the_op_and_every_shape() {
         "addmm: shapes [3, 4], [4, 2] and bias [2, 2, 2]: the bias does not broadcast to the output's shape [3, 2]"
     );
 }
+
+/// Layers large enough that the backward runs `dx`'s and `dW`'s GEMMs side by side, one core
+/// each: the gradients are the bits of the two-node form, whose `matmul` runs them one after
+/// the other on both cores. The upstream gradient is a fixed tensor (`y * c` summed), so both
+/// forms differentiate the same numbers.
+#[test]
+fn large_layers_give_the_gradients_of_matmul_bit_for_bit() {
+    let (rows, k, m) = (256, 128, 96);
+    let (x, w, b, c) = (randn(&[rows, k], 21), randn(&[k, m], 22), randn(&[m], 23), randn(&[rows, m], 24));
+    let grads = |fused: bool, linear: bool| {
+        let tape = Tape::new();
+        let w_stored = if linear { Tensor::from_fn(&[m, k], |i| w.get(&[i[1], i[0]])) } else { w.clone() };
+        let (xv, wv, bv, cv) = (tape.var(x.clone()), tape.var(w_stored), tape.var(b.clone()), tape.var(c.clone()));
+        let y = match (fused, linear) {
+            (true, true) => xv.linear(wv, Some(bv)),
+            (true, false) => bv.addmm(xv, wv),
+            (false, true) => xv.matmul(wv.transpose(0, 1)) + bv,
+            (false, false) => xv.matmul(wv) + bv,
+        };
+        let g = (y * cv).sum().backward();
+        [g.wrt(xv).unwrap().clone(), g.wrt(wv).unwrap().clone(), g.wrt(bv).unwrap().clone()]
+    };
+    for linear in [false, true] {
+        // Not `assert_eq!`: a failure would print four tensors of up to 32,768 elements.
+        assert!(grads(true, linear) == grads(false, linear), "linear = {linear}: the gradients differ");
+    }
+}

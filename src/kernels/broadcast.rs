@@ -44,6 +44,25 @@ pub(crate) fn repeat_rows(x: &[f64], len: usize) -> Data {
     out
 }
 
+/// `out += x`, with `x` (of shape `from`) broadcast to `to`, `out`'s shape: [`expand`] added in
+/// place, without the expanded copy. A bias (one row repeated along leading axes) is added row
+/// by row, split over the cores when large.
+pub(crate) fn add_expanded(out: &mut [f64], x: &[f64], from: &[usize], to: &[usize]) {
+    match binary_layout(to, from, to) {
+        BinaryLayout::Same => crate::kernels::parallel::add_assign(out, x),
+        BinaryLayout::RowsOfB(row) => {
+            let Some(rows) = out.len().checked_div(row) else { return };
+            let per = rows_per_block(rows, row) * row;
+            for_each_block(out.chunks_mut(per), |block| {
+                for r in block.chunks_exact_mut(row) {
+                    r.iter_mut().zip(x).for_each(|(o, &x)| *o += x);
+                }
+            });
+        }
+        _ => for_each_binary(to, from, to, |i, _, ix| out[i] += x[ix]),
+    }
+}
+
 /// `scale` times the sum of `g`'s rows of `row` elements: the adjoint of [`repeat_rows`]
 /// ([`sum_to`] for a bias), each bias element's gradient. A large `g` is summed in two blocks
 /// of rows on two cores, each in row order, then the blocks in order
@@ -95,6 +114,28 @@ mod tests {
         let plain = sum_to(&g, &[rows, row], &[row]);
         for (s, p) in sum_rows(&g, row, 1.0).iter().zip(plain.iter()) {
             assert!((s - p).abs() <= 1e-12 * p.abs().max(1.0), "{s} vs {p}");
+        }
+    }
+
+    /// Adding in place is adding the expanded copy, in every layout: the same shape, a row
+    /// repeated (small and split over the cores), and the general walk (a column).
+    #[test]
+    fn add_expanded_adds_what_expand_copies() {
+        let cases: [(&[usize], &[usize]); 6] = [
+            (&[2, 3], &[2, 3]),
+            (&[3], &[2, 3]),
+            (&[1, 3], &[2, 3]),
+            (&[], &[2, 3]),
+            (&[2, 1], &[2, 3]),
+            (&[300], &[400, 300]),
+        ];
+        for (from, to) in cases {
+            let x: Vec<f64> = (0..numel(from)).map(|i| i as f64 * 0.5 - 1.0).collect();
+            let out0: Vec<f64> = (0..numel(to)).map(|i| (i % 7) as f64 * 0.25).collect();
+            let expected: Vec<f64> = out0.iter().zip(expand(&x, from, to).iter()).map(|(o, e)| o + e).collect();
+            let mut out = out0.clone();
+            add_expanded(&mut out, &x, from, to);
+            assert_eq!(out, expected, "{from:?} -> {to:?}");
         }
     }
 

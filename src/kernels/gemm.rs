@@ -81,8 +81,7 @@ impl<'a> MatRef<'a> {
 
 /// How many threads a product of `muladds` multiply-adds may use.
 fn parallelism(muladds: usize) -> gemm::Parallelism {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let cores = cores();
     if cores > 1 && muladds >= MIN_PARALLEL_MULADDS { gemm::Parallelism::Rayon(cores) } else { gemm::Parallelism::None }
 }
 
@@ -97,6 +96,38 @@ pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
     } else {
         gemm_with(a, b, beta, c, threads);
     }
+}
+
+/// One product for [`gemm_pair`]: `c = a b`, `c` a row-major `a.rows x b.cols` slice.
+pub(crate) type Product<'a, 'c> = (MatRef<'a>, MatRef<'a>, &'c mut [f64]);
+
+/// Two independent products, `c = a b` each (`beta = 0`): what [`gemm`] computes for each, one
+/// after the other, and the same bits. When both are large enough that [`gemm`] would split
+/// each over the cores, they run side by side instead, each on half of them (one core each on
+/// two). A backward pass asks for such pairs, `dX = G W^T` and `dW = X^T G` of the same
+/// layer: two products run whole on one core each were 0.73-1.00 of the time of the same two
+/// products split over both cores one after the other, on W6's Linear layers in an alternated
+/// harness on the Xeon (the crate's split of one product leaves the cores waiting on each other
+/// at every block; `docs/perf.md`).
+pub(crate) fn gemm_pair(first: Product, second: Product) {
+    let muladds = |(a, b, _): &Product| a.rows * a.cols * b.cols;
+    let cores = cores();
+    let large = muladds(&first) >= MIN_PARALLEL_MULADDS && muladds(&second) >= MIN_PARALLEL_MULADDS;
+    if cores < 2 || !large {
+        for (a, b, c) in [first, second] {
+            gemm(a, b, 0.0, c);
+        }
+        return;
+    }
+    let threads = if cores / 2 > 1 { gemm::Parallelism::Rayon(cores / 2) } else { gemm::Parallelism::None };
+    let ((a1, b1, c1), (a2, b2, c2)) = (first, second);
+    rayon::join(|| gemm_with(a1, b1, 0.0, c1, threads), || gemm_with(a2, b2, 0.0, c2, threads));
+}
+
+/// The number of cores this process may use (asked once).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).

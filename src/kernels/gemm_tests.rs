@@ -2,7 +2,7 @@
 //! each of the crate's paths (tiny, skinny, blocked, threaded). Inputs are small integers, so
 //! every sum is exact whatever the order of the additions: results compare bit for bit.
 
-use super::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm};
+use super::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm, gemm_pair};
 
 /// Small integers in [-4, 4], different for each `seed`.
 fn ints(len: usize, seed: usize) -> Vec<f64> {
@@ -117,4 +117,27 @@ fn an_output_whose_size_wraps_is_refused() {
     let am = MatRef { data: &a, rows: 1 << 32, cols: 0, row_stride: 0, col_stride: 1 };
     let bm = MatRef { data: &a, rows: 0, cols: 1 << 32, row_stride: 1 << 32, col_stride: 1 };
     gemm(am, bm, 0.0, &mut c);
+}
+
+/// Two products side by side (large: one core each) or one after the other (small) give the
+/// bits [`gemm`] gives for each alone. Fractions, not integers: the order of the additions
+/// shows in the bits.
+#[test]
+fn a_pair_of_products_gives_the_bits_of_each_alone() {
+    let fractions = |len: usize, seed: usize| -> Vec<f64> {
+        (0..len).map(|i| ((i * 7919 + seed * 104_729) % 1000) as f64 / 317.0 - 1.5).collect()
+    };
+    for (m, k, n) in [(256, 128, 96), (9, 7, 5)] {
+        let large = m * k * n >= MIN_PARALLEL_MULADDS;
+        assert_eq!(large, m > 9, "the cases take both paths");
+        // dx = g w^T and dw = x^T g, as a Linear layer's backward asks.
+        let (x, w, g) = (fractions(m * k, 1), fractions(k * n, 2), fractions(m * n, 3));
+        let (x, w, g) = (MatRef::row_major(&x, m, k), MatRef::row_major(&w, k, n), MatRef::row_major(&g, m, n));
+        let (mut dx_alone, mut dw_alone) = (vec![0.0; m * k], vec![0.0; k * n]);
+        gemm(g, w.t(), 0.0, &mut dx_alone);
+        gemm(x.t(), g, 0.0, &mut dw_alone);
+        let (mut dx, mut dw) = (vec![f64::NAN; m * k], vec![f64::NAN; k * n]);
+        gemm_pair((g, w.t(), &mut dx), (x.t(), g, &mut dw));
+        assert!(dx == dx_alone && dw == dw_alone, "{m}x{k}x{n}: the pair's products differ from each alone");
+    }
 }

@@ -2,14 +2,13 @@
 //! `addmm` (`torch.addmm`, `input + mat1 mat2`).
 //!
 //! Written as `x.matmul(w) + b`, a layer records two nodes and keeps both values on the tape:
-//! the product, which nothing in backward reads, and the sum. One node writes the bias into the
-//! output and lets the GEMM add the product onto it (`beta = 1`): one buffer instead of two,
-//! and no separate pass over the output for the `+`. On the W6 transformer the products were
-//! ~20% of the values a step keeps (`docs/perf.md`).
+//! the product, which nothing in backward reads, and the sum. One node adds the bias to the
+//! product in place, in the buffer the GEMM wrote: one buffer instead of two. On the W6
+//! transformer the products were ~20% of the values a step keeps (`docs/perf.md`).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::broadcast::{expand, sum_rows};
-use crate::kernels::gemm::{MatRef, gemm};
+use crate::kernels::broadcast::{add_expanded, sum_rows};
+use crate::kernels::gemm::{MatRef, gemm, gemm_pair};
 use crate::ops::broadcast::{sum_to, sum_to_shape};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -105,7 +104,7 @@ impl Plan {
 impl<'t> Var<'t> {
     /// `self W^T + bias` (PyTorch's `torch.nn.functional.linear`): `self` is `[*, in]`, the
     /// weight `[out, in]` as PyTorch stores it, the bias (usually `[out]`) any shape that
-    /// broadcasts to the output `[*, out]`. One node: the GEMM adds the product onto the bias.
+    /// broadcasts to the output `[*, out]`. One node, whose bias is added to the product in place.
     ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
@@ -123,8 +122,8 @@ impl<'t> Var<'t> {
     }
 
     /// `self + mat1 mat2` (`torch.addmm` with `beta = alpha = 1`): `mat1` is `[n, k]`, `mat2`
-    /// `[k, m]`, and `self` (a bias, usually `[m]`) any shape that broadcasts to `[n, m]`. The
-    /// product is added onto `self` by the GEMM, in one node.
+    /// `[k, m]`, and `self` (a bias, usually `[m]`) any shape that broadcasts to `[n, m]`. One
+    /// node, whose bias is added to the product in place.
     ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
@@ -149,12 +148,16 @@ fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>
         let bv = bias.map(|b| b.value_ref());
         let plan = Plan::new(layout, xv.shape(), wv.shape(), bv.as_ref().map(|b| b.shape()));
         let (rows, k, m) = (plan.rows, plan.k, plan.m);
-        let mut out = match &bv {
-            Some(b) => expand(b.data(), b.shape(), &plan.out),
-            None => buffer::scratch(numel(&plan.out)),
-        };
-        let beta = if bv.is_some() { 1.0 } else { 0.0 };
-        gemm(MatRef::row_major(xv.data(), rows, k), layout.matrix(wv.data(), k, m), beta, &mut out);
+        let (x, w) = (MatRef::row_major(xv.data(), rows, k), layout.matrix(wv.data(), k, m));
+        // The product first (`beta = 0`: written, not read), then the bias added in place.
+        // Writing the bias into the output for the GEMM to add the product onto (`beta = 1`)
+        // took 1.1-1.3x as long on W6's layers: the GEMM's microkernel then reads every
+        // output element back from memory (`docs/perf.md`).
+        let mut out = buffer::scratch(numel(&plan.out));
+        gemm(x, w, 0.0, &mut out);
+        if let Some(b) = &bv {
+            add_expanded(&mut out, b.data(), b.shape(), &plan.out);
+        }
         Tensor::from_parts(out, &plan.out)
     };
     let rule = Affine { layout };
@@ -188,26 +191,39 @@ impl Rule for Affine {
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         let plan = Plan::new(self.layout, cx.input_shape(0), cx.input_shape(1), None);
         let (rows, k, m) = (plan.rows, plan.k, plan.m);
-        cx.add_with(0, |cx| {
-            let mut dx = if m == 0 { buffer::zeroed(rows * k) } else { buffer::scratch(rows * k) };
-            if m > 0 {
+        // Each gradient is written by its GEMM (`beta = 0`); with no terms to sum (`m == 0`
+        // for `dx`, `rows == 0` for `dW`) there is no GEMM, and the gradient is zeros.
+        let fresh = |len: usize, terms: usize| if terms == 0 { buffer::zeroed(len) } else { buffer::scratch(len) };
+        let mut dx = cx.wants(0).then(|| fresh(rows * k, m));
+        let mut dw = cx.wants(1).then(|| fresh(k * m, rows));
+        {
+            let g = MatRef::row_major(cx.upstream().data(), rows, m);
+            let dx_product = dx.as_deref_mut().filter(|_| m > 0).map(|dx| {
                 let w = self.layout.matrix(cx.input(1).data(), k, m);
-                gemm(MatRef::row_major(cx.upstream().data(), rows, m), w.t(), 0.0, &mut dx);
-            }
-            Tensor::from_parts(dx, cx.input_shape(0))
-        });
-        cx.add_with(1, |cx| {
-            let mut dw = if rows == 0 { buffer::zeroed(k * m) } else { buffer::scratch(k * m) };
-            if rows > 0 {
-                let (x, g) =
-                    (MatRef::row_major(cx.input(0).data(), rows, k), MatRef::row_major(cx.upstream().data(), rows, m));
+                (g, w.t(), dx)
+            });
+            let dw_product = dw.as_deref_mut().filter(|_| rows > 0).map(|dw| {
+                let x = MatRef::row_major(cx.input(0).data(), rows, k);
                 match self.layout {
-                    WeightLayout::OutByIn => gemm(g.t(), x, 0.0, &mut dw),
-                    WeightLayout::InByOut => gemm(x.t(), g, 0.0, &mut dw),
+                    WeightLayout::OutByIn => (g.t(), x, dw),
+                    WeightLayout::InByOut => (x.t(), g, dw),
                 }
+            });
+            // The two products are independent: side by side where each is large.
+            match (dx_product, dw_product) {
+                (Some(dx), Some(dw)) => gemm_pair(dx, dw),
+                (Some((a, b, c)), None) | (None, Some((a, b, c))) => gemm(a, b, 0.0, c),
+                (None, None) => {}
             }
-            Tensor::from_parts(dw, cx.input_shape(1))
-        });
+        }
+        if let Some(dx) = dx {
+            let shape = cx.input_shape(0).to_vec();
+            cx.add(0, Tensor::from_parts(dx, &shape));
+        }
+        if let Some(dw) = dw {
+            let shape = cx.input_shape(1).to_vec();
+            cx.add(1, Tensor::from_parts(dw, &shape));
+        }
         // The bias's gradient: `G` passed on, summed over the rows it was repeated along, or
         // summed over its broadcast axes.
         if cx.arity() < 3 {
