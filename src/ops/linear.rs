@@ -151,7 +151,7 @@ fn affine<'t>(layout: WeightLayout, x: Var<'t>, w: Var<'t>, bias: Option<Var<'t>
         let (x, w) = (MatRef::row_major(xv.data(), rows, k), layout.matrix(wv.data(), k, m));
         // The product first (`beta = 0`: written, not read), then the bias added in place.
         // Writing the bias into the output for the GEMM to add the product onto (`beta = 1`)
-        // took 1.1-1.3x as long on W6's layers: the GEMM's microkernel then reads every
+        // took 1.05-1.3x as long on W6's layers: the GEMM's microkernel then reads every
         // output element back from memory (`docs/perf.md`).
         let mut out = buffer::scratch(numel(&plan.out));
         gemm(x, w, 0.0, &mut out);
