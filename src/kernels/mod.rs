@@ -33,3 +33,28 @@ impl Scale<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `.ci/avx2_under_qemu.sh` runs the tests once more on an emulated AMD EPYC (AVX2 + FMA,
+    /// no AVX-512) and sets `TAPEGRAD_EXPECT_X86=avx2` there. This checks that the emulation
+    /// took: that those runs pick the AVX2 code of the row kernels and of the GEMM, not the
+    /// AVX-512 code this project's other machine kind runs.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_vector_units_are_those_the_run_expects() {
+        match std::env::var("TAPEGRAD_EXPECT_X86").as_deref() {
+            Ok("avx2") => assert!(
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && !is_x86_feature_detected!("avx512f"),
+                "TAPEGRAD_EXPECT_X86=avx2, but the CPU has AVX2 {}, FMA {}, AVX-512 {}",
+                is_x86_feature_detected!("avx2"),
+                is_x86_feature_detected!("fma"),
+                is_x86_feature_detected!("avx512f")
+            ),
+            Ok(other) => panic!("TAPEGRAD_EXPECT_X86={other}: the only value known is avx2"),
+            Err(_) => {}
+        }
+    }
+}
