@@ -3,7 +3,7 @@
 //! `broadcast_to`'s forward is `expand` and its backward `sum_to`; a reduction over several
 //! axes is `sum_to` forward and `expand` backward.
 
-use crate::kernels::parallel::{Partials, for_each_block, rows_per_block, rows_per_sum_block};
+use crate::kernels::parallel::{Partials, add_assign, for_each_block, rows_per_block, rows_per_sum_block};
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::shape::{BinaryLayout, binary_layout, for_each_binary, numel};
 
@@ -49,7 +49,7 @@ pub(crate) fn repeat_rows(x: &[f64], len: usize) -> Data {
 /// by row, split over the cores when large.
 pub(crate) fn add_expanded(out: &mut [f64], x: &[f64], from: &[usize], to: &[usize]) {
     match binary_layout(to, from, to) {
-        BinaryLayout::Same => crate::kernels::parallel::add_assign(out, x),
+        BinaryLayout::Same => add_assign(out, x),
         BinaryLayout::RowsOfB(row) => {
             let Some(rows) = out.len().checked_div(row) else { return };
             let per = rows_per_block(rows, row) * row;

@@ -124,7 +124,8 @@ pub(crate) fn gemm_pair(first: Product, second: Product) {
     rayon::join(|| gemm_with(a1, b1, 0.0, c1, threads), || gemm_with(a2, b2, 0.0, c2, threads));
 }
 
-/// The number of cores this process may use (asked once).
+/// The number of cores this process may use (asked once). The twin of `parallel::cores`:
+/// this file names nothing else of the crate, as `benches/gemm.rs` compiles it on its own.
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
