@@ -217,12 +217,10 @@ impl Rule for Affine {
             }
         }
         if let Some(dx) = dx {
-            let shape = cx.input_shape(0).to_vec();
-            cx.add(0, Tensor::from_parts(dx, &shape));
+            cx.add_with(0, |cx| Tensor::from_parts(dx, cx.input_shape(0)));
         }
         if let Some(dw) = dw {
-            let shape = cx.input_shape(1).to_vec();
-            cx.add(1, Tensor::from_parts(dw, &shape));
+            cx.add_with(1, |cx| Tensor::from_parts(dw, cx.input_shape(1)));
         }
         // The bias's gradient: `G` passed on, summed over the rows it was repeated along, or
         // summed over its broadcast axes.
