@@ -19,6 +19,12 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+#[allow(dead_code)] // the bench uses only part of the kernel module's items
+#[path = "../src/kernels/gemm.rs"]
+mod kernel;
+
+use kernel::MatRef;
+
 const ROUNDS: usize = 9;
 
 /// A loop of FMAs on registers: its instruction set, the flops of one iteration, and the loop.
@@ -98,34 +104,10 @@ mod fma {
     }
 }
 
-/// `c = a b` (row-major, `m x k` by `k x n`) by the `gemm` crate with the given threads.
+/// `c = a b` (row-major, `m x k` by `k x n`) by the `gemm` crate with the given threads, through
+/// the kernel `matmul` calls.
 fn product(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], c: &mut [f64], threads: gemm::Parallelism) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
-    // SAFETY: the three slices hold exactly the row-major matrices the strides describe
-    // (checked above), and `c` is borrowed mutably, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            threads,
-        )
-    }
+    kernel::gemm_with(MatRef::row_major(a, m, k), MatRef::row_major(b, k, n), 0.0, c, threads);
 }
 
 /// GFLOP/s of `work`, which does `flops` floating-point operations.

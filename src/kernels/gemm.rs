@@ -8,7 +8,8 @@
 //! the small and skinny products of an MLP step and of attention; numbers and caveats (one
 //! machine kind, a loaded machine) in `docs/perf.md`.
 //!
-//! This file names nothing else of the crate (`benches/gemm.rs` compiles it on its own).
+//! This file names nothing else of the crate (`benches/gemm.rs` and `benches/machine.rs` compile
+//! it on their own).
 
 use std::sync::OnceLock;
 
@@ -125,7 +126,7 @@ pub(crate) fn gemm_pair(first: Product, second: Product) {
 }
 
 /// The number of cores this process may use (asked once). The twin of `parallel::cores`:
-/// this file names nothing else of the crate, as `benches/gemm.rs` compiles it on its own.
+/// this file names nothing else of the crate, as two benches compile it on its own.
 fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
