@@ -457,7 +457,7 @@ fn row(label: &str, v: &[f64]) {
 /// Part 5: the loss family, each gradient "prediction minus target distribution".
 fn loss_family() {
     println!("== 5. The loss family: every gradient is prediction minus target distribution\n");
-    // The numbers of the PyTorch-pinned test (tests/losses_pytorch.rs).
+    // The numbers of the PyTorch-pinned test (tests/suite/ops/losses_pytorch.rs).
     let x = Tensor::new(vec![0.5, -1.0, 2.0, 0.25, 0.0, 1.5, -0.5, 1.0, 2.0, 0.0, 0.75, -1.25], &[3, 4]).unwrap();
     let (w, eps, targets) = ([1.0, 2.0, 0.5, 3.0], 0.1, [0, 3, 1]);
     let opts = CrossEntropy::new().weight(Tensor::new(w.to_vec(), &[4]).unwrap()).ignore_index(1).label_smoothing(eps);

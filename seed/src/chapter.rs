@@ -4,9 +4,9 @@
 //! builds a one-layer transformer by hand in pure Python floats), and its companion scripts,
 //! which produced the chapter's probability table. The chapter prints `dL/dlogits = P - onehot`
 //! from that table. The numbers below were copied from the chapter's code cells and printed
-//! output, digit for digit; `tests/chapter_data.rs` checks that they agree with each other
+//! output, digit for digit; `tests/suite/chapter_data.rs` checks that they agree with each other
 //! (rows of probabilities sum to 1 within their rounding, the gradient table is `P - onehot`,
-//! the printed sums are the table's row sums), and `tests/seed_model.rs` that the rebuilt model
+//! the printed sums are the table's row sums), and `tests/suite/seed_model.rs` that the rebuilt model
 //! reproduces them.
 //!
 //! ```

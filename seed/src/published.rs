@@ -4,7 +4,7 @@
 //! chapters after "Gradients: Loss" and publishes, for the SUM of the four position losses at
 //! the initial parameters, among others `dE_tok[<BOS>][0..4]` and `dW_V[head 0][row 0][0..4]`
 //! (6 decimals); its later chapter takes one AdamW step from them. tapegrad's verdict
-//! (`tests/seed_model.rs`, and section 4 of `cargo run --release --example seed_transformer`):
+//! (`tests/suite/seed_model.rs`, and section 4 of `cargo run --release --example seed_transformer`):
 //! they are wrong, and the one slip that reproduces all 8 is [`Mistake::WoNotTransposed`].
 //!
 //! ```

@@ -11,7 +11,7 @@
 //! - [`Rule::backward_graph`]: the same chain rule written with ordinary `Var` ops, so that
 //!   [`Var::backward_graph`](crate::Var::backward_graph) records the backward pass on the tape
 //!   and it can be differentiated again. Beside the fast form, in the same home; the test
-//!   `tests/backward_graph.rs` runs both on every op and requires equal gradients, so the two
+//!   `tests/suite/ops/backward_graph.rs` runs both on every op and requires equal gradients, so the two
 //!   cannot drift apart.
 //!
 //! The node's inputs are not part of the op: the tape records them with the node, in the order

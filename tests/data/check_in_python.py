@@ -1,6 +1,6 @@
 """Loads the file tapegrad's test `writes_a_file_for_python` wrote, in PyTorch, and checks it.
 
-    cargo test --test checkpoint && python tests/data/check_in_python.py target/tmp/for_python.safetensors
+    cargo test --test suite training::checkpoint && python tests/data/check_in_python.py target/tmp/for_python.safetensors
 """
 import sys
 

@@ -1,4 +1,4 @@
-"""Writes the safetensors fixtures that tests/checkpoint.rs loads, as PyTorch writes them.
+"""Writes the safetensors fixtures that tests/suite/training/checkpoint.rs loads, as PyTorch writes them.
 
 Run from this folder with torch and safetensors installed:
     python make_fixtures.py

@@ -22,7 +22,7 @@ fn forward_nan_from_log_of_a_negative_names_op_node_and_line() {
     assert_eq!(
         message,
         format!(
-            "anomaly: log (node 2, recorded at tests/anomaly.rs:{line}:19) produced NaN in its forward output at [1]"
+            "anomaly: log (node 2, recorded at tests/suite/engine/anomaly.rs:{line}:19) produced NaN in its forward output at [1]"
         )
     );
     // The node was not recorded.
@@ -36,7 +36,7 @@ fn forward_inf_names_the_op_and_says_when_an_input_already_held_one() {
     let message = panic_message(|| {
         let _ = 1.0 / x;
     });
-    assert!(message.starts_with("anomaly: rdiv(1) (node 1, recorded at tests/anomaly.rs:"), "{message}");
+    assert!(message.starts_with("anomaly: rdiv(1) (node 1, recorded at tests/suite/engine/anomaly.rs:"), "{message}");
     assert!(message.ends_with("produced inf in its forward output at [1]"), "{message}");
 
     // Leaves are data and are not checked; the first op that reads the NaN is named, with it.
@@ -61,7 +61,7 @@ fn backward_inf_from_sqrt_at_zero_names_sqrt_and_its_line() {
     assert_eq!(
         message,
         format!(
-            "anomaly: the backward of sqrt (node 1, recorded at tests/anomaly.rs:{line}:15) produced inf in the \
+            "anomaly: the backward of sqrt (node 1, recorded at tests/suite/engine/anomaly.rs:{line}:15) produced inf in the \
              gradient of node 0 at [0]"
         )
     );
@@ -80,7 +80,7 @@ fn backward_nan_that_first_appears_in_backward_is_caught_at_its_op() {
     let anomaly = loss.try_backward().unwrap_err();
     assert_eq!(anomaly.phase, Phase::Backward);
     assert_eq!((anomaly.op.as_str(), anomaly.node, anomaly.tensor_of), ("sqrt", 1, 0));
-    assert_eq!((anomaly.location.file(), anomaly.location.line()), ("tests/anomaly.rs", line));
+    assert_eq!((anomaly.location.file(), anomaly.location.line()), ("tests/suite/engine/anomaly.rs", line));
     assert_eq!(anomaly.element, vec![1]);
     assert!(anomaly.value.is_nan());
 }

@@ -1,9 +1,7 @@
 //! Every error of the contract's last section: a `Result` for bad data, a panic naming the op
 //! and every shape for a graph that cannot be built.
 
-mod common;
-
-use common::panic_message;
+use crate::common::panic_message;
 use tapegrad::{Error, Tape, Tensor};
 
 #[test]

@@ -118,7 +118,7 @@ fn nan_of_either_sign_propagates_through_every_elementwise_op() {
             assert!(value.data()[0].is_nan(), "{name}({nan:?}) = {value:?}");
             // Where the derivative depends on x, the gradient of the NaN element is NaN (the
             // others are constants, 1 or 2 as PyTorch; relu and abs at NaN are in
-            // tests/nan_semantics.rs).
+            // tests/suite/engine/nan_semantics.rs).
             let g = y.sum().backward();
             let g0 = g.wrt(x).unwrap().data()[0];
             let depends_on_x = !matches!(name, "add" | "mul" | "relu" | "abs");

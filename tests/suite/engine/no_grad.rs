@@ -1,8 +1,6 @@
 //! `detach`, `Tape::no_grad` and `Tape::without_grad`: values without gradients.
 
-mod common;
-
-use common::{panic_message, randn};
+use crate::common::{panic_message, randn};
 use tapegrad::{Tape, Tensor, gradcheck};
 
 #[test]

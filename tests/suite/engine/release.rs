@@ -1,9 +1,7 @@
 //! `backward_wrt_releasing`: the gradients of `backward_wrt`, with the graph's values released
 //! as the pass goes; what stays readable, and the panics for what does not.
 
-mod common;
-
-use common::{panic_message, randn};
+use crate::common::{panic_message, randn};
 use tapegrad::{Tape, Tensor, Var, causal_mask};
 
 /// A small transformer block: every kind of node a training step records (embedding-free).
@@ -83,7 +81,10 @@ fn reading_a_released_value_panics_naming_the_node() {
         let _ = loss.backward_wrt_releasing(&[w]);
         let _ = hidden.value();
     });
-    assert!(message.starts_with("the value of node #2 (mul(2), recorded at tests/release.rs:"), "{message}");
+    assert!(
+        message.starts_with("the value of node #2 (mul(2), recorded at tests/suite/engine/release.rs:"),
+        "{message}"
+    );
     assert!(message.contains("was released by backward_wrt_releasing"), "{message}");
 }
 

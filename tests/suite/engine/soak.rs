@@ -1,6 +1,6 @@
 //! Long runs, ignored by default (see docs/reliability.md):
 //!
-//! `cargo test --release --test soak -- --ignored --nocapture`
+//! `cargo test --release --test suite engine::soak -- --ignored --nocapture`
 //!
 //! - a training loop of 100,000 steps whose batch size changes every step (16..=512) keeps
 //!   its resident memory bounded (the buffer pool expires sizes never asked for again);

@@ -1,8 +1,6 @@
 //! What `backward` returns: gradients of leaves and intermediates, nothing for constants or
 //! for nodes that do not lead to the output, and sums where a node is used twice.
 
-mod common;
-
 use approx::assert_relative_eq;
 use tapegrad::{Tape, Tensor};
 

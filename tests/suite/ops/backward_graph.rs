@@ -2,9 +2,7 @@
 //! and its second derivatives against finite differences (`gradgradcheck`), on the cases of
 //! `ops_gradcheck.rs` plus the ops that file leaves to others.
 
-mod common;
-
-use common::{randn, rng, uniform};
+use crate::common::{randn, rng, uniform};
 use tapegrad::{BceWithLogits, CrossEntropy, KlDiv, Reduction, Tape, Tensor, Var, causal_mask, gradgradcheck};
 
 type F = Box<dyn for<'t> Fn(&[Var<'t>]) -> Var<'t>>;

@@ -2,9 +2,7 @@
 //! `p = 1` zeros, NaN through the mask product), the gradient through the same mask, and the
 //! mask kept as flags (one byte per element), not as a float buffer.
 
-mod common;
-
-use common::{panic_message, rng};
+use crate::common::{panic_message, rng};
 use tapegrad::{Tape, Tensor};
 
 #[test]

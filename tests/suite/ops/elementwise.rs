@@ -4,9 +4,7 @@
 //! and gradients at the tricky points, pinned as literals. Each pinned case names the PyTorch
 //! line (float64) that printed them: `y = f(x); y.sum().backward()` prints `y` and `x.grad`.
 
-mod common;
-
-use common::{check, panic_message, randn, uniform};
+use crate::common::{check, panic_message, randn, uniform};
 use tapegrad::{Tape, Tensor, Var};
 
 /// The value of `f(x)` and the gradient of `f(x).sum()` for a 1-D `x`.

@@ -1,10 +1,8 @@
 //! The fused `cross_entropy` node against the two unfused paths built from ordinary ops:
 //! `softmax -> log -> nll_loss` and `log_softmax -> nll_loss`.
 
-mod common;
-
+use crate::common::randn;
 use approx::assert_abs_diff_eq;
-use common::randn;
 use tapegrad::{Tape, Tensor, Var, gradcheck};
 
 /// The three ways to compute the same loss.

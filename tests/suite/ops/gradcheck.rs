@@ -1,9 +1,7 @@
 //! A finite-difference gradcheck for every op of the contract, with its broadcasting cases.
 //! Inputs avoid the points where an op is not differentiable (relu at 0, ties of max).
 
-mod common;
-
-use common::{check, randn, uniform};
+use crate::common::{check, randn, uniform};
 use tapegrad::{Gradcheck, GradcheckError, Tensor, gradcheck};
 
 #[test]

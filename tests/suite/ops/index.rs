@@ -3,9 +3,7 @@
 //! `(y * w).sum()` with `w = arange(1, y.numel() + 1)` shaped like `y`), and panics naming
 //! op, shapes and the bad index.
 
-mod common;
-
-use common::{check, panic_message, randn};
+use crate::common::{check, panic_message, randn};
 use tapegrad::{Tape, Tensor, Var};
 
 fn t(data: &[f64], shape: &[usize]) -> Tensor {

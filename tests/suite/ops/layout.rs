@@ -1,9 +1,7 @@
 //! The layout ops added for small graphs: `stack`, `squeeze`, `unsqueeze`, `broadcast_to`.
 //! Gradchecks (with the broadcasting cases), values, and panics naming op and shapes.
 
-mod common;
-
-use common::{check, panic_message, randn};
+use crate::common::{check, panic_message, randn};
 use tapegrad::{Tape, Tensor, Var};
 
 #[test]

@@ -2,10 +2,8 @@
 //! with the bias's broadcasting cases and the input's leading axes, second derivatives, the
 //! same values and gradients as the two-node `matmul` then `+`, empty sizes, and the panics.
 
-mod common;
-
+use crate::common::{check, panic_message, randn};
 use approx::assert_relative_eq;
-use common::{check, panic_message, randn};
 use tapegrad::{Tape, Tensor, Var, gradgradcheck};
 
 #[test]

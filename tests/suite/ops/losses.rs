@@ -2,9 +2,7 @@
 //! included) and checked against its composition from ordinary ops, value and gradients to
 //! 1e-12. PyTorch's numbers and edge cases are pinned in `losses_pytorch.rs`.
 
-mod common;
-
-use common::{randn, uniform};
+use crate::common::{randn, uniform};
 use tapegrad::{BceWithLogits, CrossEntropy, KlDiv, Reduction, Tensor, Var, check_equivalent, gradcheck};
 
 fn check<const N: usize>(inputs: [Tensor; N], f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {

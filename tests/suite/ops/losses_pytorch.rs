@@ -4,9 +4,7 @@
 //! `torch.set_default_dtype(torch.float64)`; `show(t)` prints `t.flatten().tolist()`), and
 //! PyTorch's edge cases, each named.
 
-mod common;
-
-use common::{panic_message, randn};
+use crate::common::{panic_message, randn};
 use tapegrad::{BceWithLogits, CrossEntropy, KlDiv, Reduction, Tape, Tensor, Var};
 
 /// `|a - b| <= 1e-13 max(1, |b|)` elementwise; NaN only where PyTorch has NaN.

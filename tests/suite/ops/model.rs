@@ -2,10 +2,8 @@
 //! masked_fill, concat and narrow. Each is gradchecked (with its broadcasting or repeated-index
 //! case), and each shape error panics naming the op and the shapes.
 
-mod common;
-
+use crate::common::{check, randn};
 use approx::assert_abs_diff_eq;
-use common::{check, randn};
 use tapegrad::{Gradcheck, Tape, Tensor, Var, causal_mask};
 
 #[test]

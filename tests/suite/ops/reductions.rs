@@ -5,9 +5,7 @@
 //! `(y * w).sum().backward()` with `w = arange(1, y.numel() + 1)` shaped like `y`, so that
 //! every output gets its own weight), and panics naming op and shapes.
 
-mod common;
-
-use common::{check, panic_message, randn};
+use crate::common::{check, panic_message, randn};
 use tapegrad::{Tape, Tensor, Var};
 
 const NAN: f64 = f64::NAN;

@@ -3,10 +3,8 @@
 //! values of the same graphs on gathered copies, check their gradients by finite differences,
 //! and check that a view behaves as an independent value.
 
-mod common;
-
+use crate::common::{check, randn};
 use approx::assert_relative_eq;
-use common::{check, randn};
 use tapegrad::{Tape, Tensor, Var};
 
 /// A copy of `v` in row-major order through an op that knows nothing of views.

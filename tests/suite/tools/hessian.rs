@@ -2,10 +2,8 @@
 //! cross-entropy three ways, `hvp` against the Hessian, a third derivative, a gradient
 //! penalty, and custom ops with and without a differentiable backward.
 
-mod common;
-
+use crate::common::{panic_message, randn};
 use approx::assert_abs_diff_eq;
-use common::{panic_message, randn};
 use tapegrad::{CustomOp, Tape, Tensor, Var, gradcheck, hessian, hvp};
 
 const TARGETS: [usize; 3] = [2, 0, 3];

@@ -89,8 +89,8 @@ fn dump_with_locations_names_the_recording_lines() {
     let y = x.exp();
     let text = tape.dump().locations().to_string();
     let line = |row: usize| text.lines().nth(2 + row).unwrap().to_string();
-    assert!(line(0).ends_with(&format!("tests/inspect.rs:{}:{}", line!() - 4, 18)), "{}", line(0));
-    assert!(line(1).ends_with(&format!("tests/inspect.rs:{}:{}", line!() - 4, 15)), "{}", line(1));
+    assert!(line(0).ends_with(&format!("tests/suite/tools/inspect.rs:{}:{}", line!() - 4, 18)), "{}", line(0));
+    assert!(line(1).ends_with(&format!("tests/suite/tools/inspect.rs:{}:{}", line!() - 4, 15)), "{}", line(1));
     let _ = y;
 }
 

@@ -7,6 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use tapegrad::optim::{Adam, AdamW, Optimizer, Sgd};
 use tapegrad::{ParamGrads, Params, Tensor};
 
+use crate::common::panic_locations;
+
 fn t(data: &[f64]) -> Tensor {
     Tensor::new(data.to_vec(), &[data.len()]).unwrap()
 }
@@ -52,22 +54,20 @@ fn named_step_panics_at_the_callers_line_naming_adamw() {
     let mut opt = AdamW::new(0.1);
     opt.step(&mut params, &grads(&[("layer1.weight", &[0.1, 0.2])]));
     params.set("layer1.weight", t(&[1.0, 2.0, 3.0]));
-    let location = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let seen = location.clone();
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        *seen.lock().unwrap() = info.location().map(|l| l.file().to_string()).unwrap_or_default();
-    }));
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        opt.step(&mut params, &grads(&[("layer1.weight", &[0.1, 0.2, 0.3])]));
-    }));
-    std::panic::set_hook(hook);
+    let mut result = None;
+    let locations = panic_locations(|| {
+        result = Some(catch_unwind(AssertUnwindSafe(|| {
+            opt.step(&mut params, &grads(&[("layer1.weight", &[0.1, 0.2, 0.3])]));
+        })));
+    });
+    let result = result.unwrap();
+    let location = locations.last().map(|(file, _)| file.as_str()).unwrap_or_default();
     let message = *result.unwrap_err().downcast::<String>().unwrap();
     assert_eq!(
         message,
         "AdamW::step: parameter \"layer1.weight\" has shape [3] but its optimizer state was made for shape [2]"
     );
-    assert!(location.lock().unwrap().ends_with("optim_shape_checks.rs"), "{location:?}");
+    assert!(location.ends_with("optim_shape_checks.rs"), "{location:?}");
 }
 
 #[test]
