@@ -12,6 +12,7 @@ use rand::Rng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 
+use crate::kernels::extrema::arg_extreme;
 use crate::ops::binary::{Binary, eval};
 
 use crate::tensor::Tensor;
@@ -166,28 +167,6 @@ fn compare(op: &str, a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> bool) -> Te
     let o = out.data_mut();
     for_each_binary(a.shape(), b.shape(), &shape, |i, ia, ib| o[i] = if f(av[ia], bv[ib]) { 1.0 } else { 0.0 });
     out
-}
-
-/// The index of the first extreme along one run of `len` elements with stride `inner`; NaN
-/// counts as the extreme, as PyTorch's `argmax`/`argmin`.
-pub(crate) fn arg_extreme(
-    data: &[f64],
-    start: usize,
-    len: usize,
-    inner: usize,
-    better: impl Fn(f64, f64) -> bool,
-) -> usize {
-    let mut best = 0;
-    for i in 0..len {
-        let x = data[start + i * inner];
-        if x.is_nan() {
-            return i;
-        }
-        if i > 0 && better(x, data[start + best * inner]) {
-            best = i;
-        }
-    }
-    best
 }
 
 impl Tensor {

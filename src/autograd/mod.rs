@@ -5,6 +5,7 @@
 pub(crate) mod anomaly;
 mod backward;
 mod grad_graph;
+pub(crate) mod leaf;
 mod release;
 pub(crate) mod rule;
 pub(crate) mod tape;

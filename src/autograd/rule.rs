@@ -224,7 +224,7 @@ impl BackwardCx<'_> {
         let id = self.inputs[k];
         debug_assert_eq!(grad.shape(), self.nodes[id].value.shape(), "gradient shape of node {id}");
         match &mut self.grads[id] {
-            Some(sum) => crate::kernels::parallel::add_assign(sum.data_mut(), grad.data()),
+            Some(sum) => crate::tensor::parallel::add_assign(sum.data_mut(), grad.data()),
             empty => *empty = Some(grad),
         }
     }

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use smallvec::{SmallVec, smallvec};
 
+use crate::autograd::leaf::{ForwardOnly, Leaf};
 use crate::autograd::{Rule, Var};
 use crate::ops::Op;
-use crate::ops::leaf::{ForwardOnly, Leaf};
 use crate::tensor::Tensor;
 
 /// The node ids an op read, in the order its forward passed them.

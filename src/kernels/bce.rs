@@ -8,7 +8,7 @@
 
 use crate::kernels::Scale;
 use crate::kernels::exp::exp;
-use crate::kernels::parallel::{for_each_block, rows_per_block};
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 
 /// A broadcast operand read as one block of `data.len()` values repeated over the output.
 #[derive(Clone, Copy, Debug)]

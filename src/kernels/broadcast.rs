@@ -3,8 +3,8 @@
 //! `broadcast_to`'s forward is `expand` and its backward `sum_to`; a reduction over several
 //! axes is `sum_to` forward and `expand` backward.
 
-use crate::kernels::parallel::{Partials, add_assign, for_each_block, rows_per_block, rows_per_sum_block};
 use crate::tensor::buffer::{self, Data};
+use crate::tensor::parallel::{Partials, add_assign, for_each_block, rows_per_block, rows_per_sum_block};
 use crate::tensor::shape::{BinaryLayout, binary_layout, for_each_binary, numel};
 
 /// `x` (of shape `from`) repeated along the axes where `from` has size 1 or is missing, to

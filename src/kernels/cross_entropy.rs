@@ -9,8 +9,8 @@
 use multiversion::multiversion;
 
 use crate::kernels::exp::exp;
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::kernels::rows;
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 
 /// Per-row log-sum-exp of the logits, and the summed loss `sum_r (lse[r] - x[r, t_r])`.
 pub(crate) fn forward(logits: &[f64], classes: usize, targets: &[usize]) -> (Vec<f64>, f64) {

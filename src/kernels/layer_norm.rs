@@ -12,8 +12,8 @@
 
 use multiversion::multiversion;
 
-use crate::kernels::parallel::{Partials, for_each_block, rows_per_sum_block, zip_options};
 use crate::kernels::rows;
+use crate::tensor::parallel::{Partials, for_each_block, rows_per_sum_block, zip_options};
 
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row, with the biased variance
 /// (divide by `d`). Writes `y` and returns the per-row `(mean, rstd)`.

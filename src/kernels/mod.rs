@@ -5,12 +5,12 @@ pub(crate) mod bce;
 pub(crate) mod broadcast;
 pub(crate) mod cross_entropy;
 pub(crate) mod exp;
+pub(crate) mod extrema;
 pub(crate) mod gemm;
 #[cfg(test)]
 mod gemm_tests;
 pub(crate) mod layer_norm;
 pub(crate) mod logsumexp;
-pub(crate) mod parallel;
 pub(crate) mod rows;
 pub(crate) mod softmax;
 

@@ -11,8 +11,8 @@
 use multiversion::multiversion;
 
 use crate::kernels::exp::exp;
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::kernels::rows;
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 
 use crate::tensor::shape::AxisSplit as Split;
 

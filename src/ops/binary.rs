@@ -10,11 +10,11 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::broadcast::sum_rows;
-use crate::kernels::parallel::{self, for_each_block, rows_per_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::ops::unary::{Unary, unary};
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
+use crate::tensor::parallel::{self, for_each_block, rows_per_block, zip_options};
 use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary, numel};
 
 /// The binary elementwise functions.

@@ -2,10 +2,10 @@
 //! slice along an axis): narrow is the backward of the other two, and they of it.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 use crate::tensor::shape::{AxisSplit, numel, split_at_axis};
 
 impl<'t> Var<'t> {

@@ -1,13 +1,13 @@
 //! `max_axis` and `min_axis`: the extremum along an axis, whose gradient goes to where it was.
-//! The search (first on ties, the first NaN wins) is `arg_extreme`, shared with
-//! `Tensor::argmax_axis` / `argmin_axis`.
+//! The search (first on ties, the first NaN wins) is `kernels::extrema::arg_extreme`, shared
+//! with `Tensor::argmax_axis` / `argmin_axis`.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::kernels::extrema::arg_extreme;
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{AxisSplit, reduced_shape, split_at_axis};
-use crate::tensor_arith::arg_extreme;
 
 /// Which extremum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

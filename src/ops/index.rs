@@ -5,10 +5,10 @@
 //! [`ScatterAdd`]), whose backward is again the pick.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 use crate::tensor::shape::{AxisSplit, Shape, for_each_broadcast, numel, split_at_axis, strides, unravel};
 
 /// The slices `ids` of the middle axis of `x` viewed as `[outer, len, inner]`, in that order:

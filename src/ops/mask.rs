@@ -4,10 +4,10 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::broadcast::expand;
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 use crate::tensor::shape::{BinaryLayout, binary_layout, broadcast_shapes, for_each_binary};
 
 /// The causal mask of `t` positions, shape `[t, t]`: 1.0 where position `i` (row) must not

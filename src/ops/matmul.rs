@@ -8,10 +8,10 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm};
-use crate::kernels::parallel::{cores, for_each_block, zip_options};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
+use crate::tensor::parallel::{cores, for_each_block, zip_options};
 use crate::tensor::shape::{Shape, broadcast_shapes, for_each_broadcast, numel, strides};
 
 /// One operand as the GEMMs read it: a buffer, where each batch element's matrix starts in it,

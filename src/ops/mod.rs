@@ -18,7 +18,6 @@ pub(crate) mod extrema;
 pub(crate) mod index;
 pub(crate) mod layer_norm;
 pub(crate) mod layout;
-pub(crate) mod leaf;
 pub(crate) mod linear;
 pub(crate) mod logsumexp;
 pub(crate) mod loss;
@@ -29,6 +28,7 @@ pub(crate) mod reduce;
 pub(crate) mod softmax;
 pub(crate) mod unary;
 
+use crate::autograd::leaf;
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Wants};
 
 /// Generates [`Op`], one variant per listed rule type, its `From` conversions (so a forward

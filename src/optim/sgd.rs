@@ -152,7 +152,8 @@ impl Sgd {
                 d.copy_from_slice(buf);
             }
         }
-        crate::kernels::parallel::update(p.data_mut(), &d, |x, di| *x += -lr * di);
+        // The public API's `p += -lr * d` (optim sits above the engine, beside the tools).
+        p.add_scaled(&Tensor::new(d, p.shape()).expect("d is as long as p"), -lr);
     }
 }
 

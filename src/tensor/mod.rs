@@ -11,6 +11,7 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
 pub(crate) mod buffer;
+pub(crate) mod parallel;
 pub(crate) mod shape;
 pub(crate) mod storage;
 pub(crate) mod view;
@@ -313,7 +314,7 @@ impl Tensor {
             &self.shape[..],
             &other.shape[..]
         );
-        crate::kernels::parallel::update(self.data_mut(), other.data(), |x, y| *x += alpha * y);
+        crate::tensor::parallel::update(self.data_mut(), other.data(), |x, y| *x += alpha * y);
     }
 
     /// Takes the elements out, dropping the shape.

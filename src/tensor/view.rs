@@ -13,8 +13,8 @@
 
 use std::sync::OnceLock;
 
-use crate::kernels::parallel::{for_each_block, rows_per_block};
 use crate::tensor::buffer::{self, Data};
+use crate::tensor::parallel::{for_each_block, rows_per_block};
 use crate::tensor::shape::{Shape, numel, strides as row_major_strides};
 use crate::tensor::storage::Storage;
 

@@ -43,6 +43,9 @@ mod engine {
     mod tape_identity;
 }
 
+/// The layers of docs/architecture.md, checked on the imports of src/.
+mod layers;
+
 /// The study tools: Hessians, Jacobians, dumps and pictures of a tape.
 mod tools {
     mod hessian;

@@ -9,35 +9,9 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::cross_entropy::{self as kernel, Smoothing};
-use crate::ops::loss::nll::onehot;
-use crate::ops::loss::{CrossEntropy, Reduced, Reduction};
+use crate::ops::loss::{CrossEntropy, Reduced, Reduction, onehot, rows_and_classes, rows_of};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
-
-/// Checks the targets against the logits' shape and returns `(rows, classes)`. A target equal
-/// to `ignore` may lie outside `0..classes`.
-#[track_caller]
-pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &[usize], ignore: Option<usize>) -> (usize, usize) {
-    let (rows, classes) = rows_of(op, shape);
-    assert!(
-        targets.len() == rows,
-        "{op}: {} targets for input of shape {shape:?}, which has {rows} rows (one target per row)",
-        targets.len()
-    );
-    if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes && Some(t) != ignore) {
-        panic!("{op}: target {target} at row {row} is outside 0..{classes} for input of shape {shape:?}");
-    }
-    (rows, classes)
-}
-
-/// `(rows, classes)` of logits of `shape`: the last axis is the class axis.
-#[track_caller]
-fn rows_of(op: &str, shape: &[usize]) -> (usize, usize) {
-    let Some(&classes) = shape.last() else {
-        panic!("{op}: input of shape {shape:?} has no class axis; it needs at least one axis");
-    };
-    (shape[..shape.len() - 1].iter().product(), classes)
-}
 
 /// The options checked against logits of `shape`: the weights as a slice of `classes`.
 #[track_caller]

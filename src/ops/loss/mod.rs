@@ -346,3 +346,38 @@ impl Reduced {
         if self.reduces() { vec![upstream.item() / self.divisor; count] } else { upstream.data().to_vec() }
     }
 }
+
+/// Checks the targets against the logits' shape and returns `(rows, classes)`. A target equal
+/// to `ignore` may lie outside `0..classes`.
+#[track_caller]
+pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &[usize], ignore: Option<usize>) -> (usize, usize) {
+    let (rows, classes) = rows_of(op, shape);
+    assert!(
+        targets.len() == rows,
+        "{op}: {} targets for input of shape {shape:?}, which has {rows} rows (one target per row)",
+        targets.len()
+    );
+    if let Some((row, &target)) = targets.iter().enumerate().find(|&(_, &t)| t >= classes && Some(t) != ignore) {
+        panic!("{op}: target {target} at row {row} is outside 0..{classes} for input of shape {shape:?}");
+    }
+    (rows, classes)
+}
+
+/// `(rows, classes)` of logits of `shape`: the last axis is the class axis.
+#[track_caller]
+pub(crate) fn rows_of(op: &str, shape: &[usize]) -> (usize, usize) {
+    let Some(&classes) = shape.last() else {
+        panic!("{op}: input of shape {shape:?} has no class axis; it needs at least one axis");
+    };
+    (shape[..shape.len() - 1].iter().product(), classes)
+}
+
+/// A tensor of `shape` (class axis last) holding `value` at each row's target, 0 elsewhere.
+pub(crate) fn onehot(shape: &[usize], targets: &[usize], value: f64) -> Tensor {
+    let classes = *shape.last().expect("checked in forward");
+    let mut t = Tensor::zeros(shape);
+    for (r, &target) in targets.iter().enumerate() {
+        t.data_mut()[r * classes + target] = value;
+    }
+    t
+}

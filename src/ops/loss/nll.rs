@@ -2,7 +2,7 @@
 //! cross-entropy (`log_softmax -> nll_loss`).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::ops::loss::cross_entropy::rows_and_classes;
+use crate::ops::loss::{onehot, rows_and_classes};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 
@@ -56,14 +56,4 @@ impl Rule for NllLoss {
             onehot * (-cx.upstream() / self.targets.len() as f64)
         });
     }
-}
-
-/// A tensor of `shape` (class axis last) holding `value` at each row's target, 0 elsewhere.
-pub(crate) fn onehot(shape: &[usize], targets: &[usize], value: f64) -> Tensor {
-    let classes = *shape.last().expect("checked in forward");
-    let mut t = Tensor::zeros(shape);
-    for (r, &target) in targets.iter().enumerate() {
-        t.data_mut()[r * classes + target] = value;
-    }
-    t
 }

@@ -17,9 +17,9 @@ pub(crate) use activation::Activation;
 pub(crate) use math::Math;
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::kernels::parallel;
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
+use crate::tensor::parallel;
 
 /// The elementwise functions. Variants with an `f64` carry a constant operand.
 #[derive(Clone, Copy, Debug, PartialEq)]
