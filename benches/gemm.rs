@@ -18,11 +18,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-#[allow(dead_code)] // the bench uses only part of the kernel module's items
-#[path = "../src/kernels/gemm.rs"]
-mod kernel;
-
-use kernel::MatRef;
+use tapegrad::bench_internals::{self as kernel, MatRef};
 
 /// One product shape and layout, run `batch` times.
 struct Case {
@@ -193,8 +189,8 @@ type Kernel = fn(MatRef, MatRef, &mut [f64]);
 /// for two threads and the batch together is above it).
 const CANDIDATES: [(&str, Kernel, bool); 4] = [
     ("tapegrad", |a, b, c| kernel::gemm(a, b, 0.0, c), true),
-    ("gemm 1t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::None), false),
-    ("gemm 2t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, gemm::Parallelism::Rayon(2)), false),
+    ("gemm 1t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, kernel::Parallelism::None), false),
+    ("gemm 2t", |a, b, c| kernel::gemm_with(a, b, 0.0, c, kernel::Parallelism::Rayon(2)), false),
     ("mm", mm, false),
 ];
 

@@ -6,17 +6,18 @@
 //! Run: `cargo bench --bench losses`; `bash benches/peers/run_losses.sh` alternates it with
 //! PyTorch's `F.cross_entropy` / `F.binary_cross_entropy_with_logits` (`losses_torch.py`).
 
-#[path = "../examples/common/counting_alloc.rs"]
-mod counting_alloc;
-
 use std::hint::black_box;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use counting_alloc::{CURRENT, PEAK};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::{BceWithLogits, CrossEntropy, Tape, Tensor, Var};
+use tapegrad_support::counting_alloc::{CURRENT, Counting, PEAK};
+
+/// Counts the bytes each step allocates (its peak heap).
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 const ROWS: usize = 1024;
 const CLASSES: usize = 8192;

@@ -19,11 +19,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-#[allow(dead_code)] // the bench uses only part of the kernel module's items
-#[path = "../src/kernels/gemm.rs"]
-mod kernel;
-
-use kernel::MatRef;
+use tapegrad::bench_internals::{self as kernel, MatRef};
 
 const ROUNDS: usize = 9;
 
@@ -106,7 +102,7 @@ mod fma {
 
 /// `c = a b` (row-major, `m x k` by `k x n`) by the `gemm` crate with the given threads, through
 /// the kernel `matmul` calls.
-fn product(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], c: &mut [f64], threads: gemm::Parallelism) {
+fn product(m: usize, k: usize, n: usize, a: &[f64], b: &[f64], c: &mut [f64], threads: kernel::Parallelism) {
     kernel::gemm_with(MatRef::row_major(a, m, k), MatRef::row_major(b, k, n), 0.0, c, threads);
 }
 
@@ -144,7 +140,7 @@ fn main() {
     };
     let (a1, b1, mut c1) = operands(1);
     let (a2, b2, mut c2) = operands(2);
-    let one = gemm::Parallelism::None;
+    let one = kernel::Parallelism::None;
 
     let (mut fma_one, mut fma_two) = (vec![], vec![]);
     let (mut gemm_one, mut gemm_two_apart, mut gemm_split) = (vec![], vec![], vec![]);
@@ -167,7 +163,7 @@ fn main() {
             })
         }));
         gemm_split.push(rate(reps as f64 * gemm_flops, || {
-            (0..reps).for_each(|_| product(m, k, n, &a1, &b1, &mut c1, gemm::Parallelism::Rayon(2)))
+            (0..reps).for_each(|_| product(m, k, n, &a1, &b1, &mut c1, kernel::Parallelism::Rayon(2)))
         }));
     }
 

@@ -17,16 +17,9 @@
 //! cargo run --release --example names
 //! ```
 
-#[path = "common/plot.rs"]
-mod plot;
-#[path = "common/progress.rs"]
-mod progress;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
-use plot::{Series, XScale, line_chart};
-use progress::Progress;
 use tapegrad::data::{random_batch, train_val_split};
 use tapegrad::nn::{Embedding, Linear};
 use tapegrad::optim::{AdamW, CosineLr, LrSchedule, Optimizer};
@@ -34,6 +27,8 @@ use tapegrad::rand::SeedableRng;
 use tapegrad::rand::rngs::StdRng;
 use tapegrad::{ParamVars, Params};
 use tapegrad::{Tape, Var};
+use tapegrad_support::plot::{Series, XScale, line_chart};
+use tapegrad_support::progress::Progress;
 
 /// The word list, one lower-case word per line.
 const WORDS: &str = include_str!("data/names.txt");

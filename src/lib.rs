@@ -116,6 +116,16 @@ pub use ops::mask::causal_mask;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
 
+/// The GEMM wrapper the ops call, for the benchmarks that time it (`benches/gemm.rs`,
+/// `benches/machine.rs`). Not part of the API: it exists with the `bench-internals` feature
+/// only, which the crate's own dev-dependency on itself turns on for benches.
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals {
+    pub use crate::kernels::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm, gemm_with};
+    pub use ::gemm::Parallelism;
+}
+
 /// The `rand` that tapegrad's constructors and initialisers take (`Tensor::randn`, `nn::init`,
 /// `data`): use `tapegrad::rand::{SeedableRng, rngs::StdRng}` so the versions always agree.
 pub use rand;

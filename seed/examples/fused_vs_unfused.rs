@@ -33,23 +33,18 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-#[path = "../../examples/common/page.rs"]
-mod page;
-#[path = "../../examples/common/plot.rs"]
-mod plot;
-
-use page::Page;
-use plot::{Series, XScale, line_chart};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::{BceWithLogits, CrossEntropy, Reduction, Tape, Tensor, Var, check_equivalent, hessian, jacobian};
 use tapegrad_seed::chapter::{PRINTED_GRADIENTS, PROBS, TARGETS, TOKEN_NAMES, TOKENS};
 use tapegrad_seed::model::SeedParams;
+use tapegrad_support::counting_alloc::{CURRENT, Counting, PEAK};
+use tapegrad_support::page::Page;
+use tapegrad_support::plot::{Series, XScale, line_chart};
 
-// The counting allocator is shared with the root crate's loss benchmark.
-#[path = "../../examples/common/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{CURRENT, PEAK};
+// Counts the bytes a way to the loss allocates (as the root crate's loss benchmark does).
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 const MIB: f64 = 1024.0 * 1024.0;
 

@@ -7,15 +7,10 @@
 //! cargo run --release --example seed_transformer
 //! ```
 
-#[path = "../../examples/common/plot.rs"]
-mod plot;
-#[path = "../../examples/common/progress.rs"]
-mod progress;
-
 use std::time::Instant;
 
-use plot::{Series, XScale, line_chart};
-use progress::Progress;
+use tapegrad_support::plot::{Series, XScale, line_chart};
+use tapegrad_support::progress::Progress;
 
 use tapegrad::Tape;
 use tapegrad::optim::{AdamW, Optimizer};

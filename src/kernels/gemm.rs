@@ -8,10 +8,10 @@
 //! the small and skinny products of an MLP step and of attention; numbers and caveats (one
 //! machine kind, a loaded machine) in `docs/perf.md`.
 //!
-//! This file names nothing else of the crate (`benches/gemm.rs` and `benches/machine.rs` compile
-//! it on their own).
+//! `benches/gemm.rs` and `benches/machine.rs` time it through `tapegrad::bench_internals`
+//! (the `bench-internals` feature).
 
-use std::sync::OnceLock;
+use crate::tensor::parallel::cores;
 
 /// Products with fewer multiply-adds (`m * k * n`) than this run on the calling thread: waking a
 /// second core costs microseconds, more than it saves on a small product, and the many small
@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 /// was measured on, one and two threads did not separate below ~10^7 (`benches/gemm.rs`'s sweep
 /// rows, `docs/perf.md`). Above it the crate still keeps a product whose blocks are too small
 /// on one thread.
-pub(crate) const MIN_PARALLEL_MULADDS: usize = 1 << 21;
+pub const MIN_PARALLEL_MULADDS: usize = 1 << 21;
 
 /// Products with at most this many rows (and enough work for two threads) are split by the
 /// columns of `c` into two halves, one GEMM on one thread each, instead of handing both
@@ -33,11 +33,16 @@ const SPLIT_COLUMNS_MAX_ROWS: usize = 64;
 
 /// A read-only strided matrix: element `(r, c)` is `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy)]
-pub(crate) struct MatRef<'a> {
+pub struct MatRef<'a> {
+    /// The elements the strides reach.
     pub data: &'a [f64],
+    /// The number of rows.
     pub rows: usize,
+    /// The number of columns.
     pub cols: usize,
+    /// The distance between two rows in `data`.
     pub row_stride: usize,
+    /// The distance between two columns in `data`.
     pub col_stride: usize,
 }
 
@@ -90,7 +95,7 @@ fn parallelism(muladds: usize) -> gemm::Parallelism {
 /// `c` is overwritten without being read (a NaN in it does not survive).
 ///
 /// Panics (an internal error, not a user's) if the sizes disagree.
-pub(crate) fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
+pub fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
     let threads = parallelism(a.rows * a.cols * b.cols);
     if matches!(threads, gemm::Parallelism::Rayon(_)) && a.rows <= SPLIT_COLUMNS_MAX_ROWS && b.cols >= 2 {
         gemm_column_halves(a, b, beta, c);
@@ -125,15 +130,8 @@ pub(crate) fn gemm_pair(first: Product, second: Product) {
     rayon::join(|| gemm_with(a1, b1, 0.0, c1, threads), || gemm_with(a2, b2, 0.0, c2, threads));
 }
 
-/// The number of cores this process may use (asked once). The twin of `parallel::cores`:
-/// this file names nothing else of the crate, as two benches compile it on its own.
-fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).
-pub(crate) fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
+pub fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
     check_operands(a, b, c);
     // SAFETY: `check_operands` holds, and `c` is borrowed mutably here for the whole call.
     unsafe { gemm_into(a, b, beta, c.as_mut_ptr(), b.cols, threads) }

@@ -6,6 +6,9 @@ pub(crate) mod broadcast;
 pub(crate) mod cross_entropy;
 pub(crate) mod exp;
 pub(crate) mod extrema;
+// Its items the benchmarks time are `pub`, re-exported by `bench_internals` (lib.rs) when the
+// `bench-internals` feature is on, and reachable from nowhere else.
+#[cfg_attr(not(feature = "bench-internals"), allow(unreachable_pub))]
 pub(crate) mod gemm;
 #[cfg(test)]
 mod gemm_tests;

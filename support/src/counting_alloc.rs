@@ -1,11 +1,13 @@
-//! A global allocator that counts the bytes currently allocated and their peak, for the lab and
-//! the loss benchmark (`#[path]`-included by both; not an example of its own).
+//! An allocator that counts the bytes currently allocated and their peak, for the lab and the
+//! loss benchmark. A program installs it with
+//! `#[global_allocator] static ALLOCATOR: Counting = Counting;` and reads [`CURRENT`] and
+//! [`PEAK`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// The system allocator, counting the bytes currently allocated and their peak.
-struct Counting;
+pub struct Counting;
 
 pub static CURRENT: AtomicUsize = AtomicUsize::new(0);
 pub static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -50,6 +52,3 @@ unsafe impl GlobalAlloc for Counting {
         p
     }
 }
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;

@@ -1,8 +1,5 @@
 //! A self-contained HTML page for the examples: headings, paragraphs, preformatted text,
-//! tables and inline SVG, with its style in the page itself (no scripts, no network). Included
-//! with `#[path = "common/page.rs"] mod page;`.
-
-#![allow(dead_code)] // each example uses the part it needs
+//! tables and inline SVG, with its style in the page itself (no scripts, no network).
 
 use std::fmt::Write as _;
 use std::path::Path;

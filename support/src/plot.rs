@@ -1,9 +1,6 @@
 //! Line charts as SVG text for the examples (plotters' SVG backend: text is written as SVG
 //! `<text>` elements, so no font files or system libraries are involved). The string can be
-//! written to a `.svg` file or put inline in an HTML page. Included by the examples with
-//! `#[path = "common/plot.rs"] mod plot;`.
-
-#![allow(dead_code)] // each example uses the part it needs
+//! written to a `.svg` file or put inline in an HTML page.
 
 use plotters::prelude::*;
 

@@ -1,9 +1,6 @@
 //! Progress for the examples' training loops: an `indicatif` bar showing the loss when the
 //! output is a terminal, plain `step k/n loss x` lines (about twenty per run) when it is not
-//! (a log file, CI), so a redirected run's output stays readable. Included by the examples
-//! with `#[path = "common/progress.rs"] mod progress;`.
-
-#![allow(dead_code)] // each example uses the part it needs
+//! (a log file, CI), so a redirected run's output stays readable.
 
 use std::io::IsTerminal;
 
