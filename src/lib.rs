@@ -123,7 +123,7 @@ pub use tensor::buffer::release_cached_buffers;
 #[doc(hidden)]
 pub mod bench_internals {
     pub use crate::kernels::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm, gemm_with};
-    pub use ::gemm::Parallelism;
+    pub use gemm_common::Parallelism;
 }
 
 /// The `rand` that tapegrad's constructors and initialisers take (`Tensor::randn`, `nn::init`,

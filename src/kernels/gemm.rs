@@ -1,4 +1,5 @@
-//! General matrix multiply through the `gemm` crate, which picks its microkernel at run time
+//! General matrix multiply through the `gemm` crates (`gemm-f64`, the f64 kernels of the `gemm`
+//! crate, without its front's f32 and complex ones), which pick their microkernel at run time
 //! (AVX-512, AVX2 + FMA, or plain SSE2), so one build uses the widest vector unit of each
 //! x86-64 machine. Transposes cost nothing: a matrix is a slice plus strides, and the crate packs
 //! strided operands itself.
@@ -10,6 +11,8 @@
 //!
 //! `benches/gemm.rs` and `benches/machine.rs` time it through `tapegrad::bench_internals`
 //! (the `bench-internals` feature).
+
+use gemm_common::Parallelism;
 
 use crate::tensor::parallel::cores;
 
@@ -86,9 +89,9 @@ impl<'a> MatRef<'a> {
 }
 
 /// How many threads a product of `muladds` multiply-adds may use.
-fn parallelism(muladds: usize) -> gemm::Parallelism {
+fn parallelism(muladds: usize) -> Parallelism {
     let cores = cores();
-    if cores > 1 && muladds >= MIN_PARALLEL_MULADDS { gemm::Parallelism::Rayon(cores) } else { gemm::Parallelism::None }
+    if cores > 1 && muladds >= MIN_PARALLEL_MULADDS { Parallelism::Rayon(cores) } else { Parallelism::None }
 }
 
 /// `c = beta * c + a b`, where `c` is a row-major `a.rows x b.cols` slice. With `beta == 0`,
@@ -97,7 +100,7 @@ fn parallelism(muladds: usize) -> gemm::Parallelism {
 /// Panics (an internal error, not a user's) if the sizes disagree.
 pub fn gemm(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
     let threads = parallelism(a.rows * a.cols * b.cols);
-    if matches!(threads, gemm::Parallelism::Rayon(_)) && a.rows <= SPLIT_COLUMNS_MAX_ROWS && b.cols >= 2 {
+    if matches!(threads, Parallelism::Rayon(_)) && a.rows <= SPLIT_COLUMNS_MAX_ROWS && b.cols >= 2 {
         gemm_column_halves(a, b, beta, c);
     } else {
         gemm_with(a, b, beta, c, threads);
@@ -125,13 +128,13 @@ pub(crate) fn gemm_pair(first: Product, second: Product) {
         }
         return;
     }
-    let threads = if cores / 2 > 1 { gemm::Parallelism::Rayon(cores / 2) } else { gemm::Parallelism::None };
+    let threads = if cores / 2 > 1 { Parallelism::Rayon(cores / 2) } else { Parallelism::None };
     let ((a1, b1, c1), (a2, b2, c2)) = (first, second);
     rayon::join(|| gemm_with(a1, b1, 0.0, c1, threads), || gemm_with(a2, b2, 0.0, c2, threads));
 }
 
 /// [`gemm`] on as many threads as `threads` allows (the benchmark compares the choices).
-pub fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: gemm::Parallelism) {
+pub fn gemm_with(a: MatRef, b: MatRef, beta: f64, c: &mut [f64], threads: Parallelism) {
     check_operands(a, b, c);
     // SAFETY: `check_operands` holds, and `c` is borrowed mutably here for the whole call.
     unsafe { gemm_into(a, b, beta, c.as_mut_ptr(), b.cols, threads) }
@@ -155,8 +158,8 @@ fn gemm_column_halves(a: MatRef, b: MatRef, beta: f64, c: &mut [f64]) {
     // last elements, `(m - 1) * n + half - 1` and `(m - 1) * n + n - 1`, are inside `c`'s `m * n`
     // elements, and no element belongs to both. `c` is borrowed mutably until both return.
     rayon::join(
-        || unsafe { gemm_into(a, left, beta, out.0, n, gemm::Parallelism::None) },
-        || unsafe { gemm_into(a, right, beta, out.0.add(half), n, gemm::Parallelism::None) },
+        || unsafe { gemm_into(a, left, beta, out.0, n, Parallelism::None) },
+        || unsafe { gemm_into(a, right, beta, out.0.add(half), n, Parallelism::None) },
     );
 }
 
@@ -174,7 +177,7 @@ fn check_operands(a: MatRef, b: MatRef, c: &[f64]) {
 /// `a` and `b` pass [`MatRef::in_bounds`] and agree (`b.rows == a.cols`); every element of the
 /// block at `c` (the last at `(rows - 1) * c_row_stride + cols - 1`) is inside one allocation
 /// that nothing else reads or writes during the call, and `c_row_stride` fits in `isize`.
-unsafe fn gemm_into(a: MatRef, b: MatRef, beta: f64, c: *mut f64, c_row_stride: usize, threads: gemm::Parallelism) {
+unsafe fn gemm_into(a: MatRef, b: MatRef, beta: f64, c: *mut f64, c_row_stride: usize, threads: Parallelism) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if m == 0 || n == 0 {
         return;
@@ -189,29 +192,41 @@ unsafe fn gemm_into(a: MatRef, b: MatRef, beta: f64, c: *mut f64, c_row_stride: 
         return;
     }
     let s = |x: usize| x as isize;
+    // The `gemm` crate's entry point for f64, without the crate's front (which compiles the
+    // f32, c32 and c64 kernels too, none of which the engine calls): its one step for strides
+    // like ours is kept as it was. The crate computes `dst = alpha * dst + beta * lhs rhs`,
+    // reading `dst` only when `read_dst` is set; its strides are given column stride first.
+    // Its microkernel prefers a column-major `dst`, so a row-major one (column stride 1 below
+    // the row stride) is computed as its transpose: `c^T = b^T a^T`. The crate's other steps
+    // turn negative strides positive; ours are never negative.
+    let (dst_cs, dst_rs) = (1, s(c_row_stride));
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_cs < dst_rs {
+        (n, m, dst_rs, dst_cs, b, s(b.row_stride), s(b.col_stride), a, s(a.row_stride), s(a.col_stride))
+    } else {
+        (m, n, dst_cs, dst_rs, a, s(a.col_stride), s(a.row_stride), b, s(b.col_stride), s(b.row_stride))
+    };
     // SAFETY: by the caller's contract (checked arithmetic in `in_bounds`, which cannot wrap),
     // the last element the strides reach, `(rows - 1) * row_stride + (cols - 1) * col_stride`,
     // lies inside its slice for `a` (m x k) and `b` (k x n), and the block of `c` (row stride
     // `c_row_stride`, column stride 1) lies inside its allocation; every other element's
     // offset is smaller than the last one's, and all strides fit in `isize`, so no offset the
     // crate forms wraps either. Nothing else touches the block of `c`, so it aliases neither
-    // input. The crate computes `dst = alpha * dst + beta * lhs rhs`, reading `dst` only when
-    // `read_dst` is set; its strides are given column stride first.
+    // input. Swapping the operands and each one's strides describes the same elements.
     unsafe {
-        gemm::gemm(
+        gemm_f64::gemm::f64::get_gemm_fn()(
             m,
             n,
             k,
             c,
-            1,
-            s(c_row_stride),
+            dst_cs,
+            dst_rs,
             beta != 0.0,
-            a.data.as_ptr(),
-            s(a.col_stride),
-            s(a.row_stride),
-            b.data.as_ptr(),
-            s(b.col_stride),
-            s(b.row_stride),
+            lhs.data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.data.as_ptr(),
+            rhs_cs,
+            rhs_rs,
             beta,
             1.0,
             false,
