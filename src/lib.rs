@@ -115,6 +115,7 @@ pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
+pub use tensor::indices::{AsIndices, GatherIndex, Indices};
 
 /// The `rand` that tapegrad's constructors and initialisers take (`Tensor::randn`, `nn::init`,
 /// `data`): use `tapegrad::rand::{SeedableRng, rngs::StdRng}` so the versions always agree.

@@ -13,12 +13,21 @@ use crate::ops::loss::nll::onehot;
 use crate::ops::loss::{CrossEntropy, Reduced, Reduction};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
+use crate::tensor::indices::{AsIndices, Indices};
 
-/// Checks the targets against the logits' shape and returns `(rows, classes)`. A target equal
-/// to `ignore` may lie outside `0..classes`.
+/// Checks the targets against the logits' shape and returns `(rows, classes)`. The targets
+/// have the logits' shape without the class axis, or are one flat list of a target per row.
+/// A target equal to `ignore` may lie outside `0..classes`.
 #[track_caller]
-pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &[usize], ignore: Option<usize>) -> (usize, usize) {
+pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &Indices, ignore: Option<usize>) -> (usize, usize) {
     let (rows, classes) = rows_of(op, shape);
+    let (target_shape, targets) = (targets.shape(), targets.data());
+    assert!(
+        target_shape.len() == 1 || target_shape == row_shape(shape),
+        "{op}: targets of shape {target_shape:?} for input of shape {shape:?}: they need the input's shape without \
+         its last axis, {:?} (or one flat list of {rows})",
+        row_shape(shape)
+    );
     assert!(
         targets.len() == rows,
         "{op}: {} targets for input of shape {shape:?}, which has {rows} rows (one target per row)",
@@ -71,6 +80,11 @@ impl<'t> Var<'t> {
     /// `loss = mean_r (logsumexp(x[r]) - x[r, t_r])`. Stable for any logit magnitude, and it
     /// keeps only one number per row for backward.
     ///
+    /// The targets are class indices shaped like the logits without their last axis (logits
+    /// `[B, T, C]`, targets [`Indices`] `[B, T]`), or one flat list of a target per row
+    /// (`&[usize]`). Panics, naming the shapes, for any other shape or a target outside
+    /// `0..classes`.
+    ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
     /// let tape = Tape::new();
@@ -83,8 +97,8 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn cross_entropy(self, targets: &[usize]) -> Var<'t> {
-        self.cross_entropy_named("cross_entropy", targets, &CrossEntropy::new())
+    pub fn cross_entropy(self, targets: impl AsIndices) -> Var<'t> {
+        self.cross_entropy_named("cross_entropy", &targets.as_indices(), &CrossEntropy::new())
     }
 
     /// Softmax cross-entropy of logits against class indices with PyTorch's options
@@ -113,17 +127,18 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn cross_entropy_with(self, targets: &[usize], opts: &CrossEntropy) -> Var<'t> {
-        self.cross_entropy_named("cross_entropy_with", targets, opts)
+    pub fn cross_entropy_with(self, targets: impl AsIndices, opts: &CrossEntropy) -> Var<'t> {
+        self.cross_entropy_named("cross_entropy_with", &targets.as_indices(), opts)
     }
 
     #[track_caller]
-    fn cross_entropy_named(self, op: &str, targets: &[usize], opts: &CrossEntropy) -> Var<'t> {
+    fn cross_entropy_named(self, op: &str, targets: &Indices, opts: &CrossEntropy) -> Var<'t> {
         let (y, node) = {
             let v = self.value_ref();
             let shape = v.shape();
             let ignore = opts.ignore_index;
             let (rows, classes) = rows_and_classes(op, shape, targets, ignore);
+            let targets = targets.data();
             let weight = class_weights(op, opts, shape, classes);
             if is_plain(opts) {
                 let (logsumexp, loss_sum) = kernel::forward(v.data(), classes, targets);
