@@ -158,9 +158,12 @@ fn train(schedule: impl Fn() -> Box<dyn LrSchedule>, n: usize, stop: Option<usiz
     (params, rates)
 }
 
+/// A schedule made afresh for each run.
+type MakeSchedule = fn() -> Box<dyn LrSchedule>;
+
 #[test]
 fn a_resumed_run_equals_the_uninterrupted_one_bit_for_bit() {
-    let schedules: Vec<(&str, fn() -> Box<dyn LrSchedule>)> = vec![
+    let schedules: Vec<(&str, MakeSchedule)> = vec![
         ("one_cycle", || Box::new(OneCycleLr::new(0.2, 40))),
         ("cosine", || Box::new(CosineLr { base_lr: 0.1, t_max: 15, eta_min: 0.01 })),
         ("linear", || Box::new(LinearLr::new(0.05))),

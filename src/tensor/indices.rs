@@ -193,9 +193,9 @@ impl fmt::Display for Indices {
     }
 }
 
-/// What ops take as integer indices: [`Indices`] of any shape, or a flat `&[usize]`,
-/// `&Vec<usize>`, `&[usize; N]` (or those owned), which are 1-D. Each op says which shapes it
-/// accepts.
+/// What ops take as integer indices: `&Indices` of any shape, or a flat `&[usize]`,
+/// `&Vec<usize>` or `&[usize; N]`, which are 1-D. Each op says which shapes it accepts.
+/// Implemented for references only, as the ops always took `&[usize]`: `x.cross_entropy(&t)`.
 ///
 /// ```
 /// use tapegrad::{AsIndices, Indices};
@@ -210,57 +210,45 @@ pub trait AsIndices {
     fn as_indices(&self) -> Cow<'_, Indices>;
 }
 
-impl AsIndices for Indices {
+impl AsIndices for &Indices {
     fn as_indices(&self) -> Cow<'_, Indices> {
         Cow::Borrowed(self)
     }
 }
 
-impl AsIndices for [usize] {
+impl AsIndices for &[usize] {
     fn as_indices(&self) -> Cow<'_, Indices> {
-        Cow::Owned(Indices::from(self))
+        Cow::Owned(Indices::from(*self))
     }
 }
 
-impl<const N: usize> AsIndices for [usize; N] {
+impl<const N: usize> AsIndices for &[usize; N] {
     fn as_indices(&self) -> Cow<'_, Indices> {
-        self[..].as_indices()
+        Cow::Owned(Indices::from(&self[..]))
     }
 }
 
-impl AsIndices for Vec<usize> {
+impl AsIndices for &Vec<usize> {
     fn as_indices(&self) -> Cow<'_, Indices> {
-        self[..].as_indices()
-    }
-}
-
-impl<T: AsIndices + ?Sized> AsIndices for &T {
-    fn as_indices(&self) -> Cow<'_, Indices> {
-        (**self).as_indices()
+        Cow::Owned(Indices::from(self.as_slice()))
     }
 }
 
 /// What [`Var::gather`](crate::Var::gather) takes as its index: anything [`AsIndices`], or an
-/// `f64` [`Tensor`] of whole numbers (converted as [`Indices::try_from`] does).
+/// `&Tensor` of whole numbers as `f64` (converted as [`Indices::try_from`] does).
 pub trait GatherIndex {
     /// The index as integers; `Err` ([`Error::NotAnIndex`]) for an `f64` entry that is not one.
     fn to_indices(&self) -> Result<Cow<'_, Indices>, Error>;
 }
 
-impl<T: AsIndices + ?Sized> GatherIndex for T {
+impl<T: AsIndices> GatherIndex for T {
     fn to_indices(&self) -> Result<Cow<'_, Indices>, Error> {
         Ok(self.as_indices())
     }
 }
 
-impl GatherIndex for Tensor {
-    fn to_indices(&self) -> Result<Cow<'_, Indices>, Error> {
-        Indices::try_from(self).map(Cow::Owned)
-    }
-}
-
 impl GatherIndex for &Tensor {
     fn to_indices(&self) -> Result<Cow<'_, Indices>, Error> {
-        (**self).to_indices()
+        Indices::try_from(*self).map(Cow::Owned)
     }
 }
