@@ -243,6 +243,9 @@ fn existing_flat_forms_keep_working() {
     ] {
         assert_eq!(got, expected);
     }
+    #[allow(clippy::needless_borrows_for_generic_args)] // a `&[usize]` parameter took it by deref coercion
+    let twice = x.cross_entropy(&s).item();
+    assert_eq!(twice, expected);
     let empty = tape.var(Tensor::zeros(&[0, 4]));
     assert_eq!(empty.cross_entropy(&[]).shape(), [] as [usize; 0]);
     assert_eq!(x.index_select(0, &[]).shape(), [0, 4]);

@@ -234,6 +234,14 @@ impl AsIndices for &Vec<usize> {
     }
 }
 
+/// A reference to any of the above (`&ids` where `ids` is already a `&[usize]`), which a
+/// `&[usize]` parameter accepted by deref coercion.
+impl<T: AsIndices> AsIndices for &T {
+    fn as_indices(&self) -> Cow<'_, Indices> {
+        (**self).as_indices()
+    }
+}
+
 /// What [`Var::gather`](crate::Var::gather) takes as its index: anything [`AsIndices`], or an
 /// `&Tensor` of whole numbers as `f64` (converted as [`Indices::try_from`] does).
 pub trait GatherIndex {
