@@ -22,10 +22,10 @@ use std::time::Instant;
 
 use tapegrad::data::{random_batch, train_val_split};
 use tapegrad::nn::{Embedding, Linear};
-use tapegrad::optim::{AdamW, CosineLr, LrSchedule, Optimizer};
+use tapegrad::optim::{AdamW, CosineLr, LrScheduler, Optimizer};
 use tapegrad::rand::SeedableRng;
 use tapegrad::rand::rngs::StdRng;
-use tapegrad::{ParamVars, Params};
+use tapegrad::{Indices, ParamVars, Params};
 use tapegrad::{Tape, Var};
 use tapegrad_support::plot::{Series, XScale, line_chart};
 use tapegrad_support::progress::Progress;
@@ -57,9 +57,9 @@ fn decode(id: usize) -> char {
     char::from(b'a' + (id - 1) as u8)
 }
 
-/// Every (context, next character) pair of `words`: the contexts as `BLOCK` ids each, flat.
-/// A word `emma` gives `...->e`, `..e->m`, `.em->m`, `emm->a`, `mma->.`.
-fn examples<'a>(words: impl Iterator<Item = &'a str>) -> (Vec<usize>, Vec<usize>) {
+/// Every (context, next character) pair of `words`: the contexts `[n, BLOCK]`, the targets
+/// `[n]`. A word `emma` gives `...->e`, `..e->m`, `.em->m`, `emm->a`, `mma->.`.
+fn examples<'a>(words: impl Iterator<Item = &'a str>) -> (Indices, Indices) {
     let (mut contexts, mut targets) = (Vec::new(), Vec::new());
     for word in words {
         let mut ctx = [0; BLOCK];
@@ -70,7 +70,8 @@ fn examples<'a>(words: impl Iterator<Item = &'a str>) -> (Vec<usize>, Vec<usize>
             ctx[BLOCK - 1] = id;
         }
     }
-    (contexts, targets)
+    let n = targets.len();
+    (Indices::new(contexts, &[n, BLOCK]).expect("BLOCK ids per target"), Indices::from(targets))
 }
 
 /// The model: its layers remember their parameters' names; the tensors live in a `Params`.
@@ -89,15 +90,15 @@ impl Model {
         }
     }
 
-    /// Logits `[contexts.len() / BLOCK, VOCAB]`.
-    fn forward<'t>(&self, p: &ParamVars<'t>, contexts: &[usize]) -> Var<'t> {
-        let rows = contexts.len() / BLOCK;
-        let x = self.wte.forward(p, contexts).reshape(&[rows, BLOCK * EMBED]);
+    /// Logits `[B, VOCAB]` of contexts `[B, BLOCK]`.
+    fn forward<'t>(&self, p: &ParamVars<'t>, contexts: &Indices) -> Var<'t> {
+        // [B, BLOCK] ids -> [B, BLOCK, EMBED] rows -> one row of BLOCK * EMBED per context.
+        let x = self.wte.forward(p, contexts).reshape(&[contexts.shape()[0], BLOCK * EMBED]);
         self.out.forward(p, self.hidden.forward(p, x).tanh())
     }
 
     /// The mean cross-entropy over a whole set.
-    fn loss(&self, params: &Params, (contexts, targets): &(Vec<usize>, Vec<usize>)) -> f64 {
+    fn loss(&self, params: &Params, (contexts, targets): &(Indices, Indices)) -> f64 {
         let tape = Tape::new();
         self.forward(&params.on(&tape), contexts).cross_entropy(targets).item()
     }
@@ -108,7 +109,7 @@ impl Model {
         let mut word = String::new();
         while word.len() < MAX_SAMPLE_LEN {
             let tape = Tape::new();
-            let probs = self.forward(&params.on(&tape), &ctx).softmax(1).value();
+            let probs = self.forward(&params.on(&tape), &Indices::from([ctx])).softmax(1).value();
             let id = probs.multinomial(1, true, rng)[0];
             if id == 0 {
                 break;
@@ -125,7 +126,7 @@ impl Model {
 struct Run {
     model: Model,
     params: Params,
-    val: (Vec<usize>, Vec<usize>),
+    val: (Indices, Indices),
     /// The minibatch loss at every step.
     train_curve: Vec<(f64, f64)>,
     /// The validation loss every `EVAL_EVERY` steps and at the end.
@@ -144,22 +145,16 @@ fn train(progress: &Progress) -> Run {
     let mut params = Params::new();
     let model = Model::new(&mut params, &mut rng);
     let mut opt = AdamW::new(LR);
-    let schedule = CosineLr { base_lr: LR, t_max: STEPS, eta_min: LR / 20.0 };
+    let mut sched = LrScheduler::new(&mut opt, CosineLr { base_lr: LR, t_max: STEPS, eta_min: LR / 20.0 });
     let (mut train_curve, mut val_curve) = (Vec::with_capacity(STEPS), Vec::new());
-    let (mut ctx, mut tgt) = (Vec::with_capacity(BATCH * BLOCK), Vec::with_capacity(BATCH));
     for step in 0..STEPS {
-        ctx.clear();
-        tgt.clear();
-        for i in random_batch(train.1.len(), BATCH, &mut rng) {
-            ctx.extend_from_slice(&train.0[i * BLOCK..(i + 1) * BLOCK]);
-            tgt.push(train.1[i]);
-        }
+        let batch = random_batch(train.1.numel(), BATCH, &mut rng);
+        let (xb, yb) = (train.0.index_select(0, &batch), train.1.index_select(0, &batch)); // X[ix], Y[ix]
         let tape = Tape::new();
         let p = params.on(&tape);
-        let loss = model.forward(&p, &ctx).cross_entropy(&tgt);
-        let grads = p.grads(&loss.backward());
-        opt.set_lr(schedule.lr(step));
-        opt.step(&mut params, &grads);
+        let loss = model.forward(&p, &xb).cross_entropy(&yb);
+        opt.step(&mut params, &p.grads(&loss.backward()));
+        sched.step(&mut opt);
         train_curve.push((step as f64, loss.item()));
         progress.step(step as u64, loss.item());
         if (step + 1).is_multiple_of(EVAL_EVERY) {

@@ -21,6 +21,8 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use crate::tensor::indices::AsIndices;
+
 /// `0..n` in a random order (PyTorch's `torch.randperm(n)`).
 ///
 /// ```
@@ -49,9 +51,10 @@ pub fn shuffle<T, R: Rng + ?Sized>(items: &mut [T], rng: &mut R) {
     items.shuffle(rng);
 }
 
-/// `indices` shuffled and cut into batches of `batch_size` (the last one shorter when
-/// `batch_size` does not divide their number), as one epoch of PyTorch's
-/// `DataLoader(shuffle=True)`. Panics when `batch_size` is 0.
+/// `indices` (a flat list or 1-D [`Indices`](crate::Indices)) shuffled and cut into batches
+/// of `batch_size` (the last one shorter when `batch_size` does not divide their number), as
+/// one epoch of PyTorch's `DataLoader(shuffle=True)`. Each batch is a `Vec<usize>`, which every
+/// op taking indices accepts. Panics when `batch_size` is 0 or `indices` has more than one axis.
 ///
 /// ```
 /// use tapegrad::data::minibatches;
@@ -61,9 +64,12 @@ pub fn shuffle<T, R: Rng + ?Sized>(items: &mut [T], rng: &mut R) {
 /// assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
 /// ```
 #[track_caller]
-pub fn minibatches<R: Rng + ?Sized>(indices: &[usize], batch_size: usize, rng: &mut R) -> Vec<Vec<usize>> {
+pub fn minibatches<R: Rng + ?Sized>(indices: impl AsIndices, batch_size: usize, rng: &mut R) -> Vec<Vec<usize>> {
     assert!(batch_size > 0, "minibatches: batch_size must be positive");
-    let mut order = indices.to_vec();
+    let indices = indices.as_indices();
+    let shape = indices.shape();
+    assert!(shape.len() <= 1, "minibatches: indices of shape {shape:?} must be a list (one axis)");
+    let mut order = indices.into_owned().into_data();
     order.shuffle(rng);
     order.chunks(batch_size).map(<[usize]>::to_vec).collect()
 }

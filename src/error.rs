@@ -38,6 +38,18 @@ pub enum Error {
         /// The bytes asked for (as `u128`, since it may not fit in `usize`).
         bytes: u128,
     },
+    /// A number that should be an index (a whole number, at least 0, that fits in `usize`) is
+    /// not one: converting an `f64` tensor to [`Indices`](crate::Indices).
+    NotAnIndex {
+        /// What was being built, e.g. `"Indices::try_from"`.
+        op: &'static str,
+        /// The number.
+        value: f64,
+        /// Its position in the tensor.
+        position: Vec<usize>,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
     /// A file could not be read or written.
     Io {
         /// The file.
@@ -70,6 +82,12 @@ impl fmt::Display for Error {
             }
             Error::AllocationFailed { op, shape, bytes } => {
                 write!(f, "{op}: cannot allocate {bytes} bytes for shape {shape:?}")
+            }
+            Error::NotAnIndex { op, value, position, shape } => {
+                write!(
+                    f,
+                    "{op}: {value} at {position:?} of shape {shape:?} is not an index (a whole number in 0..2^64)"
+                )
             }
             Error::Io { path, source } => write!(f, "cannot access {}: {source}", path.display()),
             Error::Format { path, message } => write!(f, "{}: {message}", path.display()),

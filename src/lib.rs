@@ -115,6 +115,7 @@ pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
 pub use tensor::Tensor;
 pub use tensor::buffer::release_cached_buffers;
+pub use tensor::indices::{AsIndices, GatherIndex, Indices};
 
 /// The GEMM wrapper the ops call, for the benchmarks that time it (`benches/gemm.rs`,
 /// `benches/machine.rs`). Not part of the API: it exists with the `bench-internals` feature

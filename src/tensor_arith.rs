@@ -16,6 +16,7 @@ use crate::kernels::extrema::arg_extreme;
 use crate::ops::binary::{Binary, eval};
 
 use crate::tensor::Tensor;
+use crate::tensor::indices::{AsIndices, Indices};
 use crate::tensor::shape::{AxisSplit, broadcast_shapes, for_each_binary, split_at_axis};
 
 /// `Tensor op Tensor` for every mix of owned and borrowed operands, and `Tensor op f64`.
@@ -320,8 +321,9 @@ impl Tensor {
     }
 
     /// The slices at `indices` along `axis`, in that order (PyTorch's `index_select`): pick a
-    /// minibatch's rows with `x.index_select(0, &batch)`. Panics when `axis` or an index is out
-    /// of range.
+    /// minibatch's rows with `x.index_select(0, &batch)`. `indices` is a flat list or 1-D
+    /// [`Indices`](crate::Indices). Panics when `axis` or an index is out of range, or
+    /// `indices` has more than one axis.
     ///
     /// ```
     /// # use tapegrad::Tensor;
@@ -331,21 +333,47 @@ impl Tensor {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn index_select(&self, axis: usize, indices: &[usize]) -> Tensor {
-        crate::ops::check_axis("index_select", axis, self.shape());
-        let AxisSplit { outer, len, inner } = split_at_axis(self.shape(), axis);
-        if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
-            panic!("index_select: index {bad} is out of range for axis {axis} of shape {:?}", self.shape());
-        }
-        let mut shape = self.shape().to_vec();
-        shape[axis] = indices.len();
-        let mut data = Vec::with_capacity(outer * indices.len() * inner);
-        for o in 0..outer {
-            for &i in indices {
-                let start = (o * len + i) * inner;
-                data.extend_from_slice(&self.data()[start..start + inner]);
-            }
-        }
+    pub fn index_select(&self, axis: usize, indices: impl AsIndices) -> Tensor {
+        let (data, shape) = select_slices(self.data(), self.shape(), axis, &indices.as_indices());
         Tensor::new(data, &shape).expect("the length is the product of the shape")
     }
+}
+
+impl Indices {
+    /// The slices at `ids` along `axis`, in that order, as [`Tensor::index_select`]: a
+    /// minibatch's rows of a dataset's ids are `x.index_select(0, &batch)` (PyTorch's `X[ix]`).
+    /// Panics when `axis` or an id is out of range, or `ids` has more than one axis.
+    ///
+    /// ```
+    /// # use tapegrad::Indices;
+    /// let contexts = Indices::from([[0, 0, 5], [0, 5, 13], [5, 13, 13]]);
+    /// assert_eq!(contexts.index_select(0, &[2, 0]), Indices::from([[5, 13, 13], [0, 0, 5]]));
+    /// ```
+    #[track_caller]
+    pub fn index_select(&self, axis: usize, ids: impl AsIndices) -> Indices {
+        let (data, shape) = select_slices(self.data(), self.shape(), axis, &ids.as_indices());
+        Indices::new(data, &shape).expect("the length is the product of the shape")
+    }
+}
+
+/// The slices `ids` along `axis` of `data` (of `shape`), in that order, and their shape: the
+/// one `index_select` of tensors and of indices. Panics when `axis` or an id is out of range.
+#[track_caller]
+fn select_slices<T: Copy>(data: &[T], shape: &[usize], axis: usize, ids: &Indices) -> (Vec<T>, Vec<usize>) {
+    crate::ops::check_axis("index_select", axis, shape);
+    let AxisSplit { outer, len, inner } = split_at_axis(shape, axis);
+    let ids = ids.list("index_select", shape);
+    if let Some(&bad) = ids.iter().find(|&&i| i >= len) {
+        panic!("index_select: index {bad} is out of range for axis {axis} of shape {shape:?}");
+    }
+    let mut out = Vec::with_capacity(outer * ids.len() * inner);
+    for o in 0..outer {
+        for &i in ids {
+            let start = (o * len + i) * inner;
+            out.extend_from_slice(&data[start..start + inner]);
+        }
+    }
+    let mut out_shape = shape.to_vec();
+    out_shape[axis] = ids.len();
+    (out, out_shape)
 }

@@ -5,6 +5,7 @@ use rand::Rng;
 use super::{ParamVars, Params, join};
 use crate::autograd::Var;
 use crate::tensor::Tensor;
+use crate::tensor::indices::AsIndices;
 
 /// A lookup table of `num_embeddings` rows of size `embedding_dim` (key `"<name>.weight"`),
 /// initialised N(0, 1) as PyTorch.
@@ -55,8 +56,9 @@ impl Embedding {
         Embedding { weight, num_embeddings, embedding_dim }
     }
 
-    /// The rows of `ids`, shape `[ids.len(), embedding_dim]` (one `embedding` node; reshape
-    /// for batches of contexts). Panics when an id is out of range.
+    /// The rows of `ids`: ids of shape `S` (a batch `[B, T]` as [`Indices`](crate::Indices),
+    /// or a flat list) give `S ++ [embedding_dim]`, one `embedding` node. Panics when an id is
+    /// out of range.
     ///
     /// ```
     /// # use tapegrad::nn::Embedding;
@@ -68,9 +70,11 @@ impl Embedding {
     /// let tape = Tape::new();
     /// let rows = emb.forward(&params.on(&tape), &[3, 3]);
     /// assert_eq!(rows.value().data()[..2], params["wte.weight"].data()[6..8]);
+    /// let batch = emb.forward(&params.on(&tape), &tapegrad::Indices::from([[0, 1, 2], [3, 3, 0]]));
+    /// assert_eq!(batch.shape(), [2, 3, 2]);
     /// ```
     #[track_caller]
-    pub fn forward<'t>(&self, p: &ParamVars<'t>, ids: &[usize]) -> Var<'t> {
+    pub fn forward<'t>(&self, p: &ParamVars<'t>, ids: impl AsIndices) -> Var<'t> {
         p[&self.weight].embedding(ids)
     }
 }

@@ -1,5 +1,6 @@
 //! `embedding(ids)`: row gather. The table `[rows, ..]` is indexed along its first axis; the
-//! output stacks the picked rows, `[ids.len(), ..]`. The same id may appear several times.
+//! output puts the picked rows where the ids were, `ids.shape ++ [..]`. The same id may appear
+//! several times.
 //!
 //! Its backward is a scatter-add of rows (`index_select`'s along axis 0); recorded as an op of
 //! its own ([`IndexAdd`], for `backward_graph`), whose backward is again the gather.
@@ -7,17 +8,19 @@
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::index::{IndexAdd, scatter_add_along, select_along};
 use crate::tensor::Tensor;
-use crate::tensor::shape::split_at_axis;
+use crate::tensor::indices::AsIndices;
+use crate::tensor::shape::{split_at_axis, unravel};
 
 impl<'t> Var<'t> {
-    /// Gathers rows of this table (shape `[rows, ..]`, at least one axis): output row `i` is
-    /// table row `ids[i]`, shape `[ids.len(), ..]`. This is an embedding lookup
-    /// (`E_tok.embedding(&tokens)`), PyTorch's `index_select(0, ids)`.
+    /// Looks up rows of this table (shape `[rows, ..]`, at least one axis) by id: ids of shape
+    /// `S` give `S ++ [..]`, each id replaced by its row (PyTorch's `F.embedding(ids, table)`).
+    /// A flat list `&[usize]` gives `[ids.len(), ..]`, PyTorch's `index_select(0, ids)`;
+    /// [`Indices`](crate::Indices) of shape `[B, T]` give `[B, T, ..]` (`E_tok.embedding(&tokens)`).
     ///
     /// Panics when the table is a scalar or an id is outside `0..rows`.
     ///
     /// ```
-    /// use tapegrad::{Tape, Tensor};
+    /// use tapegrad::{Indices, Tape, Tensor};
     /// let tape = Tape::new();
     /// let table = tape.var(Tensor::new(vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0], &[3, 2])?);
     /// let rows = table.embedding(&[2, 0, 2]);
@@ -25,10 +28,14 @@ impl<'t> Var<'t> {
     /// // Row 2 was read twice, so its gradient is the sum of both reads.
     /// let grads = rows.sum().backward();
     /// assert_eq!(grads.wrt(table).unwrap().data(), &[1.0, 1.0, 0.0, 0.0, 2.0, 2.0]);
+    /// // A batch of 2 sequences of 3 ids: [2, 3] -> [2, 3, 2].
+    /// let batch = table.embedding(&Indices::from([[0, 1, 2], [2, 2, 0]]));
+    /// assert_eq!(batch.shape(), [2, 3, 2]);
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn embedding(self, ids: &[usize]) -> Var<'t> {
+    pub fn embedding(self, ids: impl AsIndices) -> Var<'t> {
+        let ids = ids.as_indices();
         let y = {
             let table = self.value_ref();
             let shape = table.shape();
@@ -37,15 +44,19 @@ impl<'t> Var<'t> {
                 "embedding: table of shape {shape:?} has no row axis; it needs at least one axis"
             );
             let rows = shape[0];
-            if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= rows) {
-                panic!("embedding: id {id} at position {at} is outside 0..{rows} for table of shape {shape:?}");
+            if let Some((at, &id)) = ids.data().iter().enumerate().find(|&(_, &id)| id >= rows) {
+                let at = match ids.rank() {
+                    1 => format!("position {at}"),
+                    _ => format!("{:?} of ids of shape {:?}", unravel(at, ids.shape()), ids.shape()),
+                };
+                panic!("embedding: id {id} at {at} is outside 0..{rows} for table of shape {shape:?}");
             }
-            let out = select_along(table.data(), split_at_axis(shape, 0), ids);
-            let mut out_shape = shape.to_vec();
-            out_shape[0] = ids.len();
+            let out = select_along(table.data(), split_at_axis(shape, 0), ids.data());
+            let mut out_shape = ids.shape().to_vec();
+            out_shape.extend_from_slice(&shape[1..]);
             Tensor::from_parts(out, &out_shape)
         };
-        self.tape.record(Embedding { ids: ids.to_vec() }, &[self], y)
+        self.tape.record(Embedding { ids: ids.into_owned().into_data() }, &[self], y)
     }
 }
 

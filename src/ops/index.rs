@@ -5,9 +5,11 @@
 //! [`ScatterAdd`]), whose backward is again the pick.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::error::Error;
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
+use crate::tensor::indices::{AsIndices, GatherIndex};
 use crate::tensor::parallel::{for_each_block, rows_per_block};
 use crate::tensor::shape::{AxisSplit, Shape, for_each_broadcast, numel, split_at_axis, strides, unravel};
 
@@ -67,7 +69,11 @@ impl<'t> Var<'t> {
     /// The slices `ids` along `axis`, in that order, as `torch.index_select(x, dim, ids)`: the
     /// output has `ids.len()` on `axis`. An id may repeat (its slice's gradient is summed).
     ///
-    /// Panics when the axis is out of range or an id is outside `0..shape[axis]`.
+    /// `ids` is a flat list or 1-D [`Indices`](crate::Indices) (a rank-0 one picks one slice),
+    /// as PyTorch's.
+    ///
+    /// Panics when the axis is out of range, `ids` has more than one axis, or an id is outside
+    /// `0..shape[axis]`.
     ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
@@ -78,11 +84,13 @@ impl<'t> Var<'t> {
     /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[1.0, 0.0, 2.0, 1.0, 0.0, 2.0]);
     /// ```
     #[track_caller]
-    pub fn index_select(self, axis: usize, ids: &[usize]) -> Var<'t> {
+    pub fn index_select(self, axis: usize, ids: impl AsIndices) -> Var<'t> {
+        let ids = ids.as_indices();
         let y = {
             let x = self.value_ref();
             let shape = x.shape();
             check_axis("index_select", axis, shape);
+            let ids = ids.list("index_select", shape);
             let n = shape[axis];
             if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= n) {
                 panic!(
@@ -93,13 +101,15 @@ impl<'t> Var<'t> {
             out_shape[axis] = ids.len();
             Tensor::from_parts(select_along(x.data(), split_at_axis(shape, axis), ids), &out_shape)
         };
-        self.tape.record(IndexSelect { axis, ids: ids.to_vec() }, &[self], y)
+        self.tape.record(IndexSelect { axis, ids: ids.into_owned().into_data() }, &[self], y)
     }
 
     /// Picks one element per entry of `index` along `axis`, as `torch.gather(x, dim, index)`:
     /// `out[i][j][k] = x[index[i][j][k]][j][k]` for `axis = 0` (and likewise for the others).
-    /// `index` holds whole numbers as `f64`, has the input's rank and is no larger than the input on the other axes; the output has
-    /// `index`'s shape. An element picked several times gets the sum of their gradients.
+    /// `index` is [`Indices`](crate::Indices) (PyTorch's `LongTensor`) or an `f64` tensor of
+    /// whole numbers; it has the input's rank and is no larger than the input on the other
+    /// axes; the output has `index`'s shape. An element picked several times gets the sum of
+    /// their gradients.
     ///
     /// Panics when the ranks differ, `index` is larger than the input on another axis, or an
     /// entry is not a whole number in `0..shape[axis]`.
@@ -116,14 +126,26 @@ impl<'t> Var<'t> {
     /// let argmax: Vec<f64> = x.value().argmax_axis(1).iter().map(|&i| i as f64).collect();
     /// let best = x.gather(1, &Tensor::new(argmax, &[2, 1])?);
     /// assert_eq!(best.value().data(), &[2.0, 4.0]);
+    /// // The same pick with integer indices:
+    /// let y2 = x.gather(1, &tapegrad::Indices::from([[0, 0], [1, 0]]));
+    /// assert_eq!(y2.value(), y.value());
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn gather(self, axis: usize, index: &Tensor) -> Var<'t> {
+    pub fn gather(self, axis: usize, index: impl GatherIndex) -> Var<'t> {
         let (y, from) = {
             let x = self.value_ref();
-            let (xs, is) = (x.shape(), index.shape());
+            let xs = x.shape();
             check_axis("gather", axis, xs);
+            let n = xs[axis];
+            let index = index.to_indices().unwrap_or_else(|e| match e {
+                Error::NotAnIndex { value, position, shape, .. } => panic!(
+                    "gather: index {value} at {position:?} is outside 0..{n} (or not a whole number) for axis {axis} of \
+                     input shape {xs:?} (index shape {shape:?})"
+                ),
+                other => panic!("gather: {other}"),
+            });
+            let is = index.shape();
             assert!(is.len() == xs.len(), "gather: index of shape {is:?} and input of shape {xs:?} differ in rank");
             if let Some(d) = (0..xs.len()).find(|&d| d != axis && is[d] > xs[d]) {
                 panic!("gather: index of shape {is:?} is larger than input of shape {xs:?} on axis {d}");
@@ -131,18 +153,18 @@ impl<'t> Var<'t> {
             // The input offset of each index entry without its `axis` part, visited row-major.
             let mut base = strides(xs);
             let step = std::mem::replace(&mut base[axis], 0);
-            let (n, data) = (xs[axis], index.data());
+            let data = index.data();
             let mut from = Vec::with_capacity(index.numel());
             for_each_broadcast(is, &base, &base, |at, _| {
                 let (i, v) = (from.len(), data[from.len()]);
-                if !(v >= 0.0 && v < n as f64 && v.fract() == 0.0) {
+                if v >= n {
                     panic!(
                         "gather: index {v} at {:?} is outside 0..{n} (or not a whole number) for axis {axis} of input \
                          shape {xs:?} (index shape {is:?})",
                         unravel(i, is)
                     );
                 }
-                from.push(at + v as usize * step);
+                from.push(at + v * step);
             });
             let out = take(x.data(), &from);
             (Tensor::from_parts(out, is), from)

@@ -46,6 +46,16 @@ macro_rules! optimizer {
                     self.update(&name, p, g);
                 }
             }
+
+            /// Writes the state to a safetensors file ([`Optimizer::save_state_to`]), any path.
+            pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+                self.save_state_to(path.as_ref())
+            }
+
+            /// Reads a state written by `save_state` ([`Optimizer::load_state_from`]), any path.
+            pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<(), Error> {
+                self.load_state_from(path.as_ref())
+            }
         }
 
         impl<$($generics)*> Optimizer for $ty {
@@ -70,11 +80,11 @@ macro_rules! optimizer {
                 self.slots.steps
             }
 
-            fn save_state(&self, path: &Path) -> Result<(), Error> {
+            fn save_state_to(&self, path: &Path) -> Result<(), Error> {
                 self.slots.save(path, self.buffers())
             }
 
-            fn load_state(&mut self, path: &Path) -> Result<(), Error> {
+            fn load_state_from(&mut self, path: &Path) -> Result<(), Error> {
                 self.slots = $crate::optim::state::Slots::load(path, self.buffers())?;
                 Ok(())
             }
@@ -85,6 +95,7 @@ macro_rules! optimizer {
 mod adam;
 mod clip;
 mod schedule;
+mod scheduler;
 mod sgd;
 mod state;
 
@@ -92,7 +103,8 @@ use std::path::Path;
 
 pub use adam::{Adam, AdamFamily, AdamW, DecoupledDecay, L2Decay, WeightDecayKind};
 pub use clip::clip_grad_norm;
-pub use schedule::{CosineLr, LrSchedule, StepLr, WarmupCosineLr};
+pub use schedule::{Anneal, CosineLr, ExponentialLr, LinearLr, LrSchedule, OneCycleLr, StepLr, WarmupCosineLr};
+pub use scheduler::LrScheduler;
 pub use sgd::Sgd;
 
 use crate::error::Error;
@@ -123,11 +135,37 @@ pub trait Optimizer {
     fn steps(&self) -> u64;
 
     /// Writes the state (step counts and every per-parameter buffer: momentum, moments) to a
-    /// safetensors file, so that training can resume exactly with [`Optimizer::load_state`].
-    /// Hyperparameters are not saved: make the optimizer as before, then load.
-    fn save_state(&self, path: &Path) -> Result<(), Error>;
+    /// safetensors file, so that training can resume exactly with
+    /// [`Optimizer::load_state_from`]. Hyperparameters are not saved: make the optimizer as
+    /// before, then load. Call it as `opt.save_state(path)` with any path (`&str`, `PathBuf`,
+    /// ...), on every optimizer and on a `dyn Optimizer`, as `Params::save`.
+    fn save_state_to(&self, path: &Path) -> Result<(), Error>;
 
-    /// Replaces the state with one written by [`Optimizer::save_state`] of the same kind of
-    /// optimizer and settings; `Err` when the file is malformed or holds other buffers.
-    fn load_state(&mut self, path: &Path) -> Result<(), Error>;
+    /// Replaces the state with one written by [`Optimizer::save_state_to`] of the same kind of
+    /// optimizer and settings; `Err` when the file is malformed or holds other buffers. Call
+    /// it as `opt.load_state(path)` with any path.
+    fn load_state_from(&mut self, path: &Path) -> Result<(), Error>;
+}
+
+/// `save_state` and `load_state` on a `dyn Optimizer`, taking any path (a generic method
+/// cannot be part of the trait object itself).
+///
+/// ```
+/// use tapegrad::optim::{Optimizer, Sgd};
+/// let mut opt: Box<dyn Optimizer> = Box::new(Sgd::new(0.1).momentum(0.9));
+/// let path = std::env::temp_dir().join("tapegrad-doc-dyn-opt.safetensors");
+/// opt.save_state(&path)?;
+/// opt.load_state(path.to_str().unwrap())?;
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+impl dyn Optimizer + '_ {
+    /// [`Optimizer::save_state_to`] with any path.
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        self.save_state_to(path.as_ref())
+    }
+
+    /// [`Optimizer::load_state_from`] with any path.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<(), Error> {
+        self.load_state_from(path.as_ref())
+    }
 }

@@ -11,6 +11,7 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
 pub(crate) mod buffer;
+pub(crate) mod indices;
 pub(crate) mod parallel;
 pub(crate) mod shape;
 pub(crate) mod storage;
@@ -535,12 +536,12 @@ impl fmt::Display for Tensor {
 
 /// Writes `data` (of `shape`) as nested bracketed rows; `depth` is the current axis, used for
 /// the indentation of continuation lines.
-fn write_nested(
+pub(crate) fn write_nested<T: Copy>(
     out: &mut String,
-    data: &[f64],
+    data: &[T],
     shape: &[usize],
     depth: usize,
-    cell: &dyn Fn(f64) -> String,
+    cell: &dyn Fn(T) -> String,
     summarise: bool,
 ) {
     const EDGE: usize = 3;

@@ -14,6 +14,7 @@ mod ops {
     mod fused_vs_unfused;
     mod gradcheck;
     mod index;
+    mod indices;
     mod layout;
     mod linear;
     mod losses;
@@ -57,6 +58,7 @@ mod tools {
 mod training {
     mod checkpoint;
     mod end_to_end;
+    mod lr_schedulers;
     mod optim;
     mod optim_shape_checks;
 }

@@ -9,9 +9,10 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::cross_entropy::{self as kernel, Smoothing};
-use crate::ops::loss::{CrossEntropy, Reduced, Reduction, onehot, rows_and_classes, rows_of};
+use crate::ops::loss::{CrossEntropy, Reduced, Reduction, onehot, row_shape, rows_and_classes, rows_of};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
+use crate::tensor::indices::{AsIndices, Indices};
 
 /// The options checked against logits of `shape`: the weights as a slice of `classes`.
 #[track_caller]
@@ -23,11 +24,6 @@ fn class_weights<'a>(op: &str, opts: &'a CrossEntropy, shape: &[usize], classes:
         w.shape()
     );
     Some(w.data())
-}
-
-/// The shape of the per-row losses: the logits' shape without the class axis.
-fn row_shape(shape: &[usize]) -> &[usize] {
-    &shape[..shape.len() - 1]
 }
 
 /// Whether `opts` are PyTorch's defaults, for which the plain loops run.
@@ -45,6 +41,11 @@ impl<'t> Var<'t> {
     /// `loss = mean_r (logsumexp(x[r]) - x[r, t_r])`. Stable for any logit magnitude, and it
     /// keeps only one number per row for backward.
     ///
+    /// The targets are class indices shaped like the logits without their last axis (logits
+    /// `[B, T, C]`, targets [`Indices`] `[B, T]`), or one flat list of a target per row
+    /// (`&[usize]`). Panics, naming the shapes, for any other shape or a target outside
+    /// `0..classes`.
+    ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
     /// let tape = Tape::new();
@@ -57,8 +58,8 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn cross_entropy(self, targets: &[usize]) -> Var<'t> {
-        self.cross_entropy_named("cross_entropy", targets, &CrossEntropy::new())
+    pub fn cross_entropy(self, targets: impl AsIndices) -> Var<'t> {
+        self.cross_entropy_named("cross_entropy", &targets.as_indices(), &CrossEntropy::new())
     }
 
     /// Softmax cross-entropy of logits against class indices with PyTorch's options
@@ -87,17 +88,18 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn cross_entropy_with(self, targets: &[usize], opts: &CrossEntropy) -> Var<'t> {
-        self.cross_entropy_named("cross_entropy_with", targets, opts)
+    pub fn cross_entropy_with(self, targets: impl AsIndices, opts: &CrossEntropy) -> Var<'t> {
+        self.cross_entropy_named("cross_entropy_with", &targets.as_indices(), opts)
     }
 
     #[track_caller]
-    fn cross_entropy_named(self, op: &str, targets: &[usize], opts: &CrossEntropy) -> Var<'t> {
+    fn cross_entropy_named(self, op: &str, targets: &Indices, opts: &CrossEntropy) -> Var<'t> {
         let (y, node) = {
             let v = self.value_ref();
             let shape = v.shape();
             let ignore = opts.ignore_index;
             let (rows, classes) = rows_and_classes(op, shape, targets, ignore);
+            let targets = targets.data();
             let weight = class_weights(op, opts, shape, classes);
             if is_plain(opts) {
                 let (logsumexp, loss_sum) = kernel::forward(v.data(), classes, targets);

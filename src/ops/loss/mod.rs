@@ -24,6 +24,7 @@ use crate::autograd::Var;
 use crate::kernels::Scale;
 use crate::kernels::rows;
 use crate::tensor::Tensor;
+use crate::tensor::indices::Indices;
 
 /// How a loss turns its per-row (or per-element) values into its output, as PyTorch's
 /// `reduction=` argument.
@@ -347,11 +348,19 @@ impl Reduced {
     }
 }
 
-/// Checks the targets against the logits' shape and returns `(rows, classes)`. A target equal
-/// to `ignore` may lie outside `0..classes`.
+/// Checks the targets against the logits' shape and returns `(rows, classes)`. The targets
+/// have the logits' shape without the class axis, or are one flat list of a target per row.
+/// A target equal to `ignore` may lie outside `0..classes`.
 #[track_caller]
-pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &[usize], ignore: Option<usize>) -> (usize, usize) {
+pub(crate) fn rows_and_classes(op: &str, shape: &[usize], targets: &Indices, ignore: Option<usize>) -> (usize, usize) {
     let (rows, classes) = rows_of(op, shape);
+    let (target_shape, targets) = (targets.shape(), targets.data());
+    assert!(
+        target_shape.len() == 1 || target_shape == row_shape(shape),
+        "{op}: targets of shape {target_shape:?} for input of shape {shape:?}: they need the input's shape without \
+         its last axis, {:?} (or one flat list of {rows})",
+        row_shape(shape)
+    );
     assert!(
         targets.len() == rows,
         "{op}: {} targets for input of shape {shape:?}, which has {rows} rows (one target per row)",
@@ -370,6 +379,11 @@ pub(crate) fn rows_of(op: &str, shape: &[usize]) -> (usize, usize) {
         panic!("{op}: input of shape {shape:?} has no class axis; it needs at least one axis");
     };
     (shape[..shape.len() - 1].iter().product(), classes)
+}
+
+/// The shape of the per-row losses: the logits' shape without the class axis.
+pub(crate) fn row_shape(shape: &[usize]) -> &[usize] {
+    &shape[..shape.len() - 1]
 }
 
 /// A tensor of `shape` (class axis last) holding `value` at each row's target, 0 elsewhere.

@@ -5,18 +5,21 @@ use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::ops::loss::{onehot, rows_and_classes};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
+use crate::tensor::indices::AsIndices;
 
 impl<'t> Var<'t> {
     /// Negative log-likelihood of log-probabilities, averaged over rows: `-mean_r x[r, t_r]`.
     #[track_caller]
-    pub fn nll_loss(self, targets: &[usize]) -> Var<'t> {
+    pub fn nll_loss(self, targets: impl AsIndices) -> Var<'t> {
+        let targets = targets.as_indices();
         let y = {
             let v = self.value_ref();
-            let (rows, classes) = rows_and_classes("nll_loss", v.shape(), targets, None);
+            let (rows, classes) = rows_and_classes("nll_loss", v.shape(), &targets, None);
+            let targets = targets.data();
             let picked: f64 = targets.iter().enumerate().map(|(r, &t)| v.data()[r * classes + t]).sum();
             Tensor::scalar(-picked / rows as f64)
         };
-        self.tape.record(NllLoss { targets: targets.to_vec() }, &[self], y)
+        self.tape.record(NllLoss { targets: targets.into_owned().into_data() }, &[self], y)
     }
 }
 
