@@ -32,7 +32,8 @@
 //!   (for `dw = x^T g`) but not `w`;
 //! - shapes, axis numbers and scalar constants are metadata and are not counted.
 //!
-//! Fused softmax cross-entropy keeps the logits and one log-sum-exp per row;
+//! Fused softmax cross-entropy keeps the logits and one log-sum-exp per row (two numbers: its
+//! max and the log of its shifted sum, kept apart);
 //! `softmax -> log -> nll_loss` keeps the probabilities `P` (read by softmax's rule as its
 //! output and by log's rule as its input: one buffer) and would keep the logits too if
 //! anything else read them:
@@ -44,7 +45,7 @@
 //! let loss = x.cross_entropy(&[0, 2]);
 //! let grads = loss.backward();
 //! print!("{}", tape.dump().grads(&grads));
-//! assert_eq!(tape.memory().kept_bytes(), 6 * 8 + 2 * 8 + 2 * 8); // logits, targets, lse
+//! assert_eq!(tape.memory().kept_bytes(), 6 * 8 + 2 * 8 + 2 * 16); // logits, targets, lse
 //! ```
 
 mod dot;

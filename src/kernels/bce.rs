@@ -94,7 +94,8 @@ pub(crate) fn forward_sum(x: &[f64], y: &[f64], weights: Weights<'_>) -> f64 {
         walk(start, block.min(x.len() - start), weights, span, |i, w, pw| acc += loss(x[i], y[i], w, pw));
         *sum = acc;
     });
-    sums.iter().sum()
+    // A fold from +0.0: `Sum` of no f64 is -0.0, and the sum of an empty input is 0.
+    sums.iter().fold(0.0, |total, s| total + s)
 }
 
 /// The gradient to the logits: `dx = scale w ((pw y + 1 - y) sigmoid(x) - pw y)`.

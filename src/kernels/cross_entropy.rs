@@ -1,9 +1,12 @@
 //! The fused softmax-cross-entropy kernels on `[rows, classes]` row-major logits, in the style
 //! of llm.c's `crossentropy_softmax_backward`.
 //!
-//! Forward keeps only one number per row, the log-sum-exp `lse = max + ln(sum(exp(x - max)))`;
-//! backward recomputes `P = exp(x - lse)` on the fly while writing the gradient, so no
-//! probability matrix is ever stored. Large inputs are split by rows over the cores, and the
+//! Forward keeps two numbers per row, the row's max `m` and `ln(sum(exp(x - m)))`, the two
+//! parts of its log-sum-exp KEPT APART ([`RowLse`]): `log P_c = (x_c - m) - ln(sum)`, as
+//! PyTorch's `log_softmax`. Adding them first (`lse = m + ln(sum)`, then `x - lse`) would lose
+//! every digit of `ln(sum)` below the ulp of `m`: at logits `[1e20, 1e20]` the loss would be 0,
+//! not `ln 2`. Backward recomputes `P = exp(log P)` on the fly while writing the gradient, so
+//! no probability matrix is ever stored. Large inputs are split by rows over the cores, and the
 //! row loops are compiled for AVX-512 / AVX2 as well, picked at run time.
 
 use multiversion::multiversion;
@@ -12,12 +15,42 @@ use crate::kernels::exp::exp;
 use crate::kernels::rows;
 use crate::tensor::parallel::{for_each_block, rows_per_block};
 
-/// Per-row log-sum-exp of the logits, and the summed loss `sum_r (lse[r] - x[r, t_r])`.
-pub(crate) fn forward(logits: &[f64], classes: usize, targets: &[usize]) -> (Vec<f64>, f64) {
+/// One row's log-sum-exp in two parts: `lse = max + log_sum`, never added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct RowLse {
+    /// The row's largest logit (the shift).
+    pub(crate) max: f64,
+    /// `ln(sum_c exp(x_c - max))`, between 0 and `ln(classes)` for a finite row.
+    pub(crate) log_sum: f64,
+}
+
+impl RowLse {
+    /// The two parts of `row`'s log-sum-exp.
+    #[inline(always)]
+    fn of(row: &[f64]) -> RowLse {
+        let max = rows::max(row);
+        RowLse { max, log_sum: rows::sum_exp(row, max).ln() }
+    }
+
+    /// `log P = (x - max) - log_sum`: the shifted logit first, exact (Sterbenz) near the max.
+    #[inline(always)]
+    pub(crate) fn log_p(self, x: f64) -> f64 {
+        (x - self.max) - self.log_sum
+    }
+
+    /// `-log P = log_sum - (x - max)`: never the log of an underflowed probability.
+    #[inline(always)]
+    pub(crate) fn nll(self, x: f64) -> f64 {
+        self.log_sum - (x - self.max)
+    }
+}
+
+/// Per-row log-sum-exp of the logits, and the summed loss `sum_r -log P[r, t_r]`.
+pub(crate) fn forward(logits: &[f64], classes: usize, targets: &[usize]) -> (Vec<RowLse>, f64) {
     if targets.is_empty() {
         return (Vec::new(), 0.0);
     }
-    let mut lse = vec![0.0; targets.len()];
+    let mut lse = vec![RowLse::default(); targets.len()];
     let per = rows_per_block(targets.len(), classes);
     let mut block_losses = vec![0.0; targets.len().div_ceil(per)];
     let blocks = lse.chunks_mut(per).zip(&mut block_losses).zip(logits.chunks(per * classes)).zip(targets.chunks(per));
@@ -36,44 +69,44 @@ const SHORT_TILE: usize = 512;
 
 /// Fills `lse` for a block of rows and returns the block's summed loss.
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
-fn forward_rows(logits: &[f64], classes: usize, targets: &[usize], lse: &mut [f64]) -> f64 {
+fn forward_rows(logits: &[f64], classes: usize, targets: &[usize], lse: &mut [RowLse]) -> f64 {
     let mut loss = 0.0;
     if classes < SHORT_ROW {
         let per_tile = SHORT_TILE / classes.max(1);
         let mut buffer = [0.0; SHORT_TILE];
         let tiles = logits.chunks(per_tile * classes).zip(targets.chunks(per_tile)).zip(lse.chunks_mut(per_tile));
         for ((logits, targets), lse) in tiles {
-            // exp(x - max) of the whole tile, each row shifted by its max (kept in `lse`).
+            // exp(x - max) of the whole tile, each row shifted by its max.
             let exps = &mut buffer[..logits.len()];
-            for ((row, out), max) in logits.chunks_exact(classes).zip(exps.chunks_exact_mut(classes)).zip(&mut *lse) {
-                *max = rows::max(row);
-                out.iter_mut().zip(row).for_each(|(o, &x)| *o = x - *max);
+            for ((row, out), row_lse) in logits.chunks_exact(classes).zip(exps.chunks_exact_mut(classes)).zip(&mut *lse)
+            {
+                let max = rows::max(row);
+                row_lse.max = max;
+                out.iter_mut().zip(row).for_each(|(o, &x)| *o = x - max);
             }
             exps.iter_mut().for_each(|e| *e = exp(*e));
             let per_row = logits.chunks_exact(classes).zip(exps.chunks_exact(classes)).zip(targets).zip(lse);
             for (((row, row_exps), &target), row_lse) in per_row {
-                *row_lse += rows::sum(row_exps).ln();
-                loss += *row_lse - row[target];
+                row_lse.log_sum = rows::sum(row_exps).ln();
+                loss += row_lse.nll(row[target]);
             }
         }
         return loss;
     }
     for ((row, &target), row_lse) in logits.chunks_exact(classes).zip(targets).zip(lse) {
-        let max = rows::max(row);
-        *row_lse = max + rows::sum_exp(row, max).ln();
-        // -log P[target] = lse - x[t]: never takes the log of an underflowed probability.
-        loss += *row_lse - row[target];
+        *row_lse = RowLse::of(row);
+        loss += row_lse.nll(row[target]);
     }
     loss
 }
 
-/// `dx[r, j] = (P[r, j] - [j == t_r]) * scale`, with `P = exp(x - lse)` recomputed per element.
-pub(crate) fn backward(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx: &mut [f64]) {
+/// `dx[r, j] = (P[r, j] - [j == t_r]) * scale`, with `P = exp(log P)` recomputed per element.
+pub(crate) fn backward(logits: &[f64], lse: &[RowLse], targets: &[usize], scale: f64, dx: &mut [f64]) {
     if lse.is_empty() {
         // No rows: nothing to write (and `classes` cannot be read off the lengths).
         return;
     }
-    let classes = logits.len() / lse.len().max(1);
+    let classes = logits.len() / lse.len();
     let per = rows_per_block(lse.len(), classes);
     let blocks =
         dx.chunks_mut(per * classes).zip(logits.chunks(per * classes)).zip(lse.chunks(per)).zip(targets.chunks(per));
@@ -81,7 +114,7 @@ pub(crate) fn backward(logits: &[f64], lse: &[f64], targets: &[usize], scale: f6
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
-fn backward_rows(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx: &mut [f64]) {
+fn backward_rows(logits: &[f64], lse: &[RowLse], targets: &[usize], scale: f64, dx: &mut [f64]) {
     let classes = logits.len() / lse.len().max(1);
     if classes < SHORT_ROW {
         // A tile of short rows at a time (see `SHORT_ROW`), `dx` as the tile's buffer.
@@ -89,7 +122,7 @@ fn backward_rows(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx:
         let tiles = logits.chunks(per_tile * classes).zip(dx.chunks_mut(per_tile * classes));
         for (((logits, dx), lse), targets) in tiles.zip(lse.chunks(per_tile)).zip(targets.chunks(per_tile)) {
             for ((row, drow), &row_lse) in logits.chunks_exact(classes).zip(dx.chunks_exact_mut(classes)).zip(lse) {
-                drow.iter_mut().zip(row).for_each(|(d, &x)| *d = x - row_lse);
+                drow.iter_mut().zip(row).for_each(|(d, &x)| *d = row_lse.log_p(x));
             }
             dx.iter_mut().for_each(|d| *d = exp(*d) * scale);
             for (drow, &target) in dx.chunks_exact_mut(classes).zip(targets) {
@@ -101,7 +134,7 @@ fn backward_rows(logits: &[f64], lse: &[f64], targets: &[usize], scale: f64, dx:
     let rows = logits.chunks_exact(classes).zip(dx.chunks_exact_mut(classes));
     for (((row, drow), &row_lse), &target) in rows.zip(lse).zip(targets) {
         for (d, &x) in drow.iter_mut().zip(row) {
-            *d = exp(x - row_lse) * scale;
+            *d = exp(row_lse.log_p(x)) * scale;
         }
         drow[target] -= scale;
     }
@@ -127,13 +160,13 @@ impl Smoothing<'_> {
     /// `sum_c w_c (lse - x_c)` for one row: the smoothing term's numerator. Skipped (0) when
     /// `eps = 0`, so that a `-inf` logit does not turn the loss into `0 * inf = NaN`.
     #[inline(always)]
-    fn spread(&self, row: &[f64], lse: f64) -> f64 {
+    fn spread(&self, row: &[f64], lse: RowLse) -> f64 {
         if self.eps == 0.0 {
             return 0.0;
         }
         match self.weight {
-            None => row.iter().map(|&x| lse - x).sum(),
-            Some(w) => row.iter().zip(w).map(|(&x, &w)| w * (lse - x)).sum(),
+            None => row.iter().map(|&x| lse.nll(x)).sum(),
+            Some(w) => row.iter().zip(w).map(|(&x, &w)| w * lse.nll(x)).sum(),
         }
     }
 }
@@ -145,10 +178,14 @@ pub(crate) fn forward_hard(
     targets: &[usize],
     ignore: Option<usize>,
     opts: Smoothing<'_>,
-    lse: &mut [f64],
+    lse: &mut [RowLse],
     losses: &mut [f64],
 ) {
-    let classes = logits.len() / targets.len().max(1);
+    if logits.is_empty() {
+        // No rows (or no classes): nothing to compute, and no chunk size to read off.
+        return;
+    }
+    let classes = logits.len() / targets.len();
     let per = rows_per_block(targets.len(), classes);
     let blocks =
         lse.chunks_mut(per).zip(losses.chunks_mut(per)).zip(logits.chunks(per * classes)).zip(targets.chunks(per));
@@ -163,19 +200,18 @@ fn forward_hard_rows(
     targets: &[usize],
     ignore: Option<usize>,
     opts: Smoothing<'_>,
-    lse: &mut [f64],
+    lse: &mut [RowLse],
     losses: &mut [f64],
 ) {
     let classes = logits.len() / targets.len().max(1);
     let spread_scale = opts.eps / classes as f64;
     let rows = logits.chunks_exact(classes).zip(targets).zip(lse).zip(losses);
     for (((row, &t), row_lse), loss) in rows {
-        let max = rows::max(row);
-        *row_lse = max + rows::sum_exp(row, max).ln();
+        *row_lse = RowLse::of(row);
         *loss = if Some(t) == ignore {
             0.0
         } else {
-            (1.0 - opts.eps) * opts.w(t) * (*row_lse - row[t]) + spread_scale * opts.spread(row, *row_lse)
+            (1.0 - opts.eps) * opts.w(t) * row_lse.nll(row[t]) + spread_scale * opts.spread(row, *row_lse)
         };
     }
 }
@@ -185,14 +221,17 @@ fn forward_hard_rows(
 /// `scales[r]` is the upstream gradient of row `r` over the reduction's divisor.
 pub(crate) fn backward_hard(
     logits: &[f64],
-    lse: &[f64],
+    lse: &[RowLse],
     targets: &[usize],
     ignore: Option<usize>,
     opts: Smoothing<'_>,
     scales: &[f64],
     dx: &mut [f64],
 ) {
-    let classes = logits.len() / lse.len().max(1);
+    if logits.is_empty() {
+        return;
+    }
+    let classes = logits.len() / lse.len();
     let per = rows_per_block(lse.len(), classes);
     let blocks = dx
         .chunks_mut(per * classes)
@@ -208,7 +247,7 @@ pub(crate) fn backward_hard(
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
 fn backward_hard_rows(
     logits: &[f64],
-    lse: &[f64],
+    lse: &[RowLse],
     targets: &[usize],
     ignore: Option<usize>,
     opts: Smoothing<'_>,
@@ -230,12 +269,12 @@ fn backward_hard_rows(
             // Without weights the smoothing part of q is the constant eps / C.
             None => {
                 for (d, &x) in drow.iter_mut().zip(row) {
-                    *d = scale * (s * exp(x - row_lse) - spread_scale);
+                    *d = scale * (s * exp(row_lse.log_p(x)) - spread_scale);
                 }
             }
             Some(w) => {
                 for ((d, &x), &w) in drow.iter_mut().zip(row).zip(w) {
-                    *d = scale * (s * exp(x - row_lse) - spread_scale * w);
+                    *d = scale * (s * exp(row_lse.log_p(x)) - spread_scale * w);
                 }
             }
         }
@@ -245,8 +284,11 @@ fn backward_hard_rows(
 
 /// Soft targets (class probabilities `y`, shaped like the logits): fills `lse` and the row
 /// losses `sum_c q_c (lse - x_c)`, `q_c = w_c ((1 - eps) y_c + eps / C)`.
-pub(crate) fn forward_soft(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, lse: &mut [f64], losses: &mut [f64]) {
-    let classes = logits.len() / lse.len().max(1);
+pub(crate) fn forward_soft(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, lse: &mut [RowLse], losses: &mut [f64]) {
+    if logits.is_empty() {
+        return;
+    }
+    let classes = logits.len() / lse.len();
     let per = rows_per_block(lse.len(), classes);
     let blocks = lse
         .chunks_mut(per)
@@ -257,13 +299,12 @@ pub(crate) fn forward_soft(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, l
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
-fn forward_soft_rows(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, lse: &mut [f64], losses: &mut [f64]) {
+fn forward_soft_rows(logits: &[f64], probs: &[f64], opts: Smoothing<'_>, lse: &mut [RowLse], losses: &mut [f64]) {
     let classes = logits.len() / lse.len().max(1);
     let rows = logits.chunks_exact(classes).zip(probs.chunks_exact(classes)).zip(lse).zip(losses);
     for (((row, y), row_lse), loss) in rows {
-        let max = rows::max(row);
-        *row_lse = max + rows::sum_exp(row, max).ln();
-        *loss = (0..classes).map(|c| soft_q(opts, y, c, classes) * (*row_lse - row[c])).sum();
+        *row_lse = RowLse::of(row);
+        *loss = (0..classes).map(|c| soft_q(opts, y, c, classes) * row_lse.nll(row[c])).sum();
     }
 }
 
@@ -278,12 +319,15 @@ fn soft_q(opts: Smoothing<'_>, y: &[f64], c: usize, classes: usize) -> f64 {
 pub(crate) fn backward_soft_logits(
     logits: &[f64],
     probs: &[f64],
-    lse: &[f64],
+    lse: &[RowLse],
     opts: Smoothing<'_>,
     scales: &[f64],
     dx: &mut [f64],
 ) {
-    let classes = logits.len() / lse.len().max(1);
+    if logits.is_empty() {
+        return;
+    }
+    let classes = logits.len() / lse.len();
     let per = rows_per_block(lse.len(), classes);
     let blocks = dx
         .chunks_mut(per * classes)
@@ -300,7 +344,7 @@ pub(crate) fn backward_soft_logits(
 fn backward_soft_logits_rows(
     logits: &[f64],
     probs: &[f64],
-    lse: &[f64],
+    lse: &[RowLse],
     opts: Smoothing<'_>,
     scales: &[f64],
     dx: &mut [f64],
@@ -310,20 +354,29 @@ fn backward_soft_logits_rows(
     for ((((row, y), drow), &row_lse), &scale) in rows.zip(scales) {
         let s: f64 = (0..classes).map(|c| soft_q(opts, y, c, classes)).sum();
         for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {
-            *d = scale * (s * exp(x - row_lse) - soft_q(opts, y, c, classes));
+            *d = scale * (s * exp(row_lse.log_p(x)) - soft_q(opts, y, c, classes));
         }
     }
 }
 
 /// Soft targets, gradient to the probabilities: `dy_c = scale_r w_c (1 - eps) (lse - x_c)`,
 /// i.e. `-w_c (1 - eps) log P_c` per unit of upstream gradient.
-pub(crate) fn backward_soft_targets(logits: &[f64], lse: &[f64], opts: Smoothing<'_>, scales: &[f64], dy: &mut [f64]) {
-    let classes = logits.len() / lse.len().max(1);
+pub(crate) fn backward_soft_targets(
+    logits: &[f64],
+    lse: &[RowLse],
+    opts: Smoothing<'_>,
+    scales: &[f64],
+    dy: &mut [f64],
+) {
+    if logits.is_empty() {
+        return;
+    }
+    let classes = logits.len() / lse.len();
     let keep = 1.0 - opts.eps;
     let rows = logits.chunks_exact(classes).zip(dy.chunks_exact_mut(classes)).zip(lse).zip(scales);
     for (((row, drow), &row_lse), &scale) in rows {
         for (c, (d, &x)) in drow.iter_mut().zip(row).enumerate() {
-            *d = scale * opts.w(c) * keep * (row_lse - x);
+            *d = scale * opts.w(c) * keep * row_lse.nll(x);
         }
     }
 }
@@ -345,17 +398,21 @@ mod tests {
             let row_count = 3 * SHORT_TILE / classes.min(SHORT_TILE) + 5;
             let x = logits(row_count, classes);
             let targets: Vec<usize> = (0..row_count).map(|r| (r * 5) % classes).collect();
-            let expected_lse: Vec<f64> = x
+            let expected_lse: Vec<RowLse> = x
                 .chunks_exact(classes)
                 .map(|row| {
                     let max = rows::max(row);
-                    max + rows::sum_exp(row, max).ln()
+                    RowLse { max, log_sum: rows::sum_exp(row, max).ln() }
                 })
                 .collect();
             let (lse, loss) = forward(&x, classes, &targets);
             assert_eq!(lse, expected_lse, "{classes} classes");
-            let expected_loss: f64 =
-                expected_lse.iter().zip(&targets).enumerate().map(|(r, (l, &t))| l - x[r * classes + t]).sum();
+            let expected_loss: f64 = expected_lse
+                .iter()
+                .zip(&targets)
+                .enumerate()
+                .map(|(r, (l, &t))| l.log_sum - (x[r * classes + t] - l.max))
+                .sum();
             assert!(
                 (loss - expected_loss).abs() <= 1e-12 * expected_loss.abs(),
                 "{classes} classes: {loss} vs {expected_loss}"
@@ -364,8 +421,11 @@ mod tests {
             let scale = 0.25;
             let mut dx = vec![f64::NAN; x.len()];
             backward(&x, &lse, &targets, scale, &mut dx);
-            let mut expected_dx: Vec<f64> =
-                x.iter().enumerate().map(|(i, &v)| exp(v - lse[i / classes]) * scale).collect();
+            let mut expected_dx: Vec<f64> = x
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| exp((v - lse[i / classes].max) - lse[i / classes].log_sum) * scale)
+                .collect();
             for (r, &t) in targets.iter().enumerate() {
                 expected_dx[r * classes + t] -= scale;
             }

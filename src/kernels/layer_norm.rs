@@ -38,13 +38,21 @@ fn forward_rows(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64],
     for (((row, out), mean_out), rstd_out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(means).zip(rstds) {
         let mean = rows::sum(row) / d as f64;
         let var = rows::sum_squared_deviations(row, mean) / d as f64;
-        let rstd = 1.0 / (var + eps).sqrt();
+        let rstd = rstd_of(var, eps);
         for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
             *o = (v - mean) * rstd * g + b;
         }
         *mean_out = mean;
         *rstd_out = rstd;
     }
+}
+
+/// `1 / sqrt(var + eps)`, and NaN where the variance overflowed (`inf`, from finite
+/// elements): not the `0` that would normalise the row to finite zeros, as PyTorch gives NaN
+/// there too.
+#[inline(always)]
+pub(crate) fn rstd_of(var: f64, eps: f64) -> f64 {
+    if var == f64::INFINITY { f64::NAN } else { 1.0 / (var + eps).sqrt() }
 }
 
 /// The gradients requested (`Some`) of layer norm's three inputs; `dgamma` and `dbeta` are
@@ -61,7 +69,8 @@ pub(crate) fn backward(
     dgamma: Option<&mut [f64]>,
     dbeta: Option<&mut [f64]>,
 ) {
-    let Some(d) = x.len().checked_div(mean.len()) else { return };
+    // No rows, or rows of no features: no gradient to write, and `dgamma` and `dbeta` stay 0.
+    let Some(d) = x.len().checked_div(mean.len()).filter(|&d| d > 0) else { return };
     let per = rows_per_sum_block(mean.len(), d);
     let blocks = x.chunks(per * d).zip(g.chunks(per * d)).zip(mean.chunks(per).zip(rstd.chunks(per)));
     let dx_blocks = dx.map(|dx| dx.chunks_mut(per * d));

@@ -70,6 +70,12 @@ trait Arithmetic {
     fn apply(a: f64, b: f64) -> f64;
     /// `(dy/da, dy/db)`.
     fn partials(a: f64, b: f64) -> (f64, f64);
+    /// `g` times a partial: a product, or for ops whose backward PyTorch writes as a mask
+    /// (`maximum`, `minimum`) 0 where the partial is 0 whatever `g` (inf or NaN included).
+    #[inline(always)]
+    fn times(g: f64, partial: f64) -> f64 {
+        g * partial
+    }
     /// `g * dy/da` as recorded ops (the differentiable form of the first partial).
     fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t>;
     /// `g * dy/db` as recorded ops.
@@ -137,19 +143,21 @@ impl Arithmetic for MulOp {
     }
 }
 
-/// `a / b`: `(1/b, -a/b^2)` (quotient rule).
+/// `a / b`: `(1/b, -a/b^2)` (quotient rule), the second formed as `-(a/b)/b` (PyTorch's
+/// form): `b * b` alone overflows or underflows where the quotient does not (at
+/// `a = b = 1e-200` it is `-1e200`, not `-inf`; at `a = b = 1e200`, `-1e-200`, not `-0`).
 impl Arithmetic for DivOp {
     fn apply(a: f64, b: f64) -> f64 {
         a / b
     }
     fn partials(a: f64, b: f64) -> (f64, f64) {
-        (1.0 / b, -a / (b * b))
+        (1.0 / b, -(a / b) / b)
     }
     fn chain_a<'t>(g: Var<'t>, _: Var<'t>, b: Var<'t>) -> Var<'t> {
         g * (1.0 / b)
     }
     fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
-        g * (-a / (b * b))
+        g * (-(a / b) / b)
     }
 }
 
@@ -172,6 +180,10 @@ impl BinaryJob for GraphChainRule<'_, '_, '_> {
 /// derivatives). Where a NaN makes both comparisons false, both get the full gradient `(1, 1)`:
 /// PyTorch's formula, `where(a == b, g/2, g)` masked to 0 where the other operand wins.
 impl Arithmetic for MaximumOp {
+    #[inline(always)]
+    fn times(g: f64, partial: f64) -> f64 {
+        if partial == 0.0 { 0.0 } else { g * partial }
+    }
     fn apply(a: f64, b: f64) -> f64 {
         if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
     }
@@ -179,16 +191,20 @@ impl Arithmetic for MaximumOp {
         if a == b { (0.5, 0.5) } else { (if a < b { 0.0 } else { 1.0 }, if a > b { 0.0 } else { 1.0 }) }
     }
     fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
-        g * constant_partial::<Self>(a, b, Operand::A)
+        masked_times::<Self>(g, a, b, Operand::A)
     }
     fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
-        g * constant_partial::<Self>(a, b, Operand::B)
+        masked_times::<Self>(g, a, b, Operand::B)
     }
 }
 
 /// `min(a, b)`, NaN if either is NaN; partials as [`MaximumOp`]'s with the comparisons
 /// reversed (`(1/2, 1/2)` at ties, `(1, 1)` where a NaN is involved, as PyTorch).
 impl Arithmetic for MinimumOp {
+    #[inline(always)]
+    fn times(g: f64, partial: f64) -> f64 {
+        if partial == 0.0 { 0.0 } else { g * partial }
+    }
     fn apply(a: f64, b: f64) -> f64 {
         if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
     }
@@ -196,10 +212,10 @@ impl Arithmetic for MinimumOp {
         if a == b { (0.5, 0.5) } else { (if a > b { 0.0 } else { 1.0 }, if a < b { 0.0 } else { 1.0 }) }
     }
     fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
-        g * constant_partial::<Self>(a, b, Operand::A)
+        masked_times::<Self>(g, a, b, Operand::A)
     }
     fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
-        g * constant_partial::<Self>(a, b, Operand::B)
+        masked_times::<Self>(g, a, b, Operand::B)
     }
 }
 
@@ -228,6 +244,15 @@ fn constant_partial<'t, F: Arithmetic>(a: Var<'t>, b: Var<'t>, wrt: Operand) -> 
         Tensor::from_parts(d, &shape)
     };
     a.tape.constant(d)
+}
+
+/// `g` times the constant partial with respect to `wrt`, filled with 0 where the partial is 0
+/// (the recorded form of [`Arithmetic::times`] for `maximum` and `minimum`).
+#[track_caller]
+fn masked_times<'t, F: Arithmetic>(g: Var<'t>, a: Var<'t>, b: Var<'t>, wrt: Operand) -> Var<'t> {
+    let partial = constant_partial::<F>(a, b, wrt);
+    let zero = partial.value_ref().map(|p| if p == 0.0 { 1.0 } else { 0.0 });
+    g.masked_fill(&zero, 0.0) * partial
 }
 
 /// Forward: `y = f(a, b)` on the broadcast shape of `a` and `b`.
@@ -428,15 +453,15 @@ impl BinaryJob for ChainRule<'_> {
                 match (da.as_mut(), db.as_mut()) {
                     (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
                         let (pa, pb) = F::partials(av[ia], bv[ib]);
-                        da[ia] += gv[i] * pa;
-                        db[ib] += gv[i] * pb;
+                        da[ia] += F::times(gv[i], pa);
+                        db[ib] += F::times(gv[i], pb);
                     }),
-                    (Some(da), None) => {
-                        for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += gv[i] * F::partials(av[ia], bv[ib]).0)
-                    }
-                    (None, Some(db)) => {
-                        for_each_binary(sa, sb, sg, |i, ia, ib| db[ib] += gv[i] * F::partials(av[ia], bv[ib]).1)
-                    }
+                    (Some(da), None) => for_each_binary(sa, sb, sg, |i, ia, ib| {
+                        da[ia] += F::times(gv[i], F::partials(av[ia], bv[ib]).0)
+                    }),
+                    (None, Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
+                        db[ib] += F::times(gv[i], F::partials(av[ia], bv[ib]).1)
+                    }),
                     (None, None) => {}
                 }
                 (da, db)
@@ -487,11 +512,15 @@ fn row_grads<F: Arithmetic, const ASSIGN_A: bool, const ASSIGN_B: bool>(
     match (da, db) {
         (Some(da), Some(db)) => ab.zip(da.iter_mut().zip(db.iter_mut())).for_each(|(((&x, &y), &gi), (ga, gb))| {
             let (pa, pb) = F::partials(x, y);
-            put::<ASSIGN_A>(ga, gi * pa);
-            put::<ASSIGN_B>(gb, gi * pb);
+            put::<ASSIGN_A>(ga, F::times(gi, pa));
+            put::<ASSIGN_B>(gb, F::times(gi, pb));
         }),
-        (Some(da), None) => ab.zip(da).for_each(|(((&x, &y), &gi), ga)| put::<ASSIGN_A>(ga, gi * F::partials(x, y).0)),
-        (None, Some(db)) => ab.zip(db).for_each(|(((&x, &y), &gi), gb)| put::<ASSIGN_B>(gb, gi * F::partials(x, y).1)),
+        (Some(da), None) => {
+            ab.zip(da).for_each(|(((&x, &y), &gi), ga)| put::<ASSIGN_A>(ga, F::times(gi, F::partials(x, y).0)))
+        }
+        (None, Some(db)) => {
+            ab.zip(db).for_each(|(((&x, &y), &gi), gb)| put::<ASSIGN_B>(gb, F::times(gi, F::partials(x, y).1)))
+        }
         (None, None) => {}
     }
 }
@@ -611,7 +640,7 @@ mod tests {
                 // The same expressions as `DivOp`, so the sums must agree to the bit.
                 expected_y[i] = x / z;
                 da[ia] += g.data()[i] * (1.0 / z);
-                db[ib] += g.data()[i] * (-x / (z * z));
+                db[ib] += g.data()[i] * (-(x / z) / z);
             });
             assert_eq!(y.value().data(), expected_y.as_slice(), "{sa:?} / {sb:?}");
             assert_eq!(grads.wrt(va).unwrap().data(), da.as_slice(), "{sa:?} / {sb:?}");

@@ -40,10 +40,16 @@ impl<'t> Var<'t> {
                 gs == [d] && bs == [d],
                 "layer_norm: gamma of shape {gs:?} and beta of shape {bs:?} must both be [{d}] for input of shape {xs:?}"
             );
-            assert!(d > 0, "layer_norm: input of shape {xs:?} has an empty feature axis");
-            // Every element is written (`d > 0`).
+            // Every element is written (none over an empty feature axis: an empty result, as
+            // PyTorch).
             let mut y = buffer::scratch(x.numel());
-            let (mean, rstd) = kernel::forward(x.data(), g.data(), b.data(), eps, &mut y);
+            let (mean, rstd) = if d == 0 {
+                // No features: nothing to normalise, and the kernel cannot count the rows.
+                let rows = xs[..xs.len() - 1].iter().product();
+                (vec![0.0; rows], vec![0.0; rows])
+            } else {
+                kernel::forward(x.data(), g.data(), b.data(), eps, &mut y)
+            };
             (Tensor::from_parts(y, xs), mean, rstd)
         };
         self.tape.record(LayerNorm { eps, mean: mean.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
@@ -89,7 +95,7 @@ impl Rule for LayerNorm {
         let (want_x, want_gamma, want_beta) = (cx.wants(0), cx.wants(1), cx.wants(2));
         let x_shape = cx.input_shape(0).to_vec();
         let d = cx.input_shape(1)[0];
-        // Every element of `dx` is written (rows of `d > 0` elements).
+        // Every element of `dx` is written (none when `d = 0`).
         let mut dx = want_x.then(|| buffer::scratch(x_shape.iter().product()));
         let mut dgamma = want_gamma.then(|| vec![0.0; d]);
         let mut dbeta = want_beta.then(|| vec![0.0; d]);
@@ -104,7 +110,7 @@ impl Rule for LayerNorm {
                 dgamma.as_deref_mut(),
                 dbeta.as_deref_mut(),
             );
-        } else if let Some(dbeta) = dbeta.as_deref_mut() {
+        } else if let Some(dbeta) = dbeta.as_deref_mut().filter(|_| d > 0) {
             // dbeta = sum_rows g, which needs no value of the forward pass.
             for row in cx.upstream().data().chunks_exact(d) {
                 dbeta.iter_mut().zip(row).for_each(|(db, g)| *db += g);
@@ -133,6 +139,9 @@ impl Rule for LayerNorm {
         let last = x.shape().len() - 1;
         let centred = x - x.mean_axis(last, true);
         let r = 1.0 / ((centred * centred).mean_axis(last, true) + self.eps).sqrt();
+        // NaN on the rows whose variance overflowed, as the forward pass (`rstd_of`).
+        let overflowed: Vec<f64> = self.rstd.iter().map(|r| if r.is_nan() { 1.0 } else { 0.0 }).collect();
+        let r = r.masked_fill(&Tensor::from_parts(overflowed, &r.shape()), f64::NAN);
         let xhat = centred * r;
         cx.add_with(1, |_| sum_to_shape(g * xhat, &d));
         cx.add_with(0, |_| {

@@ -236,13 +236,21 @@ impl Rule for Affine {
         });
     }
 
-    /// The same formulas as recorded ops (`matmul`, `transpose`, `sum_to_size`).
+    /// The same formulas as recorded ops (`matmul`, `transpose`, `sum_to_size`), on `x` and
+    /// `G` read as matrices (`rows x k`, `rows x m`) as the fast form does, so that a 1-D `x`
+    /// (one row) works too.
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         let (x, w, g) = (cx.input(0), cx.input(1), cx.upstream());
         let layout = self.layout;
-        cx.add_with(0, |_| match layout {
-            WeightLayout::OutByIn => g.matmul(w),
-            WeightLayout::InByOut => g.matmul(w.transpose(0, 1)),
+        cx.add_with(0, |cx| {
+            let shape_x = cx.input_shape(0);
+            let plan = Plan::new(layout, &shape_x, &cx.input_shape(1), None);
+            let g2 = g.reshape(&[plan.rows, plan.m]);
+            match layout {
+                WeightLayout::OutByIn => g2.matmul(w),
+                WeightLayout::InByOut => g2.matmul(w.transpose(0, 1)),
+            }
+            .reshape(&shape_x)
         });
         cx.add_with(1, |cx| {
             let (shape_x, shape_w) = (cx.input_shape(0), cx.input_shape(1));

@@ -66,15 +66,18 @@ impl Rule for LogSumExp {
         });
     }
 
-    /// `dx = softmax(x) * g`, recorded, with `g` given back its reduced axis (size 1) so that
-    /// it broadcasts along it; the softmax is recomputed from `x`, so the second derivative
-    /// is the softmax's Jacobian `diag(p) - p p^T` along the axis.
+    /// `dx = exp(x - lse) * g`, recorded, with `lse` (the output, itself a function of `x`)
+    /// and `g` given back their reduced axis (size 1) so that they broadcast along it: the
+    /// fast backward's (and PyTorch's) formula, so both agree where it is not the softmax
+    /// (NaN beside `inf`, not NaN everywhere; 1 and 1 at `[-1e20, -1e20]`, whose `lse` absorbs
+    /// `ln 2`). Through `lse` the second derivative is the softmax's Jacobian
+    /// `diag(p) - p p^T` along the axis.
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
             let (x, shape) = (cx.input(0), cx.input_shape(0));
             let mut kept = shape;
             kept[self.axis] = 1;
-            x.softmax(self.axis) * cx.upstream().reshape(&kept)
+            cx.upstream().reshape(&kept) * (x - cx.output().reshape(&kept)).exp()
         });
     }
 }

@@ -163,10 +163,11 @@ impl Rule for BceNode {
             weighted(d)
         });
         cx.add_with(1, |_| {
-            let log_s = log_sigmoid(x, &shape);
+            // `log sigmoid(-x) - pw log s`, the fast form: `(1 - pw) log s - x` is
+            // `inf - inf` at a logit of `-inf`.
             let d = match pw {
                 None => -x,
-                Some(pw) => (1.0 - pw) * log_s - x,
+                Some(pw) => log_sigmoid(-x, &shape) - pw * log_sigmoid(x, &shape),
             };
             weighted(d)
         });

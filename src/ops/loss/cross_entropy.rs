@@ -1,14 +1,16 @@
 //! Softmax cross-entropy, fused: one node from logits to loss, forward by a stable log-sum-exp
 //! per row, backward writing `scale * (s P - q)` per row in one pass, where `q` is the row's
-//! (weighted, smoothed) target distribution and `s = sum(q)`. Only one number per row (the
-//! log-sum-exp) is kept for backward besides the logits: the probabilities are recomputed.
+//! (weighted, smoothed) target distribution and `s = sum(q)`. Only two numbers per row (the
+//! log-sum-exp's two parts, the max and the log of the shifted sum, kept apart so that no digit
+//! is lost at large logits: [`RowLse`]) are kept for backward besides the logits: the
+//! probabilities are recomputed.
 //!
 //! - [`Var::cross_entropy`]: class indices, mean over rows (the plain case, its own fast loop).
 //! - [`Var::cross_entropy_with`]: class indices with [`CrossEntropy`] options.
 //! - [`Var::cross_entropy_probs`]: class probabilities, with a gradient to them too.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::kernels::cross_entropy::{self as kernel, Smoothing};
+use crate::kernels::cross_entropy::{self as kernel, RowLse, Smoothing};
 use crate::ops::loss::{CrossEntropy, Reduced, Reduction, onehot, row_shape, rows_and_classes, rows_of};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
@@ -38,8 +40,9 @@ impl<'t> Var<'t> {
     /// Softmax cross-entropy of logits against class indices, averaged over rows: the FUSED
     /// node. The same as [`Var::cross_entropy_with`] with [`CrossEntropy::new`].
     ///
-    /// `loss = mean_r (logsumexp(x[r]) - x[r, t_r])`. Stable for any logit magnitude, and it
-    /// keeps only one number per row for backward.
+    /// `loss = mean_r (logsumexp(x[r]) - x[r, t_r])`, computed as PyTorch's `log_softmax`,
+    /// `-((x - max) - ln(sum(exp(x - max))))`: exact for any logit magnitude (at `[1e20, 1e20]`
+    /// the loss is `ln 2`). It keeps two numbers per row for backward.
     ///
     /// The targets are class indices shaped like the logits without their last axis (logits
     /// `[B, T, C]`, targets [`Indices`] `[B, T]`), or one flat list of a target per row
@@ -114,7 +117,7 @@ impl<'t> Var<'t> {
                 (Tensor::scalar(loss_sum / rows as f64), node)
             } else {
                 let smoothing = Smoothing { weight, eps: opts.label_smoothing };
-                let (mut logsumexp, mut losses) = (vec![0.0; rows], vec![0.0; rows]);
+                let (mut logsumexp, mut losses) = (vec![RowLse::default(); rows], vec![0.0; rows]);
                 kernel::forward_hard(v.data(), targets, ignore, smoothing, &mut logsumexp, &mut losses);
                 // PyTorch's divisor of the mean: the targets' weights over the rows kept.
                 let kept = targets.iter().filter(|&&t| Some(t) != ignore);
@@ -177,7 +180,7 @@ impl<'t> Var<'t> {
             }
             let weight = class_weights(OP, opts, shape, classes);
             let smoothing = Smoothing { weight, eps: opts.label_smoothing };
-            let (mut logsumexp, mut losses) = (vec![0.0; rows], vec![0.0; rows]);
+            let (mut logsumexp, mut losses) = (vec![RowLse::default(); rows], vec![0.0; rows]);
             kernel::forward_soft(v.data(), t.data(), smoothing, &mut logsumexp, &mut losses);
             let reduced = Reduced::new(opts.reduction, rows as f64);
             let node = CrossEntropyProbs {
@@ -210,12 +213,12 @@ fn option_label(weight: bool, ignore: Option<usize>, eps: f64, reduced: Reduced)
     if parts.is_empty() { String::new() } else { format!("({})", parts.join(", ")) }
 }
 
-/// The fused softmax + cross-entropy node on class indices; keeps one log-sum-exp per row, not
-/// the probabilities.
+/// The fused softmax + cross-entropy node on class indices; keeps one log-sum-exp per row (in
+/// its two parts), not the probabilities.
 #[derive(Clone, Debug)]
 pub(crate) struct FusedCrossEntropy {
     targets: Vec<usize>,
-    logsumexp: Vec<f64>,
+    logsumexp: Vec<RowLse>,
     weight: Option<Vec<f64>>,
     ignore: Option<usize>,
     eps: f64,
@@ -301,9 +304,11 @@ impl Rule for FusedCrossEntropy {
     /// `dx = (s softmax(x) - q) k`, recorded: the softmax is recomputed from `x` (so the
     /// second derivative is `s` times the softmax Jacobian), the target distribution `q`
     /// and its row sums `s` are constants, and `k` is the upstream share (`g / D`, or each
-    /// row's `g`). Plain targets: `(softmax(x) - onehot) (g / rows)`. Ignored rows are filled
-    /// with 0 afterwards, as the fast backward writes them (also when the mean's divisor is
-    /// 0 and `k` infinite).
+    /// row's `g`). Plain targets: `(softmax(x) - onehot) (g / rows)`. On ignored rows both
+    /// `k` and the gradient are filled with 0, as the fast backward writes them: `k` so that
+    /// no infinite share (the mean's divisor is 0 when every row is ignored) meets the
+    /// softmax's derivative in a second derivative (`0 * inf`), the gradient so that a NaN
+    /// logit on an ignored row does not reach it either.
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
             let (x, shape) = (cx.input(0), cx.input_shape(0));
@@ -316,13 +321,15 @@ impl Rule for FusedCrossEntropy {
                 return (x.softmax(last) - onehot) * scale;
             }
             let (q, s) = self.target_distribution(&shape, &per_row);
-            let dx = (x.softmax(last) * cx.constant(s) - cx.constant(q)) * scale;
-            let Some(ignore) = self.ignore else { return dx };
+            let Some(ignore) = self.ignore else {
+                return (x.softmax(last) * cx.constant(s) - cx.constant(q)) * scale;
+            };
             let ignored = Tensor::from_fn(&per_row, |ix| {
                 let r = ix[..last].iter().zip(&per_row).fold(0, |acc, (&i, &n)| acc * n + i);
                 if self.targets[r] == ignore { 1.0 } else { 0.0 }
             });
-            dx.masked_fill(&ignored, 0.0)
+            let scale = (scale * cx.constant(Tensor::ones(&per_row))).masked_fill(&ignored, 0.0);
+            ((x.softmax(last) * cx.constant(s) - cx.constant(q)) * scale).masked_fill(&ignored, 0.0)
         });
     }
 }
@@ -330,7 +337,7 @@ impl Rule for FusedCrossEntropy {
 /// The fused softmax + cross-entropy node on class probabilities (inputs: logits, targets).
 #[derive(Clone, Debug)]
 pub(crate) struct CrossEntropyProbs {
-    logsumexp: Vec<f64>,
+    logsumexp: Vec<RowLse>,
     weight: Option<Vec<f64>>,
     eps: f64,
     reduced: Reduced,

@@ -52,11 +52,14 @@ impl Rule for NllLoss {
         });
     }
 
-    /// `dx = onehot * (-g / rows)`, recorded, with the one-hot a constant.
+    /// `dx = onehot * (-g / rows)`, recorded, with the one-hot a constant, and filled with 0
+    /// off the targets: there the gradient is 0 even for a NaN `g` (`0 * NaN` would be NaN),
+    /// as the fast backward and PyTorch write it.
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| {
-            let onehot = cx.constant(onehot(&cx.input_shape(0), &self.targets, 1.0));
-            onehot * (-cx.upstream() / self.targets.len() as f64)
+            let onehot = onehot(&cx.input_shape(0), &self.targets, 1.0);
+            let off_target = onehot.map(|o| 1.0 - o);
+            (cx.constant(onehot) * (-cx.upstream() / self.targets.len() as f64)).masked_fill(&off_target, 0.0)
         });
     }
 }

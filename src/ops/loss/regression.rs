@@ -123,13 +123,24 @@ impl Rule for RegressionLoss {
     }
 
     /// `L = reduce(f(x - y))`: `dL/dx = f'(d) g / D` and `dL/dy = -f'(d) g / D`, with
-    /// `f' = 2 d` (MSE) or `clamp(d, -delta, delta)` (Huber).
+    /// `f' = 2 d` (MSE) or `clamp(d, -delta, delta)` (Huber). MSE's is formed as PyTorch's,
+    /// `(2 / D) d g`: the 2 is divided first, so that `2 d` never overflows where the
+    /// gradient does not (`d = 1e308`, `D = 3`: `6.7e307`, not `inf`).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
         let dx = {
-            let (x, y) = (cx.input(0), cx.input(1));
-            let scale = self.reduced.scale(cx.upstream());
+            let (x, y, g) = (cx.input(0), cx.input(1), cx.upstream());
             let values = x.data().iter().zip(y.data()).enumerate();
-            let dx = buffer::collect(x.numel(), values.map(|(i, (a, b))| scale.at(i) * self.kind.derivative(a - b)));
+            let dx = match self.kind {
+                Regression::Mse => {
+                    let (norm, each) = (2.0 / self.reduced.divisor, self.reduced.reduces());
+                    let g = |i: usize| if each { g.item() } else { g.data()[i] };
+                    buffer::collect(x.numel(), values.map(|(i, (a, b))| norm * (a - b) * g(i)))
+                }
+                Regression::Huber(_) => {
+                    let scale = self.reduced.scale(g);
+                    buffer::collect(x.numel(), values.map(|(i, (a, b))| scale.at(i) * self.kind.derivative(a - b)))
+                }
+            };
             Tensor::from_parts(dx, x.shape())
         };
         if cx.wants(1) {
@@ -138,23 +149,25 @@ impl Rule for RegressionLoss {
         cx.add(0, dx);
     }
 
-    /// The same, recorded with `d = x - y`: `f'(d) = 2 d` for MSE; for Huber
-    /// `f'(d) = d m + delta sign(d) (1 - m)` with the constant mask `m = [|d| <= delta]`, so the
-    /// second derivative is `m` (0 on the linear arms; the kink at `|d| = delta` is not
-    /// differentiable, and the recorded form takes the quadratic side there, as the clamp).
+    /// The same, recorded with `d = x - y`: MSE's `(2 / D) d g`, in the fast form's order; for
+    /// Huber `f'(d) = d m + delta sign(d) (1 - m)` with the constant mask `m = [|d| <= delta]`,
+    /// `d m` written as `d` filled with 0 off the mask (so that an infinite `d` gives
+    /// `+-delta`, not `inf * 0`), so the second derivative is `m` (0 on the linear arms; the
+    /// kink at `|d| = delta` is not differentiable, and the recorded form takes the quadratic
+    /// side there, as the clamp).
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         let (x, y) = (cx.input(0), cx.input(1));
         let d = x - y;
-        let slope = match self.kind {
-            Regression::Mse => d * 2.0,
+        let dx = match self.kind {
+            Regression::Mse => d * (2.0 / self.reduced.divisor) * cx.upstream(),
             Regression::Huber(delta) => {
                 let dv = d.value();
-                let inside = cx.constant(dv.map(|e| if e.abs() <= delta { 1.0 } else { 0.0 }));
+                let outside = dv.map(|e| if e.abs() <= delta { 0.0 } else { 1.0 });
                 let arms = cx.constant(dv.map(|e| if e.abs() <= delta { 0.0 } else { delta.copysign(e) }));
-                d * inside + arms
+                let slope = d.masked_fill(&outside, 0.0) + arms;
+                slope * self.reduced.graph_scale(cx.upstream(), &cx.input_shape(0))
             }
         };
-        let dx = slope * self.reduced.graph_scale(cx.upstream(), &cx.input_shape(0));
         if cx.wants(1) {
             cx.add(1, -dx);
         }

@@ -42,12 +42,14 @@ impl Math {
         match self {
             // e^x = y
             Math::Exp => job.run(f64::exp, Output, |_, y| y, |_, y| Some(y)),
-            // 1/x
+            // 1/x (the backward divides, `g / x`: see `Chain::DivideByInput`)
             Math::Log => job.run(f64::ln, Input, |x, _| 1.0 / x, |x, _| Some(1.0 / x)),
             // 1/(2 sqrt x) = 1/(2y): infinite at 0, as in PyTorch
             Math::Sqrt => job.run(f64::sqrt, Output, |_, y| 0.5 / y, |_, y| Some(0.5 / y)),
-            // sign(x); 0 at the kink, as PyTorch (and NaN for NaN: `signum` of NaN is NaN)
-            Math::Abs => job.run(f64::abs, Input, |x, _| if x == 0.0 { 0.0 } else { x.signum() }, constant),
+            // sign(x); 0 at the kink, and 0 for NaN, as PyTorch's `sgn` (`(0 < x) - (x < 0)`)
+            Math::Abs => {
+                job.run(f64::abs, Input, |x, _| if x == 0.0 || x.is_nan() { 0.0 } else { x.signum() }, constant)
+            }
             // d log(1 + x)/dx = 1/(1 + x)
             Math::Log1p => job.run(f64::ln_1p, Input, |x, _| 1.0 / (1.0 + x), |x, _| Some(1.0 / (x + 1.0))),
             // d(e^x - 1)/dx = e^x = y + 1 (PyTorch's formula too)
@@ -57,15 +59,16 @@ impl Math {
             // cos' = -sin
             Math::Cos => job.run(f64::cos, Input, |x, _| -x.sin(), |x, _| Some(-x.sin())),
             // Forward `min(max(x, min), max)`: `max` wins when `min > max`, a NaN input stays NaN,
-            // and so does every output when a bound is NaN (as PyTorch). The derivative is 1 where
-            // `min <= x <= max`, bounds included (PyTorch's subgradient choice at the kinks), and
-            // 0 elsewhere and for NaN.
+            // and so does every output when a bound is NaN (as PyTorch). The derivative is 1
+            // where `min < x < max`, and 0 AT the bounds (PyTorch 2.15's subgradient choice at
+            // the kinks), outside them and for NaN; it selects the upstream gradient
+            // (`Chain::Select`), so an infinite one is 0 where the derivative is.
             Math::Clamp { min, max } => job.run(
                 move |x| {
                     if x.is_nan() || min.is_nan() || max.is_nan() { f64::NAN } else { x.max(min).min(max) }
                 },
                 Input,
-                move |x, _| if min <= x && x <= max { 1.0 } else { 0.0 },
+                move |x, _| if min < x && x < max { 1.0 } else { 0.0 },
                 constant,
             ),
         }
@@ -157,16 +160,16 @@ impl<'t> Var<'t> {
 
     /// Limits every element to `[min, max]`: `min(max(x, min), max)`, as `torch.clamp`
     /// (`max` wins when `min > max`; pass `f64::NEG_INFINITY` or `f64::INFINITY` for a
-    /// one-sided clamp). The gradient is 1 where `min <= x <= max`, bounds included (as
-    /// PyTorch), and 0 elsewhere. A NaN input gives NaN, with gradient 0.
+    /// one-sided clamp). The gradient is 1 where `min < x < max`, and 0 at the bounds (as
+    /// PyTorch 2.15) and outside them. A NaN input gives NaN, with gradient 0.
     ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
     /// let tape = Tape::new();
-    /// let x = tape.var(Tensor::new(vec![-2.0, 0.0, 1.0, 3.0], &[4])?);
+    /// let x = tape.var(Tensor::new(vec![-2.0, 0.0, 0.5, 1.0, 3.0], &[5])?);
     /// let y = x.clamp(0.0, 1.0);
-    /// assert_eq!(y.value().data(), &[0.0, 0.0, 1.0, 1.0]);
-    /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[0.0, 1.0, 1.0, 0.0]);
+    /// assert_eq!(y.value().data(), &[0.0, 0.0, 0.5, 1.0, 1.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[0.0, 0.0, 1.0, 0.0, 0.0]);
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]

@@ -90,9 +90,10 @@ impl Unary {
             Unary::DivScalar(c) => job.run(move |x| x / c, Nothing, move |_, _| 1.0 / c, constant),
             // -1
             Unary::ScalarSub(c) => job.run(move |x| c - x, Nothing, |_, _| -1.0, constant),
-            // d(c/x)/dx = -c/x^2
+            // d(c/x)/dx = -c/x^2, formed as -(c/x)/x: `x * x` alone overflows or underflows
+            // where the quotient does not (as `DivOp`'s)
             Unary::ScalarDiv(c) => {
-                job.run(move |x| c / x, Input, move |x, _| -c / (x * x), move |x, _| Some(-c / (x * x)))
+                job.run(move |x| c / x, Input, move |x, _| -(c / x) / x, move |x, _| Some(-(c / x) / x))
             }
             // p x^(p-1); exactly 0 for p = 0 (x^0 is the constant 1, even at x = 0, where the
             // formula would give 0 * inf = NaN), as PyTorch
@@ -174,9 +175,39 @@ impl UnaryJob for Reads {
     }
 }
 
-/// The backward loop: `dx[i] = g[i] * f'(x[i], y[i])`, reading only what the derivative is
-/// computed from.
-struct ChainRule<'a, 'c>(&'a BackwardCx<'c>);
+/// How an op's backward combines the upstream gradient `g` with its derivative `f'`.
+#[derive(Clone, Copy, PartialEq)]
+enum Chain {
+    /// `g * f'`: an infinite or NaN `g` times `f' = 0` is NaN (PyTorch multiplies too).
+    Multiply,
+    /// `f'` is 0 or 1 and selects `g`: 0 where `f' = 0` WHATEVER `g` (inf or NaN included),
+    /// as PyTorch's backward for these ops is a mask (`where`), not a product.
+    Select,
+    /// `log`: `g / x`, not `g * (1 / x)`, which overflows at a subnormal `x` where the
+    /// quotient is finite (PyTorch divides too).
+    DivideByInput,
+}
+
+impl Unary {
+    fn chain(self) -> Chain {
+        match self {
+            Unary::Activation(Activation::Relu) | Unary::Math(Math::Clamp { .. }) => Chain::Select,
+            Unary::Powf(0.0) => Chain::Select,
+            Unary::Math(Math::Log) => Chain::DivideByInput,
+            _ => Chain::Multiply,
+        }
+    }
+}
+
+/// `g` where the 0-or-1 derivative `d` is 1, and 0 (not `0 * g`) where it is 0.
+#[inline(always)]
+fn select(g: f64, d: f64) -> f64 {
+    if d == 0.0 { 0.0 } else { g }
+}
+
+/// The backward loop: `dx[i] = g[i] * f'(x[i], y[i])` (or its [`Chain`] variant), reading
+/// only what the derivative is computed from.
+struct ChainRule<'a, 'c>(&'a BackwardCx<'c>, Chain);
 
 impl UnaryJob for ChainRule<'_, '_> {
     type Output = Tensor;
@@ -187,12 +218,18 @@ impl UnaryJob for ChainRule<'_, '_> {
         derivative: impl Fn(f64, f64) -> f64 + Sync,
         _: impl for<'t> Fn(Var<'t>, Var<'t>) -> Option<Var<'t>>,
     ) -> Tensor {
-        let cx = self.0;
+        let (cx, chain) = (self.0, self.1);
         let g = cx.upstream();
         // Every element is written; large tensors are split over the cores.
         let mut dx = buffer::scratch(g.numel());
         match of {
-            DerivativeOf::Input => parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| g * derivative(x, 0.0)),
+            DerivativeOf::Input => match chain {
+                Chain::Multiply => parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| g * derivative(x, 0.0)),
+                Chain::Select => {
+                    parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| select(g, derivative(x, 0.0)))
+                }
+                Chain::DivideByInput => parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| g / x),
+            },
             DerivativeOf::Output => {
                 parallel::map2(&mut dx, g.data(), cx.output().data(), |g, y| g * derivative(0.0, y))
             }
@@ -207,8 +244,9 @@ impl UnaryJob for ChainRule<'_, '_> {
 
 /// The differentiable backward: `dx = g * f'(x)`, with `f'` recorded as ops of `x` and `y`
 /// (or, where it is locally constant, as a constant: `g * c` for a constant derivative, `g`
-/// times a tensor of `f'(x)` values for a piecewise one).
-struct GraphChainRule<'a, 'c, 't>(&'a GraphCx<'c, 't>);
+/// times a tensor of `f'(x)` values for a piecewise one; `g` filled with 0 where a
+/// [`Chain::Select`] derivative is 0; `g / x` for [`Chain::DivideByInput`]).
+struct GraphChainRule<'a, 'c, 't>(&'a GraphCx<'c, 't>, Chain);
 
 impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
     type Output = Var<'t>;
@@ -219,8 +257,11 @@ impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
         derivative: impl Fn(f64, f64) -> f64 + Sync,
         graph: impl for<'s> Fn(Var<'s>, Var<'s>) -> Option<Var<'s>>,
     ) -> Var<'t> {
-        let cx = self.0;
+        let (cx, chain) = (self.0, self.1);
         let (g, x, y) = (cx.upstream(), cx.input(0), cx.output());
+        if chain == Chain::DivideByInput {
+            return g / x;
+        }
         if let Some(d) = graph(x, y) {
             return g * d;
         }
@@ -231,6 +272,10 @@ impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
             },
             // (The value is copied out before the constant is recorded: recording borrows
             // the tape mutably.)
+            DerivativeOf::Input if chain == Chain::Select => {
+                let zero = x.value_ref().map(|xi| if derivative(xi, 0.0) == 0.0 { 1.0 } else { 0.0 });
+                g.masked_fill(&zero, 0.0)
+            }
             DerivativeOf::Input => {
                 let d = x.value_ref().map(|xi| derivative(xi, 0.0));
                 g * cx.constant(d)
@@ -259,11 +304,11 @@ impl Rule for Unary {
     /// `dx[i] = g[i] * f'(x[i])` (the chain rule, elementwise; each derivative's derivation is
     /// on its arm of [`Unary::dispatch`]).
     fn backward(&self, cx: &mut BackwardCx<'_>) {
-        cx.add_with(0, |cx| self.dispatch(ChainRule(cx)));
+        cx.add_with(0, |cx| self.dispatch(ChainRule(cx, self.chain())));
     }
 
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
-        cx.add_with(0, |cx| self.dispatch(GraphChainRule(cx)));
+        cx.add_with(0, |cx| self.dispatch(GraphChainRule(cx, self.chain())));
     }
 }
 

@@ -28,7 +28,7 @@ fn logits_sized_grads(tape: &Tape, grads: &Grads) -> usize {
 }
 
 #[test]
-fn fused_cross_entropy_keeps_one_logits_buffer_and_one_number_per_row() {
+fn fused_cross_entropy_keeps_one_logits_buffer_and_one_log_sum_exp_per_row() {
     let tape = Tape::new();
     let x = logits(&tape);
     let loss = x.cross_entropy(&targets());
@@ -36,8 +36,9 @@ fn fused_cross_entropy_keeps_one_logits_buffer_and_one_number_per_row() {
     // Its rule reads the logits and recomputes P from the saved log-sum-exp.
     assert_eq!(kept_logits_sized(&m), vec![x.id()]);
     assert_eq!(m.nodes[x.id()].value_read_by, vec![loss.id()]);
-    assert_eq!(m.nodes[loss.id()].extras, vec![("targets", R * 8), ("lse", R * 8)]);
-    assert_eq!(m.kept_bytes(), LOGITS + 2 * R * 8);
+    // The log-sum-exp in two parts per row, the max and the log of the shifted sum.
+    assert_eq!(m.nodes[loss.id()].extras, vec![("targets", R * 8), ("lse", R * 16)]);
+    assert_eq!(m.kept_bytes(), LOGITS + 3 * R * 8);
     // The tape holds the logits and the scalar loss: one logits-sized value.
     assert_eq!(m.value_bytes(), LOGITS + 8);
     assert_eq!(logits_sized_grads(&tape, &loss.backward()), 1);

@@ -63,3 +63,102 @@ fn gelu_derivative_is_finite_where_x_cubed_overflows() {
     let (y, g) = grad_of(f64::NAN, |v| v.gelu());
     assert!(y.is_nan() && g.is_nan());
 }
+
+/// The gradients of `f` at `inputs` for the output gradient `seed`, from `backward` and from
+/// `backward_graph`, one per input.
+#[allow(clippy::type_complexity)]
+fn fast_and_recorded(
+    inputs: &[Tensor],
+    seed: &[f64],
+    f: impl for<'t> Fn(&[tapegrad::Var<'t>]) -> tapegrad::Var<'t>,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let tape = Tape::new();
+    let vars = tape.vars(inputs);
+    let y = f(&vars);
+    let seed = Tensor::new(seed.to_vec(), &y.shape()).unwrap();
+    let fast = y.backward_with(seed.clone());
+    let recorded = y.backward_graph_with(tape.constant(seed));
+    let fast = vars.iter().map(|&v| fast.wrt(v).unwrap().data().to_vec()).collect();
+    let recorded = vars.iter().map(|&v| recorded.wrt(v).unwrap().value().data().to_vec()).collect();
+    (fast, recorded)
+}
+
+/// Equal element by element, NaN matching NaN.
+#[track_caller]
+fn assert_same(actual: &[f64], expected: &[f64], what: &str) {
+    let same = actual.len() == expected.len()
+        && actual.iter().zip(expected).all(|(a, e)| a == e || (a.is_nan() && e.is_nan()));
+    assert!(same, "{what}: {actual:?}, PyTorch {expected:?}");
+}
+
+/// PyTorch's backward for relu, clamp, maximum / minimum and `x ** 0` is a mask (`where`), not a
+/// product: where the local derivative is 0 the gradient is 0 even for an infinite or NaN
+/// upstream gradient. Values printed by PyTorch 2.15 (float64), e.g.
+/// `x = torch.tensor([-1., 0., 2.], requires_grad=True); torch.relu(x).backward(g); x.grad`.
+/// Both `backward` and `backward_graph`.
+#[test]
+#[allow(clippy::type_complexity)]
+fn an_infinite_or_nan_upstream_gradient_through_a_zero_derivative_is_zero_as_pytorch() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let t = |v: &[f64]| Tensor::new(v.to_vec(), &[v.len()]).unwrap();
+    type Unary = for<'t> fn(&[tapegrad::Var<'t>]) -> tapegrad::Var<'t>;
+    #[rustfmt::skip]
+    let unary: [(&str, Unary, &[f64], &[f64], &[f64]); 6] = [
+        ("relu, g = inf", |v| v[0].relu(), &[-1.0, 0.0, 2.0], &[inf; 3], &[0.0, 0.0, inf]),
+        ("relu, g = nan", |v| v[0].relu(), &[-1.0, 0.0, 2.0], &[nan; 3], &[0.0, 0.0, nan]),
+        ("clamp(0, 1), g = inf", |v| v[0].clamp(0.0, 1.0), &[-2.0, 0.0, 0.5, 1.0, 3.0, nan], &[inf; 6], &[0.0, 0.0, inf, 0.0, 0.0, 0.0]),
+        ("powf(0), g = inf", |v| v[0].powf(0.0), &[0.0, 2.0], &[inf; 2], &[0.0, 0.0]),
+        ("powf(0), g = nan", |v| v[0].powf(0.0), &[0.0, 2.0], &[nan; 2], &[0.0, 0.0]),
+        // abs multiplies (`g * sgn(x)`), but `sgn(NaN)` is 0: 0 for a finite g, NaN for inf.
+        ("abs, g = 1", |v| v[0].abs(), &[nan, 0.0, -2.0], &[1.0; 3], &[0.0, 0.0, -1.0]),
+    ];
+    for (what, f, x, g, expected) in unary {
+        let (fast, recorded) = fast_and_recorded(&[t(x)], g, f);
+        assert_same(&fast[0], expected, &format!("{what}: backward"));
+        assert_same(&recorded[0], expected, &format!("{what}: backward_graph"));
+    }
+    let (fast, recorded) = fast_and_recorded(&[t(&[nan, 0.0, -2.0])], &[inf; 3], |v| v[0].abs());
+    assert_same(&fast[0], &[nan, nan, -inf], "abs, g = inf: backward");
+    assert_same(&recorded[0], &[nan, nan, -inf], "abs, g = inf: backward_graph");
+
+    // a = [1, 2, 3], b = [2, 2, 1], g = [inf, inf, nan]: the loser gets 0, a tie half each.
+    let (a, b, g) = (t(&[1.0, 2.0, 3.0]), t(&[2.0, 2.0, 1.0]), [inf, inf, nan]);
+    let (fast, recorded) = fast_and_recorded(&[a.clone(), b.clone()], &g, |v| v[0].maximum(v[1]));
+    for (grads, how) in [(fast, "backward"), (recorded, "backward_graph")] {
+        assert_same(&grads[0], &[0.0, inf, nan], &format!("maximum da: {how}"));
+        assert_same(&grads[1], &[inf, inf, 0.0], &format!("maximum db: {how}"));
+    }
+    let (fast, recorded) = fast_and_recorded(&[a, b], &g, |v| v[0].minimum(v[1]));
+    for (grads, how) in [(fast, "backward"), (recorded, "backward_graph")] {
+        assert_same(&grads[0], &[inf, inf, 0.0], &format!("minimum da: {how}"));
+        assert_same(&grads[1], &[0.0, inf, nan], &format!("minimum db: {how}"));
+    }
+    // Broadcast: the general and the row loops too.
+    let (fast, _) = fast_and_recorded(&[t(&[1.0, 5.0]), Tensor::scalar(2.0)], &[nan, inf], |v| v[0].maximum(v[1]));
+    assert_same(&fast[0], &[0.0, inf], "maximum broadcast da");
+    assert_same(&fast[1], &[nan], "maximum broadcast db");
+}
+
+/// The deliberate differences from PyTorch listed in `docs/reliability.md` ("Where tapegrad
+/// differs from PyTorch"), each pinned to its case.
+#[test]
+fn deliberate_differences_from_pytorch_hold() {
+    // An ignored row holding NaN: its gradient is 0 (PyTorch: NaN).
+    let tape = Tape::new();
+    let x = tape.var(Tensor::new(vec![f64::NAN, 1.0, 2.0, 0.5, 1.0, 2.0], &[2, 3]).unwrap());
+    let loss = x.cross_entropy_with(&[1, 0], &tapegrad::CrossEntropy::new().ignore_index(1));
+    let g = loss.backward().wrt(x).unwrap().clone();
+    assert_eq!(&g.data()[..3], &[0.0; 3]);
+    assert_eq!(loss.backward_graph().wrt(x).unwrap().value().data()[..3], [0.0; 3]);
+    // var with correction > n: inf, with the gradient's sign that of x - mean (PyTorch: [inf, inf]).
+    let tape = Tape::new();
+    let x = tape.var(Tensor::new(vec![1.0, 2.0], &[2]).unwrap());
+    let v = x.var_axis(0, 3, false);
+    assert_eq!(v.item(), f64::INFINITY);
+    assert_eq!(v.backward().wrt(x).unwrap().data(), &[f64::NEG_INFINITY, f64::INFINITY]);
+    // A 2-feature layer-norm row whose variance overflows: NaN (PyTorch: 0).
+    let tape = Tape::new();
+    let vars =
+        tape.vars(&[Tensor::new(vec![1e200, -1e200], &[1, 2]).unwrap(), Tensor::ones(&[2]), Tensor::zeros(&[2])]);
+    assert!(vars[0].layer_norm(vars[1], vars[2], 1e-5).value().data().iter().all(|e| e.is_nan()));
+}

@@ -148,3 +148,66 @@ fn an_overflowing_error_message_does_not_overflow_itself() {
     let err = Tensor::new(vec![1.0], &[HALF, 4]).unwrap_err();
     assert!(err.to_string().contains("overflows"), "{err}");
 }
+
+/// The gradients of `f` at `inputs` (output gradient 1) from `backward` and `backward_graph`.
+fn both_gradients(inputs: &[Tensor], f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) -> [Vec<Vec<f64>>; 2] {
+    let tape = Tape::new();
+    let vars = tape.vars(inputs);
+    let y = f(&vars);
+    let fast = y.backward();
+    let recorded = y.backward_graph();
+    [
+        vars.iter().map(|&v| fast.wrt(v).unwrap().data().to_vec()).collect(),
+        vars.iter().map(|&v| recorded.wrt(v).unwrap().value().data().to_vec()).collect(),
+    ]
+}
+
+/// Division's gradient to the divisor is `-(a / b) / b` (PyTorch's form), not `-a / (b * b)`,
+/// whose `b * b` overflows or underflows where the quotient does not. PyTorch 2.15 (float64):
+/// `a = b = 1e-200`: `b.grad` = -1e200; `a = b = 1e200`: -1e-200; `d(z / z)/dz` at 1e160 is 0.
+#[test]
+fn division_gradient_does_not_square_the_divisor() {
+    for (v, expected) in [(1e-200, -1e200), (1e200, -1e-200)] {
+        let s = Tensor::scalar(v);
+        for grads in both_gradients(&[s.clone(), s.clone()], |x| x[0] / x[1]) {
+            assert_eq!(grads[1], vec![expected], "a = b = {v:e}");
+        }
+        // A constant numerator (`c / x`) the same way.
+        for grads in both_gradients(std::slice::from_ref(&s), move |x| v / x[0]) {
+            assert_eq!(grads[0], vec![expected], "c = x = {v:e}");
+        }
+    }
+    for grads in both_gradients(&[Tensor::scalar(1e160)], |x| x[0] / x[0]) {
+        assert_eq!(grads[0], vec![0.0]);
+    }
+}
+
+/// `log`'s backward is `g / x`, not `g * (1 / x)`: at the subnormal x = 1e-310 with g = 2e-11
+/// PyTorch gives 2.000000000000006e+299, where `1 / x` alone is inf.
+#[test]
+fn log_gradient_divides_by_x() {
+    for grads in both_gradients(&[Tensor::scalar(1e-310)], |x| x[0].log() * 2e-11) {
+        assert_eq!(grads[0], vec![2.000000000000006e+299]);
+    }
+}
+
+/// A layer-norm row whose variance overflows is NaN, as PyTorch's `F.layer_norm` gives for
+/// `[[1e155, 0, 0]]` and `[[1e200, -1e200, 1e200]]` (not finite zeros); other rows are kept.
+#[test]
+fn layer_norm_of_an_overflowing_variance_is_nan_as_pytorch() {
+    let x = Tensor::new(vec![1e155, 0.0, 0.0, 1e200, -1e200, 1e200, 1.0, 2.0, 3.0], &[3, 3]).unwrap();
+    let (gamma, beta) = (Tensor::ones(&[3]), Tensor::zeros(&[3]));
+    let tape = Tape::new();
+    let [x, gamma, beta] = [x, gamma, beta].map(|t| tape.var(t));
+    let y = x.layer_norm(gamma, beta, 1e-5);
+    let v = y.value();
+    assert!(v.data()[..6].iter().all(|e| e.is_nan()), "{v}");
+    assert!((v.data()[6] + 1.2247356859083902).abs() < 1e-12, "{v}");
+    let seed = Tensor::new((0..9).map(|i| i as f64 / 4.0 - 1.0).collect(), &[3, 3]).unwrap();
+    let fast = y.backward_with(seed.clone()).wrt(x).unwrap().clone();
+    let recorded = y.backward_graph_with(tape.constant(seed)).wrt(x).unwrap().value();
+    assert!(fast.data()[..6].iter().chain(&recorded.data()[..6]).all(|e| e.is_nan()), "{fast} {recorded}");
+    for (a, b) in fast.data()[6..].iter().zip(&recorded.data()[6..]) {
+        assert!(a.is_finite() && (a - b).abs() < 1e-12, "{fast} {recorded}");
+    }
+}

@@ -453,3 +453,94 @@ fn third_derivatives_through_gather_and_index_select() {
         assert_eq!(d3.data(), &[12.0, 0.0, 6.0], "{name}");
     }
 }
+
+/// `backward_graph` agrees with `backward` (and both with PyTorch 2.15, float64) at non-finite
+/// and huge inputs: each case's fast and recorded gradients, for the output gradient `seed`.
+#[test]
+#[allow(clippy::type_complexity)]
+fn recorded_backward_equals_fast_backward_at_infinite_and_huge_inputs() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let t = |v: &[f64]| Tensor::new(v.to_vec(), &[v.len()]).unwrap();
+    type G = for<'t> fn(&[Var<'t>]) -> Var<'t>;
+    // (name, inputs, function, seed, PyTorch's gradient per input)
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Vec<Tensor>, G, f64, Vec<Vec<f64>>)> = vec![
+        // F.huber_loss(x, zeros(3), reduction='sum'), x = [inf, -inf, 0.5]
+        ("huber, infinite x - y", vec![t(&[inf, -inf, 0.5]), t(&[0.0; 3])],
+         |v| v[0].huber_loss(v[1], 1.0, Reduction::Sum), 1.0,
+         vec![vec![1.0, -1.0, 0.5], vec![-1.0, 1.0, -0.5]]),
+        // torch.logsumexp(x, 0)
+        ("logsumexp [inf, 0.5]", vec![t(&[inf, 0.5])], |v| v[0].logsumexp(0, false), 1.0, vec![vec![nan, 0.0]]),
+        ("logsumexp [-1e20, -1e20]", vec![t(&[-1e20, -1e20])], |v| v[0].logsumexp(0, false), 1.0, vec![vec![1.0, 1.0]]),
+        // F.binary_cross_entropy_with_logits(x, y, pos_weight=torch.tensor([0.5, 0.5]),
+        // reduction='sum'), x = [-inf, 0], y = [0.3, 0.6]
+        ("bce pos_weight, logit -inf", vec![t(&[-inf, 0.0]), t(&[0.3, 0.6])],
+         |v| v[0].bce_with_logits(v[1], &BceWithLogits::new().pos_weight(Tensor::full(&[2], 0.5)).reduction(Reduction::Sum)), 1.0,
+         vec![vec![-0.15, 0.050000000000000044], vec![inf, -0.34657359027997264]]),
+        // F.nll_loss(x, [0, 1, 2]).backward(torch.tensor(nan)): NaN at the targets only
+        ("nll_loss, NaN upstream", vec![randn(&[3, 4], 58)], |v| v[0].nll_loss(&[0, 1, 2]), nan,
+         vec![vec![nan, 0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, 0.0, nan, 0.0]]),
+    ];
+    for (name, inputs, f, seed, expected) in cases {
+        let tape = Tape::new();
+        let vars = tape.vars(&inputs);
+        let y = f(&vars);
+        let fast = y.backward_with(Tensor::full(&y.shape(), seed));
+        let recorded = y.backward_graph_with(tape.constant(Tensor::full(&y.shape(), seed)));
+        for (k, (&x, expected)) in vars.iter().zip(&expected).enumerate() {
+            let fast = fast.wrt(x).unwrap().data().to_vec();
+            let recorded = recorded.wrt(x).unwrap().value().data().to_vec();
+            for (how, grad) in [("backward", &fast), ("backward_graph", &recorded)] {
+                let same = grad.iter().zip(expected).all(|(a, e)| a == e || (a.is_nan() && e.is_nan()));
+                assert!(same, "{name}: input {k}: {how} {grad:?}, PyTorch {expected:?}");
+            }
+        }
+    }
+}
+
+/// `x.linear(w, b)` with a 1-D `x` (one row, as PyTorch allows) has second derivatives too:
+/// the recorded backward reads `x` and the output gradient as matrices, as the fast one does.
+#[test]
+fn linear_of_a_vector_has_second_derivatives() {
+    fn f<'t>(v: &[Var<'t>]) -> Var<'t> {
+        v[0].linear(v[1], Some(v[2])).tanh().sum()
+    }
+    fn g<'t>(v: Var<'t>) -> Var<'t> {
+        v.linear(v.tape().constant(randn(&[2, 3], 60)), None).tanh().sum()
+    }
+    let (x, w, b) = (randn(&[3], 59), randn(&[2, 3], 60), randn(&[2], 61));
+    gradgradcheck(&[x.clone(), w.clone(), b.clone()], f).unwrap();
+    let tape = Tape::new();
+    let vars = tape.vars(&[x.clone(), w, b]);
+    let y = f(&vars);
+    let fast = y.backward();
+    let recorded = y.backward_graph();
+    for &v in &vars {
+        let (a, r) = (fast.wrt(v).unwrap().clone(), recorded.wrt(v).unwrap().value());
+        assert_eq!(a.shape(), r.shape());
+        for (p, q) in a.data().iter().zip(r.data()) {
+            assert!((p - q).abs() < 1e-14, "{a} vs {r}");
+        }
+    }
+    // The Hessian in x equals the one of the same row as a [1, 3] matrix.
+    let row = tapegrad::hessian(g, &x);
+    let matrix = tapegrad::hessian(g, &x.clone().reshape(&[1, 3]).unwrap());
+    assert_eq!(row.data(), matrix.data());
+    assert_eq!(tapegrad::hvp(g, &x, &Tensor::ones(&[3])).shape(), &[3]);
+}
+
+/// Layer norm over an empty feature axis is an empty result (PyTorch: `torch.Size([2, 0])`),
+/// with empty gradients, recorded or not.
+#[test]
+fn layer_norm_over_an_empty_feature_axis_is_empty() {
+    let tape = Tape::new();
+    let vars = tape.vars(&[Tensor::zeros(&[2, 0]), Tensor::zeros(&[0]), Tensor::zeros(&[0])]);
+    let y = vars[0].layer_norm(vars[1], vars[2], 1e-5);
+    assert_eq!(y.shape(), vec![2, 0]);
+    let fast = y.sum().backward();
+    let recorded = y.sum().backward_graph();
+    for (&v, shape) in vars.iter().zip([&[2, 0][..], &[0], &[0]]) {
+        assert_eq!(fast.wrt(v).unwrap().shape(), shape);
+        assert_eq!(recorded.wrt(v).unwrap().shape(), shape.to_vec());
+    }
+}

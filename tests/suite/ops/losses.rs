@@ -343,8 +343,8 @@ fn cross_entropy_with_keeps_one_logits_buffer() {
     let opts = CrossEntropy::new().weight(weight).ignore_index(7).label_smoothing(0.1);
     let loss = x.cross_entropy_with(&targets, &opts);
     let m = tape.memory();
-    assert_eq!(m.nodes[loss.id()].extras, vec![("targets", rows * 8), ("lse", rows * 8), ("weight", classes * 8)]);
-    assert_eq!(m.kept_bytes(), rows * classes * 8 + 2 * rows * 8 + classes * 8);
+    assert_eq!(m.nodes[loss.id()].extras, vec![("targets", rows * 8), ("lse", rows * 16), ("weight", classes * 8)]);
+    assert_eq!(m.kept_bytes(), rows * classes * 8 + 3 * rows * 8 + classes * 8);
     // BCE keeps its two inputs and the pos_weight row as given (not expanded).
     let y = tape.constant(uniform(&[rows, classes], 0.0, 1.0, 51));
     let tape_before = m.kept_bytes();

@@ -476,3 +476,199 @@ fn logsumexp_of_infinite_lanes_as_pytorch() {
     assert!(g.data()[0].is_nan() && g.data()[1].is_nan() && g.data()[3].is_nan(), "{g}");
     assert_eq!(g.data()[2], 0.0);
 }
+
+// Logits far from 0, where `x - (max + ln(sum))` loses every digit of `ln(sum)` below the ulp
+// of the max: `[c, c+1, c+2]` at c = 1e6, 1e9, 1e16, equal rows at 1e20 and 1e308, and a row of
+// four -1e9. PyTorch (float64) is exact on each, computing `(x - max) - ln(sum(exp(x - max)))`:
+//   S = [[c, c+1, c+2] for c in (1e6, 1e9, 1e16)]
+const SHIFTS: [f64; 9] = [1e6, 1e6 + 1.0, 1e6 + 2.0, 1e9, 1e9 + 1.0, 1e9 + 2.0, 1e16, 1e16 + 1.0, 1e16 + 2.0];
+
+/// `(value, gradient)` of `f` at `x` (shape `shape`), with output gradient `seed` (ones when
+/// `None`); also the gradient to a second input `y` when given (soft targets).
+#[allow(clippy::type_complexity)]
+fn at_large_logits(
+    x: &[f64],
+    shape: &[usize],
+    y: Option<&[f64]>,
+    seed: Option<&[f64]>,
+    f: impl for<'t> Fn(Var<'t>, Option<Var<'t>>) -> Var<'t>,
+) -> (Vec<f64>, Vec<f64>, Option<Vec<f64>>) {
+    let tape = Tape::new();
+    let xv = tape.var(t(x, shape));
+    let yv = y.map(|y| tape.var(t(y, shape)));
+    let out = f(xv, yv);
+    let grads = match seed {
+        Some(s) => out.backward_with(t(s, &out.shape())),
+        None => out.backward_with(Tensor::ones(&out.shape())),
+    };
+    let dy = yv.map(|yv| grads.wrt(yv).unwrap().data().to_vec());
+    (out.value().data().to_vec(), grads.wrt(xv).unwrap().data().to_vec(), dy)
+}
+
+#[test]
+fn cross_entropy_is_exact_at_large_logits_as_pytorch() {
+    // l = F.cross_entropy(torch.tensor(x, requires_grad=True), torch.tensor(t)); l.backward()
+    let (v, g, _) = at_large_logits(&SHIFTS, &[3, 3], None, None, |x, _| x.cross_entropy(&[0, 0, 0]));
+    assert_close(&v, &[2.3515855650368818]);
+    #[rustfmt::skip]
+    assert_close(&g, &[-0.30332314227653984, 0.08157615701826587, 0.2217469852582739, -0.30332314227653984, 0.08157615701826587, 0.2217469852582739, -0.29783100702693305, 0.035502326306400246, 0.26232868072053284]);
+    let ln = |n: f64| n.ln();
+    // [[1e20, 1e20]] target 0: ln 2 and [-0.5, 0.5]; [[1e308] * 3]: ln 3, and the
+    // probabilities (the gradient plus the one-hot) sum to 1; [[-1e9] * 4]: ln 4.
+    #[rustfmt::skip]
+    let rows: [(&[f64], f64, &[f64]); 3] = [
+        (&[1e20, 1e20], ln(2.0), &[-0.5, 0.5]),
+        (&[1e308; 3], 1.0986122886681098, &[-0.6666666666666667, 0.3333333333333333, 0.3333333333333333]),
+        (&[-1e9; 4], 1.3862943611198906, &[-0.75, 0.25, 0.25, 0.25]),
+    ];
+    for (x, loss, grad) in rows {
+        let n = x.len();
+        let (v, g, _) = at_large_logits(x, &[1, n], None, None, |x, _| x.cross_entropy(&[0]));
+        assert_close(&v, &[loss]);
+        assert_close(&g, grad);
+        let total = g.iter().sum::<f64>() + 1.0;
+        assert!((total - 1.0).abs() <= 2.0 * f64::EPSILON, "{x:?}: probabilities sum to {total}");
+    }
+}
+
+#[test]
+fn cross_entropy_options_are_exact_at_large_logits_as_pytorch() {
+    // l = F.cross_entropy(S, torch.tensor([0, 2, 1]), weight=torch.tensor([1.0, 2.0, 0.5]),
+    //     ignore_index=2, label_smoothing=0.1, reduction=red); l.backward(g), g = 1 or, for
+    //     'none', torch.tensor([0.5, -1.0, 2.0])
+    let opts =
+        |r| CrossEntropy::new().weight(t(&[1.0, 2.0, 0.5], &[3])).ignore_index(2).label_smoothing(0.1).reduction(r);
+    #[rustfmt::skip]
+    let expected: [(Reduction, &[f64], &[f64]); 3] = [
+        (Reduction::Mean, &[2.2022867330367997], &[-0.2806007502033711, 0.060713537413014745, 0.21988721279035625, 0.0, 0.0, 0.0, 0.05693501430948936, -0.5541760968016217, 0.49724108249213234]),
+        (Reduction::Sum, &[6.6068601991103995], &[-0.8418022506101133, 0.18214061223904426, 0.6596616383710687, 0.0, 0.0, 0.0, 0.1708050429284681, -1.6625282904048653, 1.4917232474763973]),
+        (Reduction::None, &[2.3477327305184534, 0.0, 4.259127468591946], &[-0.42090112530505663, 0.09107030611952213, 0.32983081918553436, 0.0, 0.0, 0.0, 0.3416100858569362, -3.3250565808097305, 2.9834464949527946]),
+    ];
+    for (r, value, grad) in expected {
+        let seed = (r == Reduction::None).then_some(&[0.5, -1.0, 2.0][..]);
+        let (v, g, _) =
+            at_large_logits(&SHIFTS, &[3, 3], None, seed, |x, _| x.cross_entropy_with(&[0, 2, 1], &opts(r)));
+        assert_close(&v, value);
+        assert_close(&g, grad);
+    }
+    // The single rows with weight [2, 1, ...], label_smoothing=0.2, reduction='sum', target 0.
+    #[rustfmt::skip]
+    let rows: [(&[f64], f64, &[f64]); 3] = [
+        (&[1e20, 1e20], 1.316979643063896, &[-0.85, 0.8500000000000001]),
+        (&[1e308; 3], 2.0507429388471383, &[-1.1111111111111112, 0.5555555555555556, 0.5555555555555556]),
+        (&[-1e9; 4], 2.5646445680717975, &[-1.2375, 0.4125000000000001, 0.4125000000000001, 0.4125000000000001]),
+    ];
+    for (x, loss, grad) in rows {
+        let n = x.len();
+        let mut w = vec![1.0; n];
+        w[0] = 2.0;
+        let o = CrossEntropy::new().weight(t(&w, &[n])).label_smoothing(0.2).reduction(Reduction::Sum);
+        let (v, g, _) = at_large_logits(x, &[1, n], None, None, |x, _| x.cross_entropy_with(&[0], &o));
+        assert_close(&v, &[loss]);
+        assert_close(&g, grad);
+    }
+}
+
+#[test]
+#[allow(clippy::type_complexity)]
+fn cross_entropy_probs_is_exact_at_large_logits_as_pytorch() {
+    // Y = [[0.7,0.2,0.1],[0.0,0.5,0.5],[0.25,0.25,0.5]] (requires_grad);
+    // l = F.cross_entropy(S, Y, weight=torch.tensor([1.0, 2.0, 0.5]), label_smoothing=0.1,
+    //     reduction=red); l.backward(g); show(l); show(S.grad); show(Y.grad)
+    const Y: [f64; 9] = [0.7, 0.2, 0.1, 0.0, 0.5, 0.5, 0.25, 0.25, 0.5];
+    let opts = |r| CrossEntropy::new().weight(t(&[1.0, 2.0, 0.5], &[3])).label_smoothing(0.1).reduction(r);
+    #[rustfmt::skip]
+    let expected: [(Reduction, &[f64], &[f64], &[f64]); 3] = [
+        (Reduction::Mean, &[1.8519135957430446],
+         &[-0.18654937441070393, -0.04827368138951936, 0.23482305580022322, 0.026151542784407455, -0.22093182725787539, 0.1947802844734679, -0.05001707936627086, -0.13612819047738198, 0.18614526984365282],
+         &[0.7222817893333141, 0.8445635786666281, 0.06114089466665706, 0.7222817893333141, 0.8445635786666281, 0.06114089466665706, 0.6718634298665654, 1.3437268597331309, 0.035931714933282684]),
+        (Reduction::Sum, &[5.555740787229134],
+         &[-0.5596481232321119, -0.14482104416855804, 0.7044691674006699, 0.07845462835322238, -0.6627954817736262, 0.5843408534204038, -0.15005123809881257, -0.40838457143214596, 0.5584358095309586],
+         &[2.1668453679999424, 2.5336907359998846, 0.1834226839999712, 2.1668453679999424, 2.5336907359998846, 0.1834226839999712, 2.015590289599696, 4.031180579199392, 0.10779514479984804]),
+        (Reduction::None, &[2.2227595357184446, 1.539444072518439, 1.7935371789922496],
+         &[-0.27982406161605594, -0.07241052208427902, 0.35223458370033495, -0.07845462835322238, 0.6627954817736262, -0.5843408534204038, -0.30010247619762515, -0.8167691428642919, 1.1168716190619172],
+         &[1.0834226839999712, 1.2668453679999423, 0.0917113419999856, -2.1668453679999424, -2.5336907359998846, -0.1834226839999712, 4.031180579199392, 8.062361158398785, 0.2155902895996961]),
+    ];
+    for (r, value, grad, grad_y) in expected {
+        let seed = (r == Reduction::None).then_some(&[0.5, -1.0, 2.0][..]);
+        let (v, g, gy) =
+            at_large_logits(&SHIFTS, &[3, 3], Some(&Y), seed, |x, y| x.cross_entropy_probs(y.unwrap(), &opts(r)));
+        assert_close(&v, value);
+        assert_close(&g, grad);
+        assert_close(&gy.unwrap(), grad_y);
+    }
+    // Uniform targets on the single rows, label_smoothing=0.2, reduction='sum': the loss is
+    // ln(n), the gradient to the logits 0, to the targets -0.8 log(1/n).
+    #[rustfmt::skip]
+    let rows: [(&[f64], f64, f64); 3] = [
+        (&[1e20, 1e20], std::f64::consts::LN_2, 0.5545177444479562),
+        (&[1e308; 3], 1.0986122886681096, 0.8788898309344879),
+        (&[-1e9; 4], 1.3862943611198906, 1.1090354888959124),
+    ];
+    for (x, loss, grad_y) in rows {
+        let n = x.len();
+        let uniform = vec![1.0 / n as f64; n];
+        let o = CrossEntropy::new().label_smoothing(0.2).reduction(Reduction::Sum);
+        let (v, g, gy) =
+            at_large_logits(x, &[1, n], Some(&uniform), None, |x, y| x.cross_entropy_probs(y.unwrap(), &o));
+        assert_close(&v, &[loss]);
+        assert_close(&g, &vec![0.0; n]);
+        assert_close(&gy.unwrap(), &vec![grad_y; n]);
+    }
+}
+
+/// Edge case: zero rows. PyTorch gives 0 for 'sum', an empty tensor for 'none' and NaN (0 / 0)
+/// for 'mean', with every option and with class probabilities; the gradients are empty.
+#[test]
+fn cross_entropy_of_zero_rows_as_pytorch() {
+    let all = |r| CrossEntropy::new().weight(t(&[1.0, 2.0, 0.5], &[3])).label_smoothing(0.1).reduction(r);
+    for r in [Reduction::Sum, Reduction::None, Reduction::Mean] {
+        // (Class probabilities refuse `ignore_index`, as PyTorch.)
+        for (opts, soft) in [(all(r), true), (all(r).ignore_index(1), false), (CrossEntropy::new().reduction(r), true)]
+        {
+            let tape = Tape::new();
+            let x = tape.var(Tensor::zeros(&[0, 3]));
+            let y = tape.var(Tensor::zeros(&[0, 3]));
+            let mut losses = vec![x.cross_entropy_with(&[], &opts)];
+            if soft {
+                losses.push(x.cross_entropy_probs(y, &opts));
+            }
+            for loss in losses {
+                match r {
+                    Reduction::Sum => assert_eq!(loss.item(), 0.0),
+                    Reduction::None => assert_eq!(loss.shape(), vec![0]),
+                    Reduction::Mean => assert!(loss.item().is_nan()),
+                }
+                let grads = loss.backward_with(Tensor::ones(&loss.shape()));
+                assert_eq!(grads.wrt(x).unwrap().shape(), &[0, 3]);
+                let recorded = loss.backward_graph_with(tape.constant(Tensor::ones(&loss.shape())));
+                assert_eq!(recorded.wrt(x).unwrap().shape(), vec![0, 3]);
+            }
+        }
+    }
+}
+
+/// Edge case: `F.binary_cross_entropy_with_logits` of an empty input with reduction='sum' is
+/// +0.0 (`tensor(0.)`), not -0.0.
+#[test]
+fn bce_with_logits_sum_of_nothing_is_positive_zero() {
+    let tape = Tape::new();
+    let x = tape.var(Tensor::zeros(&[0]));
+    let y = tape.constant(Tensor::zeros(&[0]));
+    let loss = x.bce_with_logits(y, &BceWithLogits::new().reduction(Reduction::Sum));
+    assert!(loss.item() == 0.0 && loss.item().is_sign_positive(), "{:?}", loss.item());
+}
+
+/// Overflow PyTorch survives: `F.mse_loss(x, zeros)` at x = [1e308, -1e308, 5e307] has the
+/// gradient `(2 / 3) x` = [6.666666666666666e+307, -6.666666666666666e+307,
+/// 3.333333333333333e+307] (`2 x` alone would overflow), in `backward` and `backward_graph`.
+#[test]
+fn mse_loss_mean_gradient_divides_before_doubling_as_pytorch() {
+    let tape = Tape::new();
+    let x = tape.var(t(&[1e308, -1e308, 5e307], &[3]));
+    let y = tape.constant(Tensor::zeros(&[3]));
+    let loss = x.mse_loss(y, Reduction::Mean);
+    let expected = [6.666666666666666e+307, -6.666666666666666e+307, 3.333333333333333e+307];
+    assert_close(loss.backward().wrt(x).unwrap().data(), &expected);
+    assert_close(loss.backward_graph().wrt(x).unwrap().value().data(), &expected);
+}

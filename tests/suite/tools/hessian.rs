@@ -4,7 +4,7 @@
 
 use crate::common::{panic_message, randn};
 use approx::assert_abs_diff_eq;
-use tapegrad::{CustomOp, Tape, Tensor, Var, gradcheck, hessian, hvp};
+use tapegrad::{CrossEntropy, CustomOp, Tape, Tensor, Var, gradcheck, hessian, hvp};
 
 const TARGETS: [usize; 3] = [2, 0, 3];
 
@@ -194,4 +194,15 @@ fn dump_and_dot_mark_the_recorded_backward() {
     assert!(dot[..cluster].contains("n2 [label=\"#2 sum"), "{dot}");
     assert!(dot[cluster..close].contains("n3 [label=\"#3 constant"), "{dot}");
     assert!(dot[close..].contains(&format!("n{} [label=", penalty.id())), "{dot}");
+}
+
+/// `hvp` through a cross-entropy whose rows are all ignored: the mean is 0 / 0 (NaN) and the
+/// gradient 0, so its derivative is 0 too, not `0 * inf` = NaN.
+#[test]
+fn hvp_through_a_cross_entropy_with_every_row_ignored_is_zero() {
+    let x = randn(&[2, 3], 62);
+    for opts in [CrossEntropy::new().ignore_index(1), CrossEntropy::new().ignore_index(1).label_smoothing(0.2)] {
+        let hv = hvp(|v| v.cross_entropy_with(&[1, 1], &opts), &x, &Tensor::ones(&[2, 3]));
+        assert_eq!(hv.data(), &[0.0; 6]);
+    }
 }
