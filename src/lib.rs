@@ -82,6 +82,7 @@
 //! shape: `add: shapes [2, 3] and [4] do not broadcast`.
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 // The layers, each using only the ones below it (see docs/architecture.md):
 // tensor storage -> kernels -> autograd core -> ops -> study and checking tools.

@@ -28,6 +28,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod chapter;
 pub mod model;

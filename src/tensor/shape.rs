@@ -6,7 +6,7 @@
 use smallvec::SmallVec;
 
 /// A tensor's shape. Up to four axes live inline, without a heap allocation.
-pub type Shape = SmallVec<[usize; 4]>;
+pub(crate) type Shape = SmallVec<[usize; 4]>;
 
 /// The number of elements of a tensor of this shape (1 for the scalar shape `[]`), or `None`
 /// when the shape is too large to describe.
@@ -17,7 +17,7 @@ pub type Shape = SmallVec<[usize; 4]>;
 /// element fits as well: this is what lets the kernels' index arithmetic, and the bounds the
 /// GEMM's `unsafe` block rests on, be plain arithmetic that cannot wrap. So `[0, 2^63]` is a
 /// valid empty shape, but `[0, 2^63, 4]` is not, even though it has no elements.
-pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
     let nonzero = shape.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
     Some(if shape.contains(&0) { 0 } else { nonzero })
 }
@@ -27,7 +27,7 @@ pub fn checked_numel(shape: &[usize]) -> Option<usize> {
 /// Panics when the shape is too large to describe (see [`checked_numel`]); ops check their
 /// output shapes with [`check_shape`] first, so that the panic names the op.
 #[track_caller]
-pub fn numel(shape: &[usize]) -> usize {
+pub(crate) fn numel(shape: &[usize]) -> usize {
     checked_numel(shape).unwrap_or_else(|| panic!("shape {shape:?}: {OVERFLOWS}"))
 }
 
@@ -37,7 +37,7 @@ pub(crate) const OVERFLOWS: &str = "its element count overflows usize";
 /// Panics, naming `op` and its input shapes, when the output shape `out` is too large to
 /// describe (see [`checked_numel`]): the check every op makes on a shape it computes.
 #[track_caller]
-pub fn check_shape(op: &str, inputs: &[&[usize]], out: &[usize]) {
+pub(crate) fn check_shape(op: &str, inputs: &[&[usize]], out: &[usize]) {
     if checked_numel(out).is_none() {
         let shapes: Vec<String> = inputs.iter().map(|s| format!("{s:?}")).collect();
         panic!("{op}: shapes {} give shape {out:?}: {OVERFLOWS}", shapes.join(" and "));
@@ -48,7 +48,7 @@ pub fn check_shape(op: &str, inputs: &[&[usize]], out: &[usize]) {
 /// range), with arithmetic that cannot wrap; panics naming `op`, the slice and the shape.
 /// `narrow`'s bounds check.
 #[track_caller]
-pub fn check_slice(op: &str, shape: &[usize], axis: usize, start: usize, len: usize) {
+pub(crate) fn check_slice(op: &str, shape: &[usize], axis: usize, start: usize, len: usize) {
     let end = start.checked_add(len);
     if end.is_none_or(|end| end > shape[axis]) {
         let end = end.map_or_else(|| format!("{}", start as u128 + len as u128), |e| e.to_string());
@@ -59,7 +59,7 @@ pub fn check_slice(op: &str, shape: &[usize], axis: usize, start: usize, len: us
 /// The sum of `sizes`, panicking naming `op` and `shapes` when it overflows: the size of
 /// `concat`'s joined axis.
 #[track_caller]
-pub fn checked_sum(op: &str, shapes: &[&[usize]], sizes: &[usize]) -> usize {
+pub(crate) fn checked_sum(op: &str, shapes: &[&[usize]], sizes: &[usize]) -> usize {
     sizes.iter().try_fold(0usize, |acc, &d| acc.checked_add(d)).unwrap_or_else(|| {
         let total: u128 = sizes.iter().map(|&d| d as u128).sum();
         panic!("{op}: shapes {shapes:?}: the joined axis would have {total} elements, past usize")
@@ -68,7 +68,7 @@ pub fn checked_sum(op: &str, shapes: &[&[usize]], sizes: &[usize]) -> usize {
 
 /// Row-major strides, in elements. Panics when the shape is too large to describe (which no
 /// tensor's shape is).
-pub fn strides(shape: &[usize]) -> Shape {
+pub(crate) fn strides(shape: &[usize]) -> Shape {
     let mut strides: Shape = SmallVec::from_elem(1, shape.len());
     for i in (0..shape.len().saturating_sub(1)).rev() {
         strides[i] = strides[i + 1].checked_mul(shape[i + 1]).unwrap_or_else(|| panic!("shape {shape:?}: {OVERFLOWS}"));
@@ -77,7 +77,7 @@ pub fn strides(shape: &[usize]) -> Shape {
 }
 
 /// The shape two shapes broadcast to, or `None` if they do not broadcast.
-pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
+pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
     let rank = a.len().max(b.len());
     let mut out: Shape = SmallVec::with_capacity(rank);
     for i in 0..rank {
@@ -96,7 +96,7 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Shape> {
 
 /// Strides that read a tensor of `shape` as if it had the (broadcast) shape `out`:
 /// broadcast axes get stride 0, so the same element is read again.
-pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Shape {
+pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Shape {
     let own = strides(shape);
     let offset = out.len() - shape.len();
     (0..out.len()).map(|i| if i < offset || shape[i - offset] == 1 { 0 } else { own[i - offset] }).collect()
@@ -104,7 +104,7 @@ pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Shape {
 
 /// Visits every element of a tensor of shape `out` in row-major order and passes the offsets
 /// of the two inputs that broadcast to it (read with strides `sa`, `sb`).
-pub fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
+pub(crate) fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
     let rank = out.len();
     if numel(out) == 0 {
         return;
@@ -146,7 +146,7 @@ pub fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl
 /// `b`, with the offsets `(ia, ib)` of the operand elements it is computed from: the general
 /// walk, for any broadcast. Ops that care about speed first check [`binary_layout`] and use
 /// straight slice loops for its common layouts.
-pub fn for_each_binary(a: &[usize], b: &[usize], out: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+pub(crate) fn for_each_binary(a: &[usize], b: &[usize], out: &[usize], mut f: impl FnMut(usize, usize, usize)) {
     let (sa, sb) = (broadcast_strides(a, out), broadcast_strides(b, out));
     let mut i = 0;
     for_each_broadcast(out, &sa, &sb, |ia, ib| {
@@ -158,7 +158,7 @@ pub fn for_each_binary(a: &[usize], b: &[usize], out: &[usize], mut f: impl FnMu
 /// How two operands line up with their broadcast output, for ops that want straight slice loops
 /// for the common cases ([`for_each_binary`] visits any broadcast).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum BinaryLayout {
+pub(crate) enum BinaryLayout {
     /// Both have the output's shape.
     Same,
     /// `a` has the output's shape; `b` is one row of this many elements, repeated.
@@ -170,7 +170,7 @@ pub enum BinaryLayout {
 }
 
 /// Classifies the broadcast of `a` and `b` to `out`.
-pub fn binary_layout(a: &[usize], b: &[usize], out: &[usize]) -> BinaryLayout {
+pub(crate) fn binary_layout(a: &[usize], b: &[usize], out: &[usize]) -> BinaryLayout {
     if a == out && b == out {
         BinaryLayout::Same
     } else if let Some(row) = repeats_along_leading_axes(b, out).filter(|_| a == out) {
