@@ -51,7 +51,7 @@ pub struct MatRef<'a> {
 
 impl<'a> MatRef<'a> {
     /// A row-major `rows x cols` matrix.
-    pub(crate) fn row_major(data: &'a [f64], rows: usize, cols: usize) -> MatRef<'a> {
+    pub fn row_major(data: &'a [f64], rows: usize, cols: usize) -> MatRef<'a> {
         MatRef { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
@@ -62,7 +62,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// The same elements read as the transpose (no copy).
-    pub(crate) fn t(self) -> MatRef<'a> {
+    pub fn t(self) -> MatRef<'a> {
         MatRef {
             data: self.data,
             rows: self.cols,
