@@ -182,7 +182,8 @@ fn layer_norm_without_a_term() {
 #[test]
 fn activations_with_a_term_of_their_derivative_dropped() {
     type Activation = for<'t> fn(Var<'t>) -> Var<'t>;
-    let cases: [(Activation, &str, fn(f64, f64) -> f64); 3] = [
+    type Derivative = fn(f64, f64) -> f64;
+    let cases: [(Activation, &str, Derivative); 3] = [
         // tanh' = 1 - tanh^2, derived as 1.
         (|v| v.tanh(), "tanh", |_, _| 1.0),
         // sigmoid' = s (1 - s), derived as s.
