@@ -104,10 +104,11 @@ mod var_ref_ops;
 
 mod error;
 
+pub use autograd::SlipKind;
 pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
 pub use check::{
-    Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, gradgradcheck,
-    hessian, hvp, jacobian, jacobians,
+    Derivation, DerivationReport, Equivalence, Gradcheck, GradcheckError, InputDiff, SearchStats, Slip, TapeSummary,
+    check_equivalent, gradcheck, gradgradcheck, hessian, hvp, jacobian, jacobians,
 };
 pub use error::Error;
 pub use nn::params::{ParamGrads, ParamVars, Params};

@@ -18,6 +18,7 @@ use tapegrad_seed::chapter::{self, BOS, TARGETS, TOKEN_NAMES, TOKENS};
 use tapegrad_seed::model::{MAX_LEN, PARAM_NAMES, SeedParams, VOCAB};
 use tapegrad_seed::published::{PUBLISHED, published_entries};
 use tapegrad_seed::slips::Mistake;
+use tapegrad_seed::verdict::published_derivation;
 
 /// The chapter's column headers ("transformers" is abbreviated, as the chapter prints it).
 const COLUMNS: [&str; VOCAB] = ["<PAD>", "<BOS>", "<EOS>", "I", "like", "trans"];
@@ -194,7 +195,13 @@ fn main() {
     println!("tapegrad vs finite differences: max diff {max_fd:.1e}. Published vs tapegrad: max diff {max_pub:.6}.");
     let right = published.iter().zip(&fd).filter(|(p, n)| format!("{p:.6}") == format!("{n:.6}")).count();
     println!("Published values that finite differences confirm (to their 6 decimals): {right} of 8.");
-    println!("\nWhich single slip in a hand-derived backward pass reproduces all 8 published numbers?");
+    println!("\nThe general derivation checker (tapegrad::Derivation), from the 8 published entries alone:");
+    let tape = Tape::new();
+    let (derivation, _) = published_derivation(&tape, &params);
+    let report = derivation.check();
+    print!("{report}");
+    println!("({})", report.search_stats());
+    println!("\nCross-check: which of twenty slips written by hand for this model reproduces all 8?");
     println!("(each slip rebuilt as a forward with the same values whose tape gradient is the slip's)");
     let mut matches = vec![];
     for m in Mistake::ALL {

@@ -11,6 +11,8 @@
 //! - [`slips`]: twenty plausible slips of a hand-derived backward pass, built from the model's
 //!   own blocks.
 //! - [`published`]: the series' published hand-derived gradients, to be judged.
+//! - [`verdict`]: their verdict from tapegrad's general derivation checker
+//!   ([`tapegrad::Derivation`]), which [`slips`] cross-checks.
 //!
 //! ```text
 //! cargo run --release --example seed_transformer   # the whole study, section by section
@@ -35,3 +37,4 @@ pub mod model;
 pub mod published;
 pub mod pyrandom;
 pub mod slips;
+pub mod verdict;

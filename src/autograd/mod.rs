@@ -8,13 +8,17 @@ mod grad_graph;
 pub(crate) mod leaf;
 mod release;
 pub(crate) mod rule;
+pub(crate) mod slip;
 pub(crate) mod tape;
 mod var;
 
 pub use anomaly::{Anomaly, Phase};
 pub use backward::Grads;
+pub(crate) use backward::run_rule;
 pub use grad_graph::GradGraph;
 pub(crate) use rule::{BackwardCx, GraphCx, Rule, Saved, Wants, bytes_of};
+pub use slip::SlipKind;
+pub(crate) use slip::{OpSlip, SlipCx};
 pub(crate) use tape::Node;
 pub use tape::Tape;
 pub use var::Var;

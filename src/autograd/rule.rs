@@ -19,6 +19,7 @@
 
 use smallvec::SmallVec;
 
+use crate::autograd::slip::{OpSlip, SlipCx};
 use crate::autograd::tape::Node;
 use crate::autograd::{Tape, Var};
 use crate::ops::Op;
@@ -55,6 +56,15 @@ pub(crate) trait Rule {
     /// (`masked_fill(mask, -inf)`): anomaly mode then lets it pass, as it does leaves.
     fn requested_non_finite(&self, _i: usize) -> bool {
         false
+    }
+
+    /// The slips a hand derivation of this op's backward typically makes, each as the
+    /// gradient it would hand to one input instead of the right one (see
+    /// [`slip`](super::slip)): for [`Derivation`](crate::Derivation)'s search. None by
+    /// default; the generic slips (a sign, a constant factor, a path left out) need no
+    /// declaration.
+    fn slips(&self, _cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        Vec::new()
     }
 }
 

@@ -8,9 +8,9 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
 use crate::kernels::broadcast::sum_rows;
-use crate::ops::broadcast::sum_to_shape;
+use crate::ops::broadcast::{expanded, first_of_broadcast, sum_to_shape};
 use crate::ops::unary::{Unary, unary};
 use crate::tensor::Tensor;
 use crate::tensor::buffer::{self, Data};
@@ -334,6 +334,36 @@ impl Rule for Binary {
 
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         self.dispatch(GraphChainRule(cx));
+    }
+
+    /// Broadcasting without the sum over the broadcast axes: a broadcast operand's gradient
+    /// read at the first position of those axes (one row, for a bias) instead of summed over
+    /// all of them.
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        let (a, b, g, y) = (cx.input(0), cx.input(1), cx.upstream(), cx.out_name());
+        let out = g.shape();
+        (0..2)
+            .filter(|&k| cx.input(k).shape() != out)
+            .filter_map(|k| {
+                let what = format!(
+                    "dL/d{y}'s term at the first position of the broadcast axes instead of the sum over them: \
+                     the sum over the axes {} was broadcast along dropped",
+                    cx.name(k)
+                );
+                cx.slip(k, SlipKind::DroppedTerm, what, || {
+                    // Each output element's term: the gradient of the operand repeated to the
+                    // output's shape.
+                    let tape = crate::Tape::new();
+                    let operand = |i: usize, t: &Tensor| {
+                        if i == k { tape.var(expanded(t, out)) } else { tape.constant(t.clone()) }
+                    };
+                    let (va, vb) = (operand(0, a), operand(1, b));
+                    let grads = binary(va, vb, *self).backward_with(g.clone());
+                    let terms = grads.wrt(if k == 0 { va } else { vb }).expect("the repeated operand is a var");
+                    first_of_broadcast(terms, cx.input(k).shape())
+                })
+            })
+            .collect()
     }
 }
 

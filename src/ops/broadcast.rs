@@ -131,6 +131,27 @@ impl Rule for SumToSize {
     }
 }
 
+/// `full` (a gradient over the broadcast shape) read at the first position of every axis along
+/// which `shape` was broadcast, instead of summed over them: the gradient of a broadcast
+/// operand with the sum over the broadcast axes dropped, a slip ops declare for
+/// [`Derivation`](crate::Derivation).
+pub(crate) fn first_of_broadcast(full: &Tensor, shape: &[usize]) -> Tensor {
+    let out = full.shape();
+    let lead = out.len() - shape.len();
+    let mut at = vec![0; out.len()];
+    Tensor::from_fn(shape, |ix| {
+        for (j, (&i, &size)) in ix.iter().zip(shape).enumerate() {
+            at[lead + j] = if size == 1 { 0 } else { i };
+        }
+        full.get(&at)
+    })
+}
+
+/// `x` repeated to `shape` along its broadcast axes (a plain tensor, no tape).
+pub(crate) fn expanded(x: &Tensor, shape: &[usize]) -> Tensor {
+    broadcast(x, shape)
+}
+
 /// `g` summed to `shape` as a recorded op, or `g` itself when it already has that shape: the
 /// broadcasting step of every binary op's differentiable backward.
 #[track_caller]

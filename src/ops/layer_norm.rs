@@ -5,7 +5,7 @@
 //! nodes and keeps each of their values; the fused node keeps its output and two numbers per
 //! row (mean and `1/std`). The test `layer_norm_equals_composition` shows both agree to 1e-12.
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants, bytes_of};
 use crate::kernels::layer_norm as kernel;
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
@@ -148,5 +148,69 @@ impl Rule for LayerNorm {
             let dxhat = g * gamma;
             r * (dxhat - dxhat.mean_axis(last, true) - xhat * (dxhat * xhat).mean_axis(last, true))
         });
+    }
+
+    /// `dx_i = r (dxhat_i - mean(dxhat) - xhat_i mean(dxhat xhat))` (see `backward`) with a
+    /// term left out: the mean's (`- mean(dxhat)`), the variance's (`- xhat mean(dxhat
+    /// xhat)`), both (plain scaling by `r`), or `eps` left out of `r`.
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        if !cx.wants(0) {
+            return Vec::new();
+        }
+        let (x, gamma, g) = (cx.input(0), cx.input(1), cx.upstream());
+        let d = gamma.numel();
+        // One row's dx from its `r`, with or without each term.
+        let rule = |mean_term: bool, variance_term: bool, without_eps: bool| {
+            let mut dx = Tensor::zeros(x.shape());
+            let rows = x.data().chunks_exact(d).zip(g.data().chunks_exact(d)).zip(dx.data_mut().chunks_exact_mut(d));
+            for (((x, g), dx), (&mu, &r)) in rows.zip(self.mean.iter().zip(self.rstd.iter())) {
+                // Without eps: 1/sqrt(var) from the saved 1/sqrt(var + eps).
+                let r = if without_eps { 1.0 / (1.0 / (r * r) - self.eps).sqrt() } else { r };
+                let xhat: Vec<f64> = x.iter().map(|x| (x - mu) * r).collect();
+                let dxhat: Vec<f64> = g.iter().zip(gamma.data()).map(|(g, w)| g * w).collect();
+                let mean_a = if mean_term { dxhat.iter().sum::<f64>() / d as f64 } else { 0.0 };
+                let mean_b = if variance_term {
+                    dxhat.iter().zip(&xhat).map(|(a, b)| a * b).sum::<f64>() / d as f64
+                } else {
+                    0.0
+                };
+                for ((dx, a), xh) in dx.iter_mut().zip(&dxhat).zip(&xhat) {
+                    *dx = r * (a - mean_a - xh * mean_b);
+                }
+            }
+            dx
+        };
+        let y = cx.out_name();
+        let terms = "r (dxhat - mean(dxhat) - xhat mean(dxhat xhat))";
+        let mut slips = vec![
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("r (dxhat - xhat mean(dxhat xhat)), dxhat = gamma dL/d{y}, instead of {terms}: layer norm's mean term dropped"),
+                || rule(false, true, false),
+            ),
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("r (dxhat - mean(dxhat)), dxhat = gamma dL/d{y}, instead of {terms}: layer norm's variance term dropped"),
+                || rule(true, false, false),
+            ),
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("r gamma dL/d{y} instead of {terms}: layer norm taken as plain scaling, its mean and variance terms dropped"),
+                || rule(false, false, false),
+            ),
+        ];
+        // Without eps, a constant row would divide by zero: no learner's number to match.
+        if self.rstd.iter().all(|&r| 1.0 / (r * r) - self.eps > 0.0) {
+            slips.push(cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("r = 1/sqrt(var) instead of r = 1/sqrt(var + eps) in {terms}: layer norm's eps dropped"),
+                || rule(true, true, true),
+            ));
+        }
+        slips.into_iter().flatten().collect()
     }
 }

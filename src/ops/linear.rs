@@ -6,10 +6,10 @@
 //! product in place, in the buffer the GEMM wrote: one buffer instead of two. On the W6
 //! transformer the products were ~20% of the values a step keeps (`docs/perf.md`).
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
 use crate::kernels::broadcast::{add_expanded, sum_rows};
 use crate::kernels::gemm::{MatRef, gemm, gemm_pair};
-use crate::ops::broadcast::{sum_to, sum_to_shape};
+use crate::ops::broadcast::{first_of_broadcast, sum_to, sum_to_shape};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::shape::{BinaryLayout, Shape, binary_layout, broadcast_shapes, check_shape, numel};
@@ -265,5 +265,53 @@ impl Rule for Affine {
         if cx.arity() == 3 {
             cx.add_with(2, |cx| sum_to_shape(g, &cx.input_shape(2)));
         }
+    }
+
+    /// The weight left untransposed (only a square weight gives a product of the right
+    /// shape): for `linear`, `dx = G W^T` for `G W` and `dW = x^T G` for `G^T x`; for
+    /// `addmm`, `dx = G W` for `G W^T` and `dW = G^T x` for `x^T G`. And the bias's gradient
+    /// without the sum over the rows it was broadcast along (its first row).
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        let (x, w, g, y) = (cx.input(0), cx.input(1), cx.upstream(), cx.out_name());
+        let mut slips = Vec::new();
+        let (xn, wn, wt) = (cx.name(0), cx.name(1), cx.name_t(1));
+        if w.shape()[0] == w.shape()[1] {
+            let tape = crate::Tape::no_grad();
+            let plan = Plan::new(self.layout, x.shape(), w.shape(), None);
+            let (x2, g2) = (
+                tape.constant(x.clone()).reshape(&[plan.rows, plan.k]),
+                tape.constant(g.clone()).reshape(&[plan.rows, plan.m]),
+            );
+            let wv = tape.constant(w.clone());
+            let (dx, dw) = match self.layout {
+                WeightLayout::OutByIn => (
+                    (
+                        format!("dL/d{y} {wt} instead of dL/d{y} {wn}: {wt} used where {wn} belongs"),
+                        g2.matmul(wv.transpose(0, 1)),
+                    ),
+                    (
+                        format!("{xn}^T dL/d{y} instead of (dL/d{y})^T {xn}: the weight's gradient left untransposed"),
+                        x2.transpose(0, 1).matmul(g2),
+                    ),
+                ),
+                WeightLayout::InByOut => (
+                    (format!("dL/d{y} {wn} instead of dL/d{y} {wt}: {wn} left untransposed"), g2.matmul(wv)),
+                    (
+                        format!("(dL/d{y})^T {xn} instead of {xn}^T dL/d{y}: the weight's gradient transposed"),
+                        g2.transpose(0, 1).matmul(x2),
+                    ),
+                ),
+            };
+            slips.push(cx.slip(0, SlipKind::Transpose, dx.0, || dx.1.reshape(x.shape()).value()));
+            slips.push(cx.slip(1, SlipKind::Transpose, dw.0, || dw.1.value()));
+        }
+        if cx.arity() == 3 && cx.input(2).shape() != g.shape() {
+            let what = format!(
+                "the first row of dL/d{y} instead of its sum over the rows: the sum over the axes {} was broadcast along dropped",
+                cx.name(2)
+            );
+            slips.push(cx.slip(2, SlipKind::DroppedTerm, what, || first_of_broadcast(g, cx.input(2).shape())));
+        }
+        slips.into_iter().flatten().collect()
     }
 }

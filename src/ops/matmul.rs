@@ -6,7 +6,7 @@
 //! as it is, without being gathered into row-major order first; so does a transposed upstream
 //! gradient in the backward pass.
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
 use crate::kernels::gemm::{MIN_PARALLEL_MULADDS, MatRef, gemm};
 use crate::ops::broadcast::sum_to_shape;
 use crate::tensor::Tensor;
@@ -229,5 +229,27 @@ impl Rule for MatMul {
         };
         cx.add_with(0, |cx| sum_to_shape(g.matmul(last_two(b)), &cx.input_shape(0)));
         cx.add_with(1, |cx| sum_to_shape(last_two(a).matmul(g), &cx.input_shape(1)));
+    }
+
+    /// A factor left untransposed: `dA = G B` for `G B^T` (only where `B`'s matrices are
+    /// square, or the product would not have `A`'s shape), `dB = A G` for `A^T G` (`A`'s
+    /// square). The seed chapter's published gradients hold the first, with `B = W_O^T`.
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        let (a, b, g, y) = (cx.input(0), cx.input(1), cx.upstream(), cx.out_name());
+        let square = |t: &Tensor| t.shape()[t.rank() - 2] == t.shape()[t.rank() - 1];
+        let product = |x: &Tensor, z: &Tensor, shape: &[usize]| {
+            let tape = crate::Tape::no_grad();
+            sum_to_shape(tape.constant(x.clone()).matmul(tape.constant(z.clone())), shape).value()
+        };
+        let (an, bn) = (cx.name(0), cx.name(1));
+        let untransposed_b = square(b).then(|| {
+            let what = format!("dL/d{y} {bn} instead of dL/d{y} {}: {bn} left untransposed", cx.name_t(1));
+            cx.slip(0, SlipKind::Transpose, what, || product(g, b, a.shape()))
+        });
+        let untransposed_a = square(a).then(|| {
+            let what = format!("{an} dL/d{y} instead of {} dL/d{y}: {an} left untransposed", cx.name_t(0));
+            cx.slip(1, SlipKind::Transpose, what, || product(a, g, b.shape()))
+        });
+        [untransposed_b, untransposed_a].into_iter().flatten().flatten().collect()
     }
 }

@@ -29,7 +29,7 @@ pub(crate) mod softmax;
 pub(crate) mod unary;
 
 use crate::autograd::leaf;
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Wants};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, Wants};
 
 /// Generates [`Op`], one variant per listed rule type, its `From` conversions (so a forward
 /// records `tape.record(MatMul, &[a, b], y)`) and its [`Rule`] impl, which hands every call to
@@ -67,6 +67,9 @@ macro_rules! op_list {
             }
             fn requested_non_finite(&self, i: usize) -> bool {
                 match self { $(Op::$variant(rule) => rule.requested_non_finite(i),)* }
+            }
+            fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+                match self { $(Op::$variant(rule) => rule.slips(cx),)* }
             }
         }
     };

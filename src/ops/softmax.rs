@@ -1,7 +1,8 @@
 //! `softmax(axis)` and `log_softmax(axis)`, both stable (the lane's max is subtracted; see
 //! [`kernels::softmax`](crate::kernels::softmax)). Both backward rules use the saved output.
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::autograd::slip::zip_with;
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
 use crate::kernels::softmax as kernel;
 use crate::ops::check_axis;
 use crate::tensor::Tensor;
@@ -66,6 +67,30 @@ impl Rule for Softmax {
             y * (g - (g * y).sum_axis(self.axis, true))
         });
     }
+
+    /// Softmax's Jacobian `diag(p) - p p^T` without its off-diagonal part: the whole
+    /// `-p p^T` term dropped (`dx = p g`), or every `-p_i p_j` with `i != j` dropped and the
+    /// diagonal `p_j (1 - p_j)` kept.
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        let (p, g, y) = (cx.output(), cx.upstream(), cx.out_name());
+        [
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("p dL/d{y} instead of p (dL/d{y} - sum(p dL/d{y})): the -p p^T term of softmax's Jacobian dropped"),
+                || zip_with(p, g, |p, g| p * g),
+            ),
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("p (1 - p) dL/d{y}, the Jacobian's diagonal alone, instead of the whole Jacobian diag(p) - p p^T: its off-diagonal terms -p_i p_j dropped"),
+                || zip_with(p, g, |p, g| p * (1.0 - p) * g),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 /// `log_softmax(axis)`: backward reads the saved output.
@@ -95,6 +120,30 @@ impl Rule for LogSoftmax {
             let (y, g) = (cx.output(), cx.upstream());
             g - y.exp() * g.sum_axis(self.axis, true)
         });
+    }
+
+    /// Log-softmax's Jacobian `I - 1 p^T` without its off-diagonal part: the whole `-1 p^T`
+    /// term dropped (`dx = g`), or the entries with `i != j` dropped and the diagonal
+    /// `1 - p_j` kept.
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        let (logp, g, y) = (cx.output(), cx.upstream(), cx.out_name());
+        [
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("dL/d{y} passed on unchanged instead of dL/d{y} - p sum(dL/d{y}): the -1 p^T term of log_softmax's Jacobian dropped"),
+                || g.clone(),
+            ),
+            cx.slip(
+                0,
+                SlipKind::DroppedTerm,
+                format!("(1 - p) dL/d{y}, the Jacobian's diagonal alone, instead of the whole Jacobian I - 1 p^T: its off-diagonal terms -p_j dropped"),
+                || zip_with(logp, g, |lp, g| (1.0 - lp.exp()) * g),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 

@@ -49,6 +49,7 @@ mod layers;
 
 /// The study tools: Hessians, Jacobians, dumps and pictures of a tape.
 mod tools {
+    mod derivation;
     mod hessian;
     mod inspect;
     mod jacobian;

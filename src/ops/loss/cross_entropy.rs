@@ -9,7 +9,7 @@
 //! - [`Var::cross_entropy_with`]: class indices with [`CrossEntropy`] options.
 //! - [`Var::cross_entropy_probs`]: class probabilities, with a gradient to them too.
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants, bytes_of};
 use crate::kernels::cross_entropy::{self as kernel, RowLse, Smoothing};
 use crate::ops::loss::{CrossEntropy, Reduced, Reduction, onehot, row_shape, rows_and_classes, rows_of};
 use crate::tensor::Tensor;
@@ -331,6 +331,43 @@ impl Rule for FusedCrossEntropy {
             let scale = (scale * cx.constant(Tensor::ones(&per_row))).masked_fill(&ignored, 0.0);
             ((x.softmax(last) * cx.constant(s) - cx.constant(q)) * scale).masked_fill(&ignored, 0.0)
         });
+    }
+
+    /// With `dx = g m (s P - q) / D` (see `backward`): the target distribution left out, `P`
+    /// for `P - onehot` (`dx + g q / D`); and, for a mean, the mean's `1/D` forgotten (`D dx`,
+    /// the gradient of the sum).
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        if !cx.wants(0) {
+            return Vec::new();
+        }
+        let (x, dx) = (cx.input(0), cx.grad(0));
+        let shape = x.shape();
+        let last = shape.len() - 1;
+        let mut per_row = shape.to_vec();
+        per_row[last] = 1;
+        let (q, _) = self.target_distribution(shape, &per_row);
+        let scales = self.reduced.scales(cx.upstream(), self.targets.len());
+        let classes = shape[last];
+        let no_onehot = cx.slip(
+            0,
+            SlipKind::DroppedTerm,
+            "P instead of P - onehot: the onehot (the target's -1) left out of the loss gradient".into(),
+            || {
+                let mut slipped = dx.clone();
+                let rows = slipped.data_mut().chunks_exact_mut(classes).zip(q.data().chunks_exact(classes));
+                for ((row, q), scale) in rows.zip(&scales) {
+                    row.iter_mut().zip(q).for_each(|(d, q)| *d += scale * q);
+                }
+                slipped
+            },
+        );
+        let divisor = self.reduced.divisor;
+        let no_mean = (self.reduced.reduction == Reduction::Mean && divisor != 0.0 && divisor != 1.0).then(|| {
+            let n = crate::ops::unary::short(divisor);
+            let what = format!("P - onehot instead of (P - onehot) / {n}: the mean's 1/{n} forgotten");
+            cx.slip(0, SlipKind::Scale(divisor), what, || dx.map(|d| d * divisor))
+        });
+        [no_onehot, no_mean.flatten()].into_iter().flatten().collect()
     }
 }
 

@@ -232,3 +232,51 @@ impl<'t> Var<'t> {
         activation(self, Activation::Elu(alpha))
     }
 }
+
+/// GELU's `t = tanh(u)`, `u = k (x + a x^3)`, and `u' = k (1 + 3 a x^2)`, for its slips.
+fn gelu_parts(x: f64) -> (f64, f64) {
+    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+    (t, SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x))
+}
+
+/// A derivative `f'(x, y)` as a hand derivation gets it wrong, and what was done.
+pub(crate) type SlippedDerivative = (&'static str, fn(f64, f64) -> f64);
+
+impl Activation {
+    /// The derivative with one of its terms dropped, as hand derivations drop them (for
+    /// [`Rule::slips`](crate::autograd::Rule::slips)): what the learner wrote instead of what,
+    /// and that derivative of `(x, y)`.
+    pub(crate) fn slipped_derivatives(self) -> Vec<SlippedDerivative> {
+        match self {
+            Activation::Tanh => vec![
+                ("1 instead of 1 - tanh^2: the -tanh^2 term of tanh's derivative dropped", |_, _| 1.0),
+                ("-tanh^2 instead of 1 - tanh^2: the 1 of tanh's derivative dropped", |_, y| -y * y),
+            ],
+            Activation::Sigmoid => vec![
+                ("s instead of s (1 - s): the -s^2 term of sigmoid's derivative dropped", |_, y| y),
+                ("1 - s instead of s (1 - s): the factor s of sigmoid's derivative dropped", |_, y| 1.0 - y),
+            ],
+            Activation::Gelu => vec![
+                (
+                    "(1 + t)/2 instead of (1 + t)/2 + x/2 (1 - t^2) u': the second term of gelu's derivative dropped",
+                    |x, _| 0.5 * (1.0 + gelu_parts(x).0),
+                ),
+                (
+                    "x/2 (1 - t^2) u' instead of (1 + t)/2 + x/2 (1 - t^2) u': the first term of gelu's derivative dropped",
+                    |x, _| {
+                        let (t, du) = gelu_parts(x);
+                        0.5 * x * (1.0 - t * t) * du
+                    },
+                ),
+                (
+                    "u' = k instead of u' = k (1 + 3 a x^2) in gelu's derivative: the cubic's derivative dropped",
+                    |x, _| {
+                        let (t, _) = gelu_parts(x);
+                        0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI
+                    },
+                ),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}

@@ -16,7 +16,7 @@ pub(crate) mod math;
 pub(crate) use activation::Activation;
 pub(crate) use math::Math;
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::parallel;
@@ -309,6 +309,23 @@ impl Rule for Unary {
 
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         cx.add_with(0, |cx| self.dispatch(GraphChainRule(cx, self.chain())));
+    }
+
+    /// `dx = g f'(x)` with a term of `f'` dropped, for the activations that declare their
+    /// slipped derivatives ([`Activation::slipped_derivatives`]).
+    fn slips(&self, cx: &SlipCx<'_>) -> Vec<OpSlip> {
+        let Unary::Activation(activation) = self else { return Vec::new() };
+        let (x, y, g, name) = (cx.input(0), cx.output(), cx.upstream(), cx.out_name());
+        let slipped = |derivative: fn(f64, f64) -> f64| {
+            let data = g.data().iter().zip(x.data().iter().zip(y.data())).map(|(g, (&x, &y))| g * derivative(x, y));
+            Tensor::new(data.collect(), g.shape()).expect("one gradient per element")
+        };
+        let declared = activation.slipped_derivatives().into_iter();
+        declared
+            .filter_map(|(what, derivative)| {
+                cx.slip(0, SlipKind::DroppedTerm, format!("dL/d{name} times {what}"), || slipped(derivative))
+            })
+            .collect()
     }
 }
 
