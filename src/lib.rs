@@ -114,6 +114,7 @@ pub use ops::custom::CustomOp;
 pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
 pub use tensor::Tensor;
+pub use tensor::axis::Axis;
 pub use tensor::buffer::release_cached_buffers;
 
 /// The `rand` that tapegrad's constructors and initialisers take (`Tensor::randn`, `nn::init`,

@@ -6,8 +6,9 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::parallel::{for_each_block, rows_per_block};
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::shape::{AxisSplit, Shape, for_each_broadcast, numel, split_at_axis, strides, unravel};
 
@@ -78,11 +79,11 @@ impl<'t> Var<'t> {
     /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[1.0, 0.0, 2.0, 1.0, 0.0, 2.0]);
     /// ```
     #[track_caller]
-    pub fn index_select(self, axis: usize, ids: &[usize]) -> Var<'t> {
-        let y = {
+    pub fn index_select(self, axis: impl Axis, ids: &[usize]) -> Var<'t> {
+        let (y, axis) = {
             let x = self.value_ref();
             let shape = x.shape();
-            check_axis("index_select", axis, shape);
+            let axis = resolve_axis("index_select", axis, shape);
             let n = shape[axis];
             if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= n) {
                 panic!(
@@ -91,7 +92,7 @@ impl<'t> Var<'t> {
             }
             let mut out_shape = Shape::from_slice(shape);
             out_shape[axis] = ids.len();
-            Tensor::from_parts(select_along(x.data(), split_at_axis(shape, axis), ids), &out_shape)
+            (Tensor::from_parts(select_along(x.data(), split_at_axis(shape, axis), ids), &out_shape), axis)
         };
         self.tape.record(IndexSelect { axis, ids: ids.to_vec() }, &[self], y)
     }
@@ -119,11 +120,11 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn gather(self, axis: usize, index: &Tensor) -> Var<'t> {
-        let (y, from) = {
+    pub fn gather(self, axis: impl Axis, index: &Tensor) -> Var<'t> {
+        let (y, axis, from) = {
             let x = self.value_ref();
             let (xs, is) = (x.shape(), index.shape());
-            check_axis("gather", axis, xs);
+            let axis = resolve_axis("gather", axis, xs);
             assert!(is.len() == xs.len(), "gather: index of shape {is:?} and input of shape {xs:?} differ in rank");
             if let Some(d) = (0..xs.len()).find(|&d| d != axis && is[d] > xs[d]) {
                 panic!("gather: index of shape {is:?} is larger than input of shape {xs:?} on axis {d}");
@@ -145,7 +146,7 @@ impl<'t> Var<'t> {
                 from.push(at + v as usize * step);
             });
             let out = take(x.data(), &from);
-            (Tensor::from_parts(out, is), from)
+            (Tensor::from_parts(out, is), axis, from)
         };
         self.tape.record(Gather { axis, from }, &[self], y)
     }

@@ -51,6 +51,12 @@ pub(crate) fn short(c: f64) -> String {
 }
 
 impl Unary {
+    /// The forward loop alone, `f(x)` elementwise on a plain tensor: the op records its
+    /// output, and `Tensor`'s methods (`t.exp()`, `&t * 2.0`, ...) return it.
+    pub(crate) fn apply(self, x: &Tensor) -> Tensor {
+        self.dispatch(Apply(x))
+    }
+
     /// The op as a label for dumps and graphs; constants with at most 6 significant digits.
     pub(crate) fn label(self) -> String {
         match self {
@@ -270,7 +276,7 @@ impl Rule for Unary {
 /// Forward: `y[i] = f(x[i])`, recorded as one node.
 #[track_caller]
 pub(crate) fn unary<'t>(x: Var<'t>, f: Unary) -> Var<'t> {
-    let y = f.dispatch(Apply(&x.value_ref()));
+    let y = f.apply(&x.value_ref());
     x.tape.record(f, &[x], y)
 }
 
@@ -279,6 +285,13 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn powf(self, p: f64) -> Var<'t> {
         unary(self, Unary::Powf(p))
+    }
+}
+
+impl Tensor {
+    /// `x^p` elementwise, outside any tape (see [`Var::powf`]).
+    pub fn powf(&self, p: f64) -> Tensor {
+        Unary::Powf(p).apply(self)
     }
 }
 
