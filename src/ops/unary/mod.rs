@@ -149,6 +149,10 @@ struct Apply<'a>(&'a Tensor);
 
 impl UnaryJob for Apply<'_> {
     type Output = Tensor;
+    /// Inlined into every `match` that dispatches it (`unary`'s and `Unary::apply`'s): called
+    /// from two places, LLVM would otherwise keep each op's loop a call, and W1's per-op cost
+    /// (a one-element `x * c + c`) pays for it.
+    #[inline(always)]
     fn run(
         self,
         f: impl Fn(f64) -> f64 + Sync,
@@ -276,7 +280,8 @@ impl Rule for Unary {
 /// Forward: `y[i] = f(x[i])`, recorded as one node.
 #[track_caller]
 pub(crate) fn unary<'t>(x: Var<'t>, f: Unary) -> Var<'t> {
-    let y = f.apply(&x.value_ref());
+    // The table itself, not `f.apply`: one call less on W1's path (an op of one element).
+    let y = f.dispatch(Apply(&x.value_ref()));
     x.tape.record(f, &[x], y)
 }
 
