@@ -84,10 +84,10 @@ fn loss<'t>(c: &Config, params: &[Var<'t>], ids: &[usize], mask: &Tensor) -> Var
         let scores = q.matmul(k.transpose(2, 3)) * (1.0 / (dk as f64).sqrt()); // [b, h, t, t]
         let attention = scores.masked_fill(mask, f64::NEG_INFINITY).softmax(3).matmul(v);
         let merged = attention.transpose(1, 2).reshape(&[b * t, d]);
-        x = x + linear(merged, p(), p());
+        x += linear(merged, p(), p());
         let h2 = x.layer_norm(p(), p(), 1e-5);
         let hidden = linear(h2, p(), p()).relu();
-        x = x + linear(hidden, p(), p());
+        x += linear(hidden, p(), p());
     }
     let x = x.layer_norm(p(), p(), 1e-5);
     linear(x, p(), p()).cross_entropy(&targets)

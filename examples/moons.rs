@@ -42,8 +42,7 @@ fn make_moons(n: usize, noise: f64, rng: &mut StdRng) -> (Tensor, Tensor) {
 
 /// The scores `mlp(x)`, one per row.
 fn scores<'t>(mlp: &Mlp, p: &ParamVars<'t>, x: Var<'t>) -> Var<'t> {
-    let rows = x.shape()[0];
-    mlp.forward(p, x).reshape(&[rows])
+    mlp.forward(p, x).squeeze(-1)
 }
 
 /// The data, the model and its parameters after training, and (step, loss, accuracy) per step.

@@ -109,7 +109,7 @@ impl Model {
         let mut word = String::new();
         while word.len() < MAX_SAMPLE_LEN {
             let tape = Tape::new();
-            let probs = self.forward(&params.on(&tape), &Indices::from([ctx])).softmax(1).value();
+            let probs = self.forward(&params.on(&tape), &Indices::from([ctx])).softmax(-1).value();
             let id = probs.multinomial(1, true, rng)[0];
             if id == 0 {
                 break;

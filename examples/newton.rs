@@ -55,12 +55,7 @@ fn loss_and_gradient(w: &Tensor, x: &Tensor, y: &[usize]) -> (f64, Tensor) {
 }
 
 fn dot(a: &Tensor, b: &Tensor) -> f64 {
-    a.data().iter().zip(b.data()).map(|(p, q)| p * q).sum()
-}
-
-/// `a + s b`.
-fn axpy(a: &Tensor, s: f64, b: &Tensor) -> Tensor {
-    Tensor::new(a.data().iter().zip(b.data()).map(|(p, q)| p + s * q).collect(), a.shape()).expect("same shape")
+    (a * b).sum()
 }
 
 /// Solves `h d = g` for a symmetric positive definite `h` (`[n, n]`) by Cholesky.
@@ -91,7 +86,7 @@ fn newton_step(w: &Tensor, x: &Tensor, y: &[usize]) -> Tensor {
     let n = w.numel();
     let h = hessian(|v| loss(v, x, y), w).reshape(&[n, n]).expect("[n, n]");
     let d = solve_spd(&h, g.data());
-    axpy(w, -1.0, &Tensor::new(d, w.shape()).expect("shape of w"))
+    w - Tensor::new(d, w.shape()).expect("shape of w")
 }
 
 /// One Hessian-free Newton step: `H d = g` solved by conjugate gradient, each iteration one
@@ -106,13 +101,13 @@ fn newton_cg_step(w: &Tensor, x: &Tensor, y: &[usize]) -> (Tensor, usize) {
         let hp = hvp(|v| loss(v, x, y), w, &p);
         products += 1;
         let alpha = rr / dot(&p, &hp);
-        d = axpy(&d, alpha, &p);
-        r = axpy(&r, -alpha, &hp);
+        d = &d + alpha * &p;
+        r = &r - alpha * &hp;
         let next = dot(&r, &r);
-        p = axpy(&r, next / rr, &p);
+        p = &r + next / rr * &p;
         rr = next;
     }
-    (axpy(w, -1.0, &d), products)
+    (w - d, products)
 }
 
 fn main() {
@@ -136,7 +131,7 @@ fn main() {
         gd_loss = l_gd;
         let mut products = String::new();
         if iter < STEPS {
-            gd = axpy(&gd, -lr, &g);
+            gd = &gd - lr * g;
             newton = newton_step(&newton, &x, &y);
             let (next, n) = newton_cg_step(&cg, &x, &y);
             cg = next;
@@ -149,7 +144,7 @@ fn main() {
     while gd_loss - target > 1e-10 && iters < 100_000 {
         let (l, g) = loss_and_gradient(&gd, &x, &y);
         gd_loss = l;
-        gd = axpy(&gd, -lr, &g);
+        gd = &gd - lr * g;
         iters += 1;
     }
     println!(

@@ -116,6 +116,7 @@ pub use ops::custom::CustomOp;
 pub use ops::loss::{BceWithLogits, CrossEntropy, KlDiv, Reduction};
 pub use ops::mask::causal_mask;
 pub use tensor::Tensor;
+pub use tensor::axis::Axis;
 pub use tensor::buffer::release_cached_buffers;
 pub use tensor::indices::{AsIndices, GatherIndex, Indices};
 

@@ -2,9 +2,10 @@
 //! evaluation, metrics and data preparation (`&a + &b`, `logits.argmax_axis(1)`,
 //! `preds.eq(&targets)`, `probs.multinomial(..)`).
 //!
-//! `+ - * /` use the same broadcasting kernels as the ops on `Var`, so a value computed either
-//! way is the same to the bit; a pair of shapes that does not broadcast panics with the op's
-//! name and both shapes, as on the tape.
+//! `+ - * /` use the same kernels as the ops on `Var` (broadcasting between tensors, and an
+//! `f64` on either side: `2.0 * &t`, `&t / 2.0`, `1.0 - &t`), so a value computed either way
+//! is the same to the bit; a pair of shapes that does not broadcast panics with the op's name
+//! and both shapes, as on the tape.
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -14,14 +15,20 @@ use rand::distr::weighted::WeightedIndex;
 
 use crate::kernels::extrema::arg_extreme;
 use crate::ops::binary::{Binary, eval};
+use crate::ops::loss::onehot;
+use crate::ops::unary::Unary;
 
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::indices::{AsIndices, Indices};
 use crate::tensor::shape::{AxisSplit, broadcast_shapes, for_each_binary, split_at_axis};
 
-/// `Tensor op Tensor` for every mix of owned and borrowed operands, and `Tensor op f64`.
+/// `Tensor op Tensor` for every mix of owned and borrowed operands, `Tensor op f64` and
+/// `f64 op Tensor`: the kernels `Var`'s operators record (`$tensor_scalar` and `$scalar_tensor`
+/// are the [`Unary`] ops that `x op c` and `c op x` record).
 macro_rules! tensor_operator {
-    ($trait:ident, $method:ident, $binary:expr, |$x:ident, $c:ident| $scalar:expr) => {
+    ($trait:ident, $method:ident, $binary:expr, |$c:ident| $tensor_scalar:expr, $scalar_tensor:expr) => {
         impl $trait<&Tensor> for &Tensor {
             type Output = Tensor;
             /// Elementwise with NumPy broadcasting.
@@ -58,46 +65,45 @@ macro_rules! tensor_operator {
             type Output = Tensor;
             /// Every element with a constant.
             fn $method(self, $c: f64) -> Tensor {
-                self.map(|$x| $scalar)
+                $tensor_scalar.apply(self)
+            }
+        }
+        impl $trait<f64> for Tensor {
+            type Output = Tensor;
+            /// Every element with a constant.
+            fn $method(self, $c: f64) -> Tensor {
+                $tensor_scalar.apply(&self)
+            }
+        }
+        impl $trait<&Tensor> for f64 {
+            type Output = Tensor;
+            /// A constant with every element.
+            fn $method(self, rhs: &Tensor) -> Tensor {
+                let $c = self;
+                $scalar_tensor.apply(rhs)
+            }
+        }
+        impl $trait<Tensor> for f64 {
+            type Output = Tensor;
+            /// A constant with every element.
+            fn $method(self, rhs: Tensor) -> Tensor {
+                let $c = self;
+                $scalar_tensor.apply(&rhs)
             }
         }
     };
 }
 
-tensor_operator!(Add, add, Binary::Add, |x, c| x + c);
-tensor_operator!(Sub, sub, Binary::Sub, |x, c| x - c);
-tensor_operator!(Mul, mul, Binary::Mul, |x, c| x * c);
-tensor_operator!(Div, div, Binary::Div, |x, c| x / c);
-
-impl Add<f64> for Tensor {
-    type Output = Tensor;
-    /// Adds a constant to every element.
-    fn add(self, c: f64) -> Tensor {
-        &self + c
-    }
-}
-
-impl Sub<f64> for Tensor {
-    type Output = Tensor;
-    /// Subtracts a constant from every element.
-    fn sub(self, c: f64) -> Tensor {
-        &self - c
-    }
-}
-
-impl Div<f64> for Tensor {
-    type Output = Tensor;
-    /// Divides every element by a constant.
-    fn div(self, c: f64) -> Tensor {
-        &self / c
-    }
-}
+tensor_operator!(Add, add, Binary::Add, |c| Unary::AddScalar(c), Unary::AddScalar(c));
+tensor_operator!(Sub, sub, Binary::Sub, |c| Unary::AddScalar(-c), Unary::ScalarSub(c));
+tensor_operator!(Mul, mul, Binary::Mul, |c| Unary::MulScalar(c), Unary::MulScalar(c));
+tensor_operator!(Div, div, Binary::Div, |c| Unary::DivScalar(c), Unary::ScalarDiv(c));
 
 impl Neg for &Tensor {
     type Output = Tensor;
     /// Negates every element.
     fn neg(self) -> Tensor {
-        self.map(|x| -x)
+        Unary::Neg.apply(self)
     }
 }
 
@@ -105,7 +111,7 @@ impl Neg for Tensor {
     type Output = Tensor;
     /// Negates every element.
     fn neg(self) -> Tensor {
-        self.map(|x| -x)
+        Unary::Neg.apply(&self)
     }
 }
 
@@ -238,7 +244,7 @@ impl Tensor {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn argmax_axis(&self, axis: usize) -> Vec<usize> {
+    pub fn argmax_axis(&self, axis: impl Axis) -> Vec<usize> {
         self.arg_axis("argmax_axis", axis, |x, best| x > best)
     }
 
@@ -251,13 +257,13 @@ impl Tensor {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn argmin_axis(&self, axis: usize) -> Vec<usize> {
+    pub fn argmin_axis(&self, axis: impl Axis) -> Vec<usize> {
         self.arg_axis("argmin_axis", axis, |x, best| x < best)
     }
 
     #[track_caller]
-    fn arg_axis(&self, op: &str, axis: usize, better: impl Fn(f64, f64) -> bool + Copy) -> Vec<usize> {
-        crate::ops::check_axis(op, axis, self.shape());
+    fn arg_axis(&self, op: &str, axis: impl Axis, better: impl Fn(f64, f64) -> bool + Copy) -> Vec<usize> {
+        let axis = resolve_axis(op, axis, self.shape());
         let AxisSplit { outer, len, inner } = split_at_axis(self.shape(), axis);
         assert!(len > 0, "{op}: axis {axis} of shape {:?} is empty", self.shape());
         let mut out = Vec::with_capacity(outer * inner);
@@ -320,6 +326,28 @@ impl Tensor {
         out
     }
 
+    /// One row per id with a 1 in the id's column, zeros elsewhere: shape `[ids.len(),
+    /// classes]`, as `torch.nn.functional.one_hot(ids, classes)` (in `f64`). With a softmax
+    /// it gives cross-entropy's gradient by hand: `(p - Tensor::one_hot(&t, c)) / n`.
+    ///
+    /// Panics, naming the id and `classes`, when an id is not below `classes`.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let y = Tensor::one_hot(&[2, 0], 3);
+    /// assert_eq!(y.shape(), &[2, 3]);
+    /// assert_eq!(y.data(), &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn one_hot(ids: &[usize], classes: usize) -> Tensor {
+        if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= classes) {
+            panic!("one_hot: id {id} at position {at} is outside 0..{classes}");
+        }
+        let shape = [ids.len(), classes];
+        crate::tensor::shape::check_shape("one_hot", &[&[ids.len()]], &shape);
+        onehot(&shape, ids, 1.0)
+    }
+
     /// The slices at `indices` along `axis`, in that order (PyTorch's `index_select`): pick a
     /// minibatch's rows with `x.index_select(0, &batch)`. `indices` is a flat list or 1-D
     /// [`Indices`](crate::Indices). Panics when `axis` or an index is out of range, or
@@ -333,7 +361,7 @@ impl Tensor {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn index_select(&self, axis: usize, indices: impl AsIndices) -> Tensor {
+    pub fn index_select(&self, axis: impl Axis, indices: impl AsIndices) -> Tensor {
         let (data, shape) = select_slices(self.data(), self.shape(), axis, &indices.as_indices());
         Tensor::new(data, &shape).expect("the length is the product of the shape")
     }
@@ -359,8 +387,8 @@ impl Indices {
 /// The slices `ids` along `axis` of `data` (of `shape`), in that order, and their shape: the
 /// one `index_select` of tensors and of indices. Panics when `axis` or an id is out of range.
 #[track_caller]
-fn select_slices<T: Copy>(data: &[T], shape: &[usize], axis: usize, ids: &Indices) -> (Vec<T>, Vec<usize>) {
-    crate::ops::check_axis("index_select", axis, shape);
+fn select_slices<T: Copy>(data: &[T], shape: &[usize], axis: impl Axis, ids: &Indices) -> (Vec<T>, Vec<usize>) {
+    let axis = resolve_axis("index_select", axis, shape);
     let AxisSplit { outer, len, inner } = split_at_axis(shape, axis);
     let ids = ids.list("index_select", shape);
     if let Some(&bad) = ids.iter().find(|&&i| i >= len) {

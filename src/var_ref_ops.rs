@@ -1,9 +1,10 @@
 //! Conveniences on `Var` beyond the ops: the operators on `&Var` (so that code written for
-//! references, or generic over `Add`, works) and `Sum` over an iterator of `Var`s. Each is
-//! exactly the by-value op: the same nodes are recorded.
+//! references, or generic over `Add`, works), compound assignment (`a += b`, `a *= 2.0`) and
+//! `Sum` over an iterator of `Var`s. Each is exactly the by-value op: the same nodes are
+//! recorded.
 
 use std::iter::Sum;
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
 use crate::autograd::Var;
 
@@ -52,6 +53,49 @@ ref_operator!(Add, add);
 ref_operator!(Sub, sub);
 ref_operator!(Mul, mul);
 ref_operator!(Div, div);
+
+/// `a op= b` for a `Var`, a `&Var` or an `f64` on the right: `a = a op b`, recording the same
+/// node. A `Var` is a handle, so `a += b` points `a` at a new node; the node `a` named before
+/// is unchanged (and still gets its gradient), as micrograd's and PyTorch's out-of-place
+/// `a = a + b`.
+///
+/// ```
+/// use tapegrad::{Tape, Tensor};
+/// let tape = Tape::new();
+/// let x = tape.var(Tensor::scalar(3.0));
+/// let mut y = x * 2.0;
+/// y += x; // y = y + x
+/// y *= 2.0; // y = y * 2.0
+/// assert_eq!(y.item(), 18.0);
+/// assert_eq!(y.backward().wrt(x).unwrap().item(), 6.0);
+/// ```
+macro_rules! compound_assign {
+    ($trait:ident, $method:ident, $op:ident) => {
+        impl<'t> $trait<Var<'t>> for Var<'t> {
+            #[track_caller]
+            fn $method(&mut self, rhs: Var<'t>) {
+                *self = (*self).$op(rhs);
+            }
+        }
+        impl<'t> $trait<&Var<'t>> for Var<'t> {
+            #[track_caller]
+            fn $method(&mut self, rhs: &Var<'t>) {
+                *self = (*self).$op(*rhs);
+            }
+        }
+        impl<'t> $trait<f64> for Var<'t> {
+            #[track_caller]
+            fn $method(&mut self, rhs: f64) {
+                *self = (*self).$op(rhs);
+            }
+        }
+    };
+}
+
+compound_assign!(AddAssign, add_assign, add);
+compound_assign!(SubAssign, sub_assign, sub);
+compound_assign!(MulAssign, mul_assign, mul);
+compound_assign!(DivAssign, div_assign, div);
 
 impl<'t> Neg for &Var<'t> {
     type Output = Var<'t>;

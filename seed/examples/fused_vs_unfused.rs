@@ -89,9 +89,8 @@ fn derivation() {
     let n = p.len();
     println!("== 1. The chapter's first row: position 0 (<BOS>), target {t} ({})\n", names[t]);
     // Logits whose softmax is the chapter's p: ln p (softmax ignores a shift, and p sums to 1).
-    let z = Tensor::new(p.iter().map(|v| v.ln()).collect(), &[n]).unwrap();
-    let tape = Tape::new();
-    let p_engine = tape.constant(z.clone()).softmax(0).value();
+    let z = Tensor::new(p.to_vec(), &[n]).unwrap().log();
+    let p_engine = z.softmax(-1);
     print_vector("p = softmax(z), z = ln(chapter's p):", names, p_engine.data());
     println!("   max |p - chapter's p| = {:.1e}\n", max_abs_diff(p_engine.data(), p));
     let p = p_engine.data().to_vec();

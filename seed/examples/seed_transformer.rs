@@ -61,8 +61,8 @@ fn main() {
     let vars = params.vars(&tape);
     let f = vars.forward(&TOKENS);
     let logits = f.logits.value();
-    let probs = f.logits.softmax(1).value();
-    let logp = f.logits.log_softmax(1).value();
+    let probs = logits.softmax(-1);
+    let logp = logits.log_softmax(-1);
     println!("Logits\n{}", header("Position"));
     for (i, r) in logits.data().chunks(VOCAB).enumerate() {
         println!("{}", row(TOKEN_NAMES[TOKENS[i]], r));
@@ -129,7 +129,7 @@ fn main() {
     }
 
     // The same logits scaled by 10^4: the fused node works in log space and stays finite.
-    let scaled = logits.map(|z| 1e4 * z);
+    let scaled = 1e4 * &logits;
     let (fused_big, unfused_big) = {
         let tape = Tape::new();
         let lg = tape.var(scaled.clone()).narrow(0, 0, TARGETS.len());

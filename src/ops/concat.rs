@@ -2,8 +2,9 @@
 //! slice along an axis): narrow is the backward of the other two, and they of it.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::ops::check_axis;
+use crate::ops::{resolve_axis, resolve_new_axis};
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::parallel::{for_each_block, rows_per_block};
 use crate::tensor::shape::{AxisSplit, numel, split_at_axis};
@@ -24,12 +25,12 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn concat(parts: &[Var<'t>], axis: usize) -> Var<'t> {
+    pub fn concat(parts: &[Var<'t>], axis: impl Axis) -> Var<'t> {
         let Some(&first) = parts.first() else { panic!("concat: no tensors to join") };
-        let (y, sizes) = {
+        let (y, axis, sizes) = {
             let values: Vec<_> = parts.iter().map(|p| p.value_ref()).collect();
             let shapes: Vec<&[usize]> = values.iter().map(|v| v.shape()).collect();
-            check_axis("concat", axis, shapes[0]);
+            let axis = resolve_axis("concat", axis, shapes[0]);
             let agree = shapes.iter().all(|s| {
                 s.len() == shapes[0].len() && s.iter().zip(shapes[0]).enumerate().all(|(i, (a, b))| i == axis || a == b)
             });
@@ -39,7 +40,7 @@ impl<'t> Var<'t> {
             let mut out_shape = shapes[0].to_vec();
             out_shape[axis] = crate::tensor::shape::checked_sum("concat", &shapes, &sizes);
             crate::tensor::shape::check_shape("concat", &shapes, &out_shape);
-            (Tensor::from_parts(join(&values, &sizes, outer, inner), &out_shape), sizes)
+            (Tensor::from_parts(join(&values, &sizes, outer, inner), &out_shape), axis, sizes)
         };
         first.tape.record(Concat { axis, sizes }, parts, y)
     }
@@ -62,26 +63,21 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn stack(parts: &[Var<'t>], axis: usize) -> Var<'t> {
+    pub fn stack(parts: &[Var<'t>], axis: impl Axis) -> Var<'t> {
         let Some(&first) = parts.first() else { panic!("stack: no tensors to stack") };
-        let y = {
+        let (y, axis) = {
             let values: Vec<_> = parts.iter().map(|p| p.value_ref()).collect();
             let shapes: Vec<&[usize]> = values.iter().map(|v| v.shape()).collect();
             assert!(
                 shapes.iter().all(|s| *s == shapes[0]),
                 "stack: shapes {shapes:?} differ; stack needs equal shapes"
             );
-            let rank = shapes[0].len();
-            assert!(
-                axis <= rank,
-                "stack: axis {axis} is out of range for shape {:?} (the new axis goes at 0..={rank})",
-                shapes[0]
-            );
+            let axis = resolve_new_axis("stack", axis, shapes[0]);
             // Each part is a block of size 1 along the new axis.
             let (outer, inner) = (numel(&shapes[0][..axis]), numel(&shapes[0][axis..]));
             let mut out_shape = shapes[0].to_vec();
             out_shape.insert(axis, parts.len());
-            Tensor::from_parts(join(&values, &vec![1; parts.len()], outer, inner), &out_shape)
+            (Tensor::from_parts(join(&values, &vec![1; parts.len()], outer, inner), &out_shape), axis)
         };
         first.tape.record(Stack { axis }, parts, y)
     }
@@ -99,14 +95,35 @@ impl<'t> Var<'t> {
     /// assert_eq!(x.narrow(1, 1, 2).value().data(), &[1.0, 2.0, 4.0, 5.0]);
     /// ```
     #[track_caller]
-    pub fn narrow(self, axis: usize, start: usize, len: usize) -> Var<'t> {
-        let y = {
-            let x = self.value_ref();
-            check_axis("narrow", axis, x.shape());
-            crate::tensor::shape::check_slice("narrow", x.shape(), axis, start, len);
-            x.narrowed(axis, start, len)
-        };
+    pub fn narrow(self, axis: impl Axis, start: usize, len: usize) -> Var<'t> {
+        let x = self.value_ref();
+        let axis = narrow_axis(x.shape(), axis, start, len);
+        let y = x.narrowed(axis, start, len);
+        drop(x);
         self.tape.record(Narrow { axis, start }, &[self], y)
+    }
+}
+
+/// `narrow`'s axis resolved (`-1` is the last), with the slice checked to fit.
+#[track_caller]
+fn narrow_axis(shape: &[usize], axis: impl Axis, start: usize, len: usize) -> usize {
+    let axis = resolve_axis("narrow", axis, shape);
+    crate::tensor::shape::check_slice("narrow", shape, axis, start, len);
+    axis
+}
+
+impl Tensor {
+    /// The slice `start..start + len` along `axis` (`-1`: the last), as `torch.narrow`,
+    /// outside any tape (of a large tensor, a view, as [`Var::narrow`]'s).
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::from_fn(&[2, 3], |ix| (ix[0] * 3 + ix[1]) as f64);
+    /// assert_eq!(t.narrow(-1, 1, 2).data(), &[1.0, 2.0, 4.0, 5.0]);
+    /// ```
+    #[track_caller]
+    pub fn narrow(&self, axis: impl Axis, start: usize, len: usize) -> Tensor {
+        self.narrowed(narrow_axis(self.shape(), axis, start, len), start, len)
     }
 }
 

@@ -4,8 +4,9 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::kernels::extrema::arg_extreme;
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer;
 use crate::tensor::shape::{AxisSplit, reduced_shape, split_at_axis};
 
@@ -81,29 +82,36 @@ impl Rule for ExtremumAxis {
 
 /// Forward of `max_axis` / `min_axis`.
 #[track_caller]
-fn extremum_axis(x: Var<'_>, axis: usize, keep_dim: bool, which: Extremum) -> Var<'_> {
-    let (y, arg) = {
-        let v = x.value_ref();
-        let op = format!("{}_axis", which.name());
-        check_axis(&op, axis, v.shape());
-        let AxisSplit { outer, len, inner } = split_at_axis(v.shape(), axis);
-        assert!(len > 0, "{op}: axis {axis} of shape {:?} is empty", v.shape());
-        let (data, mut arg) = (v.data(), Vec::with_capacity(outer * inner));
-        let mut best = buffer::with_capacity(outer * inner);
-        for o in 0..outer {
-            for k in 0..inner {
-                let start = o * len * inner + k;
-                let i = match which {
-                    Extremum::Max => arg_extreme(data, start, len, inner, |x, b| x > b),
-                    Extremum::Min => arg_extreme(data, start, len, inner, |x, b| x < b),
-                };
-                arg.push(i);
-                best.push(data[start + i * inner]);
-            }
-        }
-        (Tensor::from_parts(best, &reduced_shape(v.shape(), axis, keep_dim)), arg)
-    };
+fn extremum_axis(x: Var<'_>, axis: impl Axis, keep_dim: bool, which: Extremum) -> Var<'_> {
+    let (y, axis, arg) = extremum_forward(&x.value_ref(), axis, keep_dim, which);
     x.tape.record(ExtremumAxis { axis, which, arg }, &[x], y)
+}
+
+/// The extrema along `axis` of a plain tensor (the `Var` op and the `Tensor` method share
+/// it), the axis resolved (`-1` is the last), and where each extremum was along it.
+#[track_caller]
+fn extremum_forward(v: &Tensor, axis: impl Axis, keep_dim: bool, which: Extremum) -> (Tensor, usize, Vec<usize>) {
+    let op = match which {
+        Extremum::Max => "max_axis",
+        Extremum::Min => "min_axis",
+    };
+    let axis = resolve_axis(op, axis, v.shape());
+    let AxisSplit { outer, len, inner } = split_at_axis(v.shape(), axis);
+    assert!(len > 0, "{op}: axis {axis} of shape {:?} is empty", v.shape());
+    let (data, mut arg) = (v.data(), Vec::with_capacity(outer * inner));
+    let mut best = buffer::with_capacity(outer * inner);
+    for o in 0..outer {
+        for k in 0..inner {
+            let start = o * len * inner + k;
+            let i = match which {
+                Extremum::Max => arg_extreme(data, start, len, inner, |x, b| x > b),
+                Extremum::Min => arg_extreme(data, start, len, inner, |x, b| x < b),
+            };
+            arg.push(i);
+            best.push(data[start + i * inner]);
+        }
+    }
+    (Tensor::from_parts(best, &reduced_shape(v.shape(), axis, keep_dim)), axis, arg)
 }
 
 impl<'t> Var<'t> {
@@ -111,7 +119,7 @@ impl<'t> Var<'t> {
     /// along the axis makes the maximum NaN, and the gradient goes to the first NaN (as
     /// PyTorch).
     #[track_caller]
-    pub fn max_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
+    pub fn max_axis(self, axis: impl Axis, keep_dim: bool) -> Var<'t> {
         extremum_axis(self, axis, keep_dim, Extremum::Max)
     }
 
@@ -131,7 +139,29 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn min_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
+    pub fn min_axis(self, axis: impl Axis, keep_dim: bool) -> Var<'t> {
         extremum_axis(self, axis, keep_dim, Extremum::Min)
+    }
+}
+
+impl Tensor {
+    /// The maximum over `axis` (`-1`: the last), outside any tape: [`Var::max_axis`]'s
+    /// kernel (NaN wins, as PyTorch). Panics when the axis is out of range or empty.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::new(vec![3.0, 1.0, 1.0, 2.0], &[2, 2])?;
+    /// assert_eq!(t.max_axis(-1, false).data(), &[3.0, 2.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn max_axis(&self, axis: impl Axis, keep_dim: bool) -> Tensor {
+        extremum_forward(self, axis, keep_dim, Extremum::Max).0
+    }
+
+    /// The minimum over `axis` (`-1`: the last), outside any tape (see [`Var::min_axis`]).
+    #[track_caller]
+    pub fn min_axis(&self, axis: impl Axis, keep_dim: bool) -> Tensor {
+        extremum_forward(self, axis, keep_dim, Extremum::Min).0
     }
 }

@@ -6,8 +6,9 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
 use crate::error::Error;
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::indices::{AsIndices, GatherIndex};
 use crate::tensor::parallel::{for_each_block, rows_per_block};
@@ -84,12 +85,12 @@ impl<'t> Var<'t> {
     /// assert_eq!(y.sum().backward().wrt(x).unwrap().data(), &[1.0, 0.0, 2.0, 1.0, 0.0, 2.0]);
     /// ```
     #[track_caller]
-    pub fn index_select(self, axis: usize, ids: impl AsIndices) -> Var<'t> {
+    pub fn index_select(self, axis: impl Axis, ids: impl AsIndices) -> Var<'t> {
         let ids = ids.as_indices();
-        let y = {
+        let (y, axis) = {
             let x = self.value_ref();
             let shape = x.shape();
-            check_axis("index_select", axis, shape);
+            let axis = resolve_axis("index_select", axis, shape);
             let ids = ids.list("index_select", shape);
             let n = shape[axis];
             if let Some((at, &id)) = ids.iter().enumerate().find(|&(_, &id)| id >= n) {
@@ -99,7 +100,7 @@ impl<'t> Var<'t> {
             }
             let mut out_shape = Shape::from_slice(shape);
             out_shape[axis] = ids.len();
-            Tensor::from_parts(select_along(x.data(), split_at_axis(shape, axis), ids), &out_shape)
+            (Tensor::from_parts(select_along(x.data(), split_at_axis(shape, axis), ids), &out_shape), axis)
         };
         self.tape.record(IndexSelect { axis, ids: ids.into_owned().into_data() }, &[self], y)
     }
@@ -132,11 +133,11 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn gather(self, axis: usize, index: impl GatherIndex) -> Var<'t> {
-        let (y, from) = {
+    pub fn gather(self, axis: impl Axis, index: impl GatherIndex) -> Var<'t> {
+        let (y, axis, from) = {
             let x = self.value_ref();
             let xs = x.shape();
-            check_axis("gather", axis, xs);
+            let axis = resolve_axis("gather", axis, xs);
             let n = xs[axis];
             let index = index.to_indices().unwrap_or_else(|e| match e {
                 Error::NotAnIndex { value, position, shape, .. } => panic!(
@@ -167,7 +168,7 @@ impl<'t> Var<'t> {
                 from.push(at + v * step);
             });
             let out = take(x.data(), &from);
-            (Tensor::from_parts(out, is), from)
+            (Tensor::from_parts(out, is), axis, from)
         };
         self.tape.record(Gather { axis, from }, &[self], y)
     }

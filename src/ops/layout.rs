@@ -2,22 +2,47 @@
 //! `unsqueeze` (`broadcast_to` is in `broadcast`). Their backward rules move the gradient back the same way.
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::ops::check_axis;
+use crate::ops::{resolve_axis, resolve_new_axis};
+use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::shape::{Shape, numel};
 
 impl<'t> Var<'t> {
     /// Swaps axes `a` and `b`. As in PyTorch, a large tensor's transpose is a view: it shares
     /// the input's buffer and swaps two strides. `matmul` reads it where it is; an op that
     /// needs row-major elements (or [`Tensor::data`](crate::Tensor::data)) gathers them once (see `tensor::view`).
+    ///
+    /// Axes count from the end when negative: `x.transpose(-2, -1)` swaps the last two.
     #[track_caller]
-    pub fn transpose(self, a: usize, b: usize) -> Var<'t> {
-        let y = {
-            let v = self.value_ref();
-            check_axis("transpose", a, v.shape());
-            check_axis("transpose", b, v.shape());
-            v.transposed(a, b)
-        };
+    pub fn transpose(self, a: impl Axis, b: impl Axis) -> Var<'t> {
+        let v = self.value_ref();
+        let (a, b) = transpose_axes(a, b, v.shape());
+        let y = v.transposed(a, b);
+        drop(v);
         self.tape.record(Transpose { axes: (a, b) }, &[self], y)
+    }
+
+    /// The transpose of a matrix, as `torch.Tensor.t()`: axes 0 and 1 swapped. As PyTorch, a
+    /// scalar or a vector is returned as it is (recorded as a reshape to its own shape).
+    ///
+    /// Panics, naming the shape, for more than 2 axes (use [`Var::transpose`]).
+    ///
+    /// ```
+    /// use tapegrad::{Tape, Tensor};
+    /// let tape = Tape::new();
+    /// let w = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?);
+    /// assert_eq!(w.t().shape(), [3, 2]);
+    /// assert_eq!(w.t().value(), w.transpose(0, 1).value());
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn t(self) -> Var<'t> {
+        let rank = self.value_ref().rank();
+        match rank {
+            2 => self.transpose(0, 1),
+            0 | 1 => self.reshape(&self.shape()),
+            _ => not_a_matrix(self.value_ref().shape()),
+        }
     }
 
     /// The same elements in row-major order with a new shape of the same size.
@@ -52,24 +77,15 @@ impl<'t> Var<'t> {
     /// assert_eq!(x.squeeze(0).shape(), [2, 1, 3]); // size 2: unchanged
     /// ```
     #[track_caller]
-    pub fn squeeze(self, axis: usize) -> Var<'t> {
-        let shape = {
-            let v = self.value_ref();
-            let mut shape = Shape::from_slice(v.shape());
-            if !(shape.is_empty() && axis == 0) {
-                check_axis("squeeze", axis, &shape);
-                if shape[axis] == 1 {
-                    shape.remove(axis);
-                }
-            }
-            shape
-        };
+    pub fn squeeze(self, axis: impl Axis) -> Var<'t> {
+        let (shape, axis) = squeezed(self.value_ref().shape(), axis);
         self.reshaped(&shape, ReshapeKind::Squeeze(axis))
     }
 
-    /// Inserts an axis of size 1 at position `axis` (`0..=rank`), as `torch.unsqueeze`.
+    /// Inserts an axis of size 1 at position `axis` (`0..=rank`; `-1` puts it last), as
+    /// `torch.unsqueeze`.
     ///
-    /// Panics when `axis > rank`.
+    /// Panics when the axis is out of range.
     ///
     /// ```
     /// use tapegrad::{Tape, Tensor};
@@ -79,18 +95,8 @@ impl<'t> Var<'t> {
     /// assert_eq!(x.unsqueeze(2).shape(), [2, 3, 1]);
     /// ```
     #[track_caller]
-    pub fn unsqueeze(self, axis: usize) -> Var<'t> {
-        let shape = {
-            let v = self.value_ref();
-            let mut shape = Shape::from_slice(v.shape());
-            assert!(
-                axis <= shape.len(),
-                "unsqueeze: axis {axis} is out of range for shape {shape:?} (a new axis goes at 0..={})",
-                shape.len()
-            );
-            shape.insert(axis, 1);
-            shape
-        };
+    pub fn unsqueeze(self, axis: impl Axis) -> Var<'t> {
+        let (shape, axis) = unsqueezed(self.value_ref().shape(), axis);
         self.reshaped(&shape, ReshapeKind::Unsqueeze(axis))
     }
 
@@ -99,6 +105,87 @@ impl<'t> Var<'t> {
     fn reshaped(self, shape: &[usize], kind: ReshapeKind) -> Var<'t> {
         let y = self.value_shared_as(shape);
         self.tape.record(Reshape { kind }, &[self], y)
+    }
+}
+
+/// `transpose`'s two axes, resolved against `shape` (`-1` is the last).
+#[track_caller]
+fn transpose_axes(a: impl Axis, b: impl Axis, shape: &[usize]) -> (usize, usize) {
+    (resolve_axis("transpose", a, shape), resolve_axis("transpose", b, shape))
+}
+
+/// `t()` of more than 2 axes.
+#[cold]
+#[track_caller]
+fn not_a_matrix(shape: &[usize]) -> ! {
+    panic!("t: shape {shape:?} has {} axes; t() transposes at most 2 (use transpose(a, b))", shape.len())
+}
+
+/// `squeeze(axis)`'s output shape and the axis resolved: `axis` removed if its size is 1. A
+/// scalar accepts axis 0 (and -1) and stays a scalar, as PyTorch.
+#[track_caller]
+fn squeezed(shape: &[usize], axis: impl Axis) -> (Shape, usize) {
+    let mut out = Shape::from_slice(shape);
+    if shape.is_empty() && matches!(axis.signed(), 0 | -1) {
+        return (out, 0);
+    }
+    let axis = resolve_axis("squeeze", axis, shape);
+    if out[axis] == 1 {
+        out.remove(axis);
+    }
+    (out, axis)
+}
+
+/// `unsqueeze(axis)`'s output shape (a size-1 axis inserted) and the axis resolved among the
+/// `rank + 1` places.
+#[track_caller]
+fn unsqueezed(shape: &[usize], axis: impl Axis) -> (Shape, usize) {
+    let axis = resolve_new_axis("unsqueeze", axis, shape);
+    let mut out = Shape::from_slice(shape);
+    out.insert(axis, 1);
+    (out, axis)
+}
+
+/// The same moves on plain tensors, outside any tape (a large tensor's transpose is a view,
+/// as [`Var::transpose`]'s).
+impl Tensor {
+    /// Swaps axes `a` and `b` (`-1`: the last).
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
+    /// assert_eq!(t.transpose(0, -1).data(), &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    /// assert_eq!(t.t(), t.transpose(0, 1));
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn transpose(&self, a: impl Axis, b: impl Axis) -> Tensor {
+        let (a, b) = transpose_axes(a, b, self.shape());
+        self.transposed(a, b)
+    }
+
+    /// The transpose of a matrix, as `torch.Tensor.t()` (a scalar or vector as it is);
+    /// panics for more than 2 axes.
+    #[track_caller]
+    pub fn t(&self) -> Tensor {
+        match self.rank() {
+            2 => self.transposed(0, 1),
+            0 | 1 => self.clone(),
+            _ => not_a_matrix(self.shape()),
+        }
+    }
+
+    /// Removes `axis` (`-1`: the last) if its size is 1, as `torch.squeeze(x, dim)`.
+    #[track_caller]
+    pub fn squeeze(&self, axis: impl Axis) -> Tensor {
+        self.share_as(&squeezed(self.shape(), axis).0)
+    }
+
+    /// Inserts an axis of size 1 at `axis` (`0..=rank`; `-1` puts it last), as
+    /// `torch.unsqueeze`.
+    #[track_caller]
+    pub fn unsqueeze(&self, axis: impl Axis) -> Tensor {
+        self.share_as(&unsqueezed(self.shape(), axis).0)
     }
 }
 

@@ -3,8 +3,9 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::logsumexp as kernel;
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer;
 use crate::tensor::shape::reduced_shape;
 use crate::tensor::shape::split_at_axis;
@@ -25,16 +26,25 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn logsumexp(self, axis: usize, keep_dim: bool) -> Var<'t> {
-        let y = {
-            let v = self.value_ref();
-            check_axis("logsumexp", axis, v.shape());
-            let split = split_at_axis(v.shape(), axis);
-            let mut y = buffer::zeroed(split.outer * split.inner);
-            kernel::forward(v.data(), &mut y, split);
-            Tensor::from_parts(y, &reduced_shape(v.shape(), axis, keep_dim))
-        };
+    pub fn logsumexp(self, axis: impl Axis, keep_dim: bool) -> Var<'t> {
+        let v = self.value_ref();
+        let axis = resolve_axis("logsumexp", axis, v.shape());
+        let y = v.logsumexp(axis, keep_dim);
+        drop(v);
         self.tape.record(LogSumExp { axis, keep_dim }, &[self], y)
+    }
+}
+
+impl Tensor {
+    /// `ln(sum_i exp(x_i))` along `axis` (`-1`: the last), outside any tape: the kernel of
+    /// [`Var::logsumexp`], the same values to the bit.
+    #[track_caller]
+    pub fn logsumexp(&self, axis: impl Axis, keep_dim: bool) -> Tensor {
+        let axis = resolve_axis("logsumexp", axis, self.shape());
+        let split = split_at_axis(self.shape(), axis);
+        let mut y = buffer::zeroed(split.outer * split.inner);
+        kernel::forward(self.data(), &mut y, split);
+        Tensor::from_parts(y, &reduced_shape(self.shape(), axis, keep_dim))
     }
 }
 

@@ -109,28 +109,41 @@ impl<'t> Var<'t> {
     /// (`[b, n, k] x [k, m]`, `[b, 1, n, k] x [h, k, m]`, ...).
     #[track_caller]
     pub fn matmul(self, other: Var<'t>) -> Var<'t> {
-        let y = {
-            let (a, b) = (self.value_ref(), other.value_ref());
-            let plan = Plan::new(a.shape(), b.shape());
-            let shape = plan.out_shape();
-            // Every batch element's GEMM (with `beta = 0`) writes its whole output block.
-            let mut out = buffer::scratch(numel(&shape));
-            let (n, k, m) = (plan.n, plan.k, plan.m);
-            let (a, b) = (Operand::read(&a, &plan.batch), Operand::read(&b, &plan.batch));
-            let per = plan.batch_block(a.starts.len());
-            // Output blocks follow the batch order, so each core's share of the batch writes
-            // one contiguous part of `out`.
-            if n * m > 0 {
-                for_each_block(out.chunks_mut(per * n * m).enumerate(), |(block, out)| {
-                    for (j, out) in out.chunks_exact_mut(n * m).enumerate() {
-                        let i = block * per + j;
-                        gemm(a.matrix(i, n, k), b.matrix(i, k, m), 0.0, out);
-                    }
-                });
-            }
-            Tensor::from_parts(out, &shape)
-        };
+        let y = self.value_ref().matmul(&other.value_ref());
         self.tape.record(MatMul, &[self, other], y)
+    }
+}
+
+impl Tensor {
+    /// Matrix product outside any tape, 2-D and batched as [`Var::matmul`] (the same GEMMs,
+    /// the same values to the bit). Panics, naming both shapes, when they cannot be multiplied.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let a = Tensor::new(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(a.matmul(&a.t()).data(), &[5.0, 11.0, 11.0, 25.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        let plan = Plan::new(self.shape(), other.shape());
+        let shape = plan.out_shape();
+        // Every batch element's GEMM (with `beta = 0`) writes its whole output block.
+        let mut out = buffer::scratch(numel(&shape));
+        let (n, k, m) = (plan.n, plan.k, plan.m);
+        let (a, b) = (Operand::read(self, &plan.batch), Operand::read(other, &plan.batch));
+        let per = plan.batch_block(a.starts.len());
+        // Output blocks follow the batch order, so each core's share of the batch writes
+        // one contiguous part of `out`.
+        if n * m > 0 {
+            for_each_block(out.chunks_mut(per * n * m).enumerate(), |(block, out)| {
+                for (j, out) in out.chunks_exact_mut(n * m).enumerate() {
+                    let i = block * per + j;
+                    gemm(a.matrix(i, n, k), b.matrix(i, k, m), 0.0, out);
+                }
+            });
+        }
+        Tensor::from_parts(out, &shape)
     }
 }
 

@@ -144,7 +144,7 @@ macro_rules! record_boxed {
 
 record_boxed!(loss::cross_entropy::FusedCrossEntropy, loss::cross_entropy::CrossEntropyProbs, loss::bce::BceNode);
 
-pub(crate) use crate::tensor::shape::check_axis;
+pub(crate) use crate::tensor::axis::{resolve_axis, resolve_new_axis};
 /// Every node holds an `Op`, so the largest op's state sets the size of all of them (and the
 /// per-op cost of recording: W1 measures it). Keep large state behind a `Vec` or `Box`.
 #[cfg(test)]

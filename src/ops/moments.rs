@@ -3,8 +3,9 @@
 //! sample variance, PyTorch's default; 0 the population variance).
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::shape::{AxisSplit, reduced_shape, split_at_axis};
 
@@ -101,11 +102,18 @@ impl Rule for Moments {
 }
 
 #[track_caller]
-fn moments<'t>(x: Var<'t>, axis: usize, correction: usize, keep_dim: bool, std: bool) -> Var<'t> {
+fn moments<'t>(x: Var<'t>, axis: impl Axis, correction: usize, keep_dim: bool, std: bool) -> Var<'t> {
+    let (op, y) = moments_forward(&x.value_ref(), axis, correction, keep_dim, std);
+    x.tape.record(op, &[x], y)
+}
+
+/// The forward of `var_axis` / `std_axis` on a plain tensor (the `Var` op and the `Tensor`
+/// method share it), with the node it records (the axis resolved: `-1` is the last).
+#[track_caller]
+fn moments_forward(v: &Tensor, axis: impl Axis, correction: usize, keep_dim: bool, std: bool) -> (Moments, Tensor) {
+    let axis = resolve_axis(if std { "std_axis" } else { "var_axis" }, axis, v.shape());
     let op = Moments { axis, correction, std };
     let y = {
-        let v = x.value_ref();
-        check_axis(op.label(), axis, v.shape());
         let split = split_at_axis(v.shape(), axis);
         let AxisSplit { outer, len, inner } = split;
         // Two passes (mean, then squared deviations): exact for constant lanes, unlike
@@ -124,7 +132,7 @@ fn moments<'t>(x: Var<'t>, axis: usize, correction: usize, keep_dim: bool, std: 
         out.iter_mut().for_each(|s| *s = if std { (*s / divisor).sqrt() } else { *s / divisor });
         Tensor::from_parts(out, &reduced_shape(v.shape(), axis, keep_dim))
     };
-    x.tape.record(op, &[x], y)
+    (op, y)
 }
 
 impl<'t> Var<'t> {
@@ -144,7 +152,7 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn var_axis(self, axis: usize, correction: usize, keep_dim: bool) -> Var<'t> {
+    pub fn var_axis(self, axis: impl Axis, correction: usize, keep_dim: bool) -> Var<'t> {
         moments(self, axis, correction, keep_dim, false)
     }
 
@@ -160,7 +168,23 @@ impl<'t> Var<'t> {
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
     #[track_caller]
-    pub fn std_axis(self, axis: usize, correction: usize, keep_dim: bool) -> Var<'t> {
+    pub fn std_axis(self, axis: impl Axis, correction: usize, keep_dim: bool) -> Var<'t> {
         moments(self, axis, correction, keep_dim, true)
+    }
+}
+
+impl Tensor {
+    /// The variance along `axis` (`-1`: the last) with PyTorch's `correction`, outside any
+    /// tape: [`Var::var_axis`]'s kernel, the same values to the bit.
+    #[track_caller]
+    pub fn var_axis(&self, axis: impl Axis, correction: usize, keep_dim: bool) -> Tensor {
+        moments_forward(self, axis, correction, keep_dim, false).1
+    }
+
+    /// The standard deviation along `axis` (`-1`: the last), outside any tape (see
+    /// [`Var::std_axis`]).
+    #[track_caller]
+    pub fn std_axis(&self, axis: impl Axis, correction: usize, keep_dim: bool) -> Tensor {
+        moments_forward(self, axis, correction, keep_dim, true).1
     }
 }

@@ -8,8 +8,9 @@
 
 use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants};
 use crate::kernels::broadcast::{expand, sum_to};
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer::{self, Data};
 use crate::tensor::shape::{AxisSplit, Shape, numel, reduced_shape, split_at_axis};
 
@@ -23,6 +24,37 @@ pub(crate) enum Reduce {
 }
 
 impl Reduce {
+    /// `sum_axis` (or, with `mean`, `mean_axis`) over `axis` of `shape`, `-1` the last.
+    /// Panics, naming the op, the axis and the shape, when it is out of range.
+    #[track_caller]
+    fn over(mean: bool, axis: impl Axis, keep_dim: bool, shape: &[usize]) -> Reduce {
+        if mean {
+            let axis = resolve_axis(format_args!("mean_axis({axis})"), axis, shape);
+            Reduce::MeanAxis { axis, keep_dim }
+        } else {
+            let axis = resolve_axis(format_args!("sum_axis({axis})"), axis, shape);
+            Reduce::SumAxis { axis, keep_dim }
+        }
+    }
+
+    /// The forward on a plain tensor (the `Var` op and the `Tensor` method share it); the
+    /// axis is in range.
+    fn forward(self, v: &Tensor) -> Tensor {
+        match self {
+            // From +0.0 as PyTorch, so the empty sum is 0.0 (`Iterator::sum` starts at -0.0).
+            Reduce::Sum => Tensor::scalar(v.data().iter().fold(0.0, |acc, x| acc + x)),
+            Reduce::Mean => Tensor::scalar(v.data().iter().sum::<f64>() / v.numel() as f64),
+            Reduce::SumAxis { axis, keep_dim } | Reduce::MeanAxis { axis, keep_dim } => {
+                let split = split_at_axis(v.shape(), axis);
+                let mut sums = sum_middle(v.data(), split);
+                if matches!(self, Reduce::MeanAxis { .. }) {
+                    sums.iter_mut().for_each(|s| *s /= split.len as f64);
+                }
+                Tensor::from_parts(sums, &reduced_shape(v.shape(), axis, keep_dim))
+            }
+        }
+    }
+
     pub(crate) fn label(self) -> String {
         match self {
             Reduce::Sum => "sum".into(),
@@ -50,23 +82,7 @@ fn sum_middle(x: &[f64], AxisSplit { outer, len, inner }: AxisSplit) -> Data {
 
 #[track_caller]
 fn reduce<'t>(x: Var<'t>, f: Reduce) -> Var<'t> {
-    let y = {
-        let v = x.value_ref();
-        match f {
-            // From +0.0 as PyTorch, so the empty sum is 0.0 (`Iterator::sum` starts at -0.0).
-            Reduce::Sum => Tensor::scalar(v.data().iter().fold(0.0, |acc, x| acc + x)),
-            Reduce::Mean => Tensor::scalar(v.data().iter().sum::<f64>() / v.numel() as f64),
-            Reduce::SumAxis { axis, keep_dim } | Reduce::MeanAxis { axis, keep_dim } => {
-                check_axis(&f.label(), axis, v.shape());
-                let split = split_at_axis(v.shape(), axis);
-                let mut sums = sum_middle(v.data(), split);
-                if matches!(f, Reduce::MeanAxis { .. }) {
-                    sums.iter_mut().for_each(|s| *s /= split.len as f64);
-                }
-                Tensor::from_parts(sums, &reduced_shape(v.shape(), axis, keep_dim))
-            }
-        }
-    };
+    let y = f.forward(&x.value_ref());
     x.tape.record(f, &[x], y)
 }
 
@@ -170,30 +186,36 @@ impl Rule for ReduceAxes {
 
 /// Sum or mean over `axes` (all of them when `axes` is empty, as PyTorch's `dim=[]`).
 #[track_caller]
-fn reduce_axes<'t>(x: Var<'t>, axes: &[usize], keep_dim: bool, mean: bool) -> Var<'t> {
+fn reduce_axes<'t>(x: Var<'t>, axes: &[impl Axis], keep_dim: bool, mean: bool) -> Var<'t> {
+    let (y, axes, kept) = sum_over_axes(&x.value_ref(), axes, keep_dim, mean);
+    x.tape.record(ReduceAxes { axes: axes.as_slice().into(), mean, kept: kept.as_slice().into() }, &[x], y)
+}
+
+/// The forward of `sum_axes` / `mean_axes` on a plain tensor: the value, the axes resolved
+/// (`-1` is the last) and the shape with the reduced axes kept as size 1.
+#[track_caller]
+fn sum_over_axes(v: &Tensor, axes: &[impl Axis], keep_dim: bool, mean: bool) -> (Tensor, Shape, Shape) {
     let op = if mean { "mean_axes" } else { "sum_axes" };
-    let (y, kept) = {
-        let v = x.value_ref();
-        let shape = v.shape();
-        for (k, &axis) in axes.iter().enumerate() {
-            check_axis(op, axis, shape);
-            assert!(!axes[..k].contains(&axis), "{op}: axis {axis} appears twice in {axes:?} (input shape {shape:?})");
-        }
-        let reduced = |a: usize| axes.is_empty() || axes.contains(&a);
-        let kept: Shape = shape.iter().enumerate().map(|(a, &n)| if reduced(a) { 1 } else { n }).collect();
-        let mut y = sum_to(v.data(), shape, &kept);
-        if mean {
-            let n = (numel(shape) / numel(&kept).max(1)) as f64;
-            y.iter_mut().for_each(|s| *s /= n);
-        }
-        let out: Shape = if keep_dim {
-            kept.clone()
-        } else {
-            kept.iter().enumerate().filter(|&(a, _)| !reduced(a)).map(|(_, &n)| n).collect()
-        };
-        (Tensor::from_parts(y, &out), kept)
+    let shape = v.shape();
+    let mut resolved = Shape::with_capacity(axes.len());
+    for &axis in axes {
+        let at = resolve_axis(op, axis, shape);
+        assert!(!resolved.contains(&at), "{op}: axis {axis} appears twice in {axes:?} (input shape {shape:?})");
+        resolved.push(at);
+    }
+    let reduced = |a: usize| resolved.is_empty() || resolved.contains(&a);
+    let kept: Shape = shape.iter().enumerate().map(|(a, &n)| if reduced(a) { 1 } else { n }).collect();
+    let mut y = sum_to(v.data(), shape, &kept);
+    if mean {
+        let n = (numel(shape) / numel(&kept).max(1)) as f64;
+        y.iter_mut().for_each(|s| *s /= n);
+    }
+    let out: Shape = if keep_dim {
+        kept.clone()
+    } else {
+        kept.iter().enumerate().filter(|&(a, _)| !reduced(a)).map(|(_, &n)| n).collect()
     };
-    x.tape.record(ReduceAxes { axes: axes.into(), mean, kept: kept.as_slice().into() }, &[x], y)
+    (Tensor::from_parts(y, &out), resolved, kept)
 }
 
 impl<'t> Var<'t> {
@@ -209,16 +231,19 @@ impl<'t> Var<'t> {
         reduce(self, Reduce::Mean)
     }
 
-    /// Sums over `axis`; `keep_dim` keeps it as size 1 (handy for broadcasting back).
+    /// Sums over `axis` (`-1`: the last); `keep_dim` keeps it as size 1 (handy for
+    /// broadcasting back).
     #[track_caller]
-    pub fn sum_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
-        reduce(self, Reduce::SumAxis { axis, keep_dim })
+    pub fn sum_axis(self, axis: impl Axis, keep_dim: bool) -> Var<'t> {
+        let f = Reduce::over(false, axis, keep_dim, self.value_ref().shape());
+        reduce(self, f)
     }
 
-    /// Means over `axis`; `keep_dim` keeps it as size 1.
+    /// Means over `axis` (`-1`: the last); `keep_dim` keeps it as size 1.
     #[track_caller]
-    pub fn mean_axis(self, axis: usize, keep_dim: bool) -> Var<'t> {
-        reduce(self, Reduce::MeanAxis { axis, keep_dim })
+    pub fn mean_axis(self, axis: impl Axis, keep_dim: bool) -> Var<'t> {
+        let f = Reduce::over(true, axis, keep_dim, self.value_ref().shape());
+        reduce(self, f)
     }
 
     /// Sums over several axes at once, as `torch.sum(x, dim=axes, keepdim)`; `keep_dim` keeps
@@ -235,7 +260,7 @@ impl<'t> Var<'t> {
     /// assert_eq!(x.sum_axes(&[0, 2], true).shape(), [1, 3, 1]);
     /// ```
     #[track_caller]
-    pub fn sum_axes(self, axes: &[usize], keep_dim: bool) -> Var<'t> {
+    pub fn sum_axes(self, axes: &[impl Axis], keep_dim: bool) -> Var<'t> {
         reduce_axes(self, axes, keep_dim, false)
     }
 
@@ -249,7 +274,44 @@ impl<'t> Var<'t> {
     /// assert_eq!(x.mean_axes(&[0, 1], false).item(), 1.5);
     /// ```
     #[track_caller]
-    pub fn mean_axes(self, axes: &[usize], keep_dim: bool) -> Var<'t> {
+    pub fn mean_axes(self, axes: &[impl Axis], keep_dim: bool) -> Var<'t> {
         reduce_axes(self, axes, keep_dim, true)
+    }
+}
+
+/// The same reductions on plain tensors, outside any tape: the `Var` ops' kernels, so the
+/// values are the same to the bit. (`Tensor::sum` and `Tensor::mean`, over every element,
+/// return an `f64`.)
+impl Tensor {
+    /// Sums over `axis` (`-1`: the last); `keep_dim` keeps it as size 1. See [`Var::sum_axis`].
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::new(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// assert_eq!(t.sum_axis(-1, false).data(), &[3.0, 7.0]);
+    /// assert_eq!(t.sum_axis(0, true).shape(), &[1, 2]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn sum_axis(&self, axis: impl Axis, keep_dim: bool) -> Tensor {
+        Reduce::over(false, axis, keep_dim, self.shape()).forward(self)
+    }
+
+    /// Means over `axis` (`-1`: the last); `keep_dim` keeps it as size 1.
+    #[track_caller]
+    pub fn mean_axis(&self, axis: impl Axis, keep_dim: bool) -> Tensor {
+        Reduce::over(true, axis, keep_dim, self.shape()).forward(self)
+    }
+
+    /// Sums over several axes at once (every axis when `axes` is empty). See [`Var::sum_axes`].
+    #[track_caller]
+    pub fn sum_axes(&self, axes: &[impl Axis], keep_dim: bool) -> Tensor {
+        sum_over_axes(self, axes, keep_dim, false).0
+    }
+
+    /// Means over several axes at once (every axis when `axes` is empty). See [`Var::mean_axes`].
+    #[track_caller]
+    pub fn mean_axes(&self, axes: &[impl Axis], keep_dim: bool) -> Tensor {
+        sum_over_axes(self, axes, keep_dim, true).0
     }
 }

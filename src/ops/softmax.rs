@@ -4,33 +4,61 @@
 use crate::autograd::slip::zip_with;
 use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
 use crate::kernels::softmax as kernel;
-use crate::ops::check_axis;
+use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
+use crate::tensor::axis::Axis;
 use crate::tensor::buffer;
 use crate::tensor::shape::{AxisSplit as Split, split_at_axis};
 
 impl<'t> Var<'t> {
-    /// `exp(x_i) / sum_j exp(x_j)` along `axis`.
+    /// `exp(x_i) / sum_j exp(x_j)` along `axis` (`-1`: the last).
     #[track_caller]
-    pub fn softmax(self, axis: usize) -> Var<'t> {
-        let y = lane_map(self, "softmax", axis, kernel::softmax);
+    pub fn softmax(self, axis: impl Axis) -> Var<'t> {
+        let v = self.value_ref();
+        let axis = resolve_axis("softmax", axis, v.shape());
+        let y = v.softmax(axis);
+        drop(v);
         self.tape.record(Softmax { axis }, &[self], y)
     }
 
     /// `x_i - log(sum_j exp(x_j))` along `axis`: the log of the softmax, computed without ever
     /// forming the softmax, so it stays finite where `softmax(..).log()` underflows to `-inf`.
     #[track_caller]
-    pub fn log_softmax(self, axis: usize) -> Var<'t> {
-        let y = lane_map(self, "log_softmax", axis, kernel::log_softmax);
+    pub fn log_softmax(self, axis: impl Axis) -> Var<'t> {
+        let v = self.value_ref();
+        let axis = resolve_axis("log_softmax", axis, v.shape());
+        let y = v.log_softmax(axis);
+        drop(v);
         self.tape.record(LogSoftmax { axis }, &[self], y)
     }
 }
 
-/// Applies a lane kernel to `x` along `axis`.
+impl Tensor {
+    /// `exp(x_i) / sum_j exp(x_j)` along `axis` (`-1`: the last), outside any tape: the same
+    /// kernel as [`Var::softmax`], the same values to the bit.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let p = Tensor::new(vec![0.0, 0.0, 1.0, 1.0], &[2, 2])?.softmax(-1);
+    /// assert_eq!(p.data(), &[0.5, 0.5, 0.5, 0.5]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn softmax(&self, axis: impl Axis) -> Tensor {
+        lane_map(self, "softmax", axis, kernel::softmax)
+    }
+
+    /// `x_i - log(sum_j exp(x_j))` along `axis`, outside any tape (see [`Var::log_softmax`]).
+    #[track_caller]
+    pub fn log_softmax(&self, axis: impl Axis) -> Tensor {
+        lane_map(self, "log_softmax", axis, kernel::log_softmax)
+    }
+}
+
+/// Applies a lane kernel to `v` along `axis`.
 #[track_caller]
-fn lane_map(x: Var<'_>, op: &str, axis: usize, kernel: fn(&[f64], &mut [f64], Split)) -> Tensor {
-    let v = x.value_ref();
-    check_axis(op, axis, v.shape());
+fn lane_map(v: &Tensor, op: &str, axis: impl Axis, kernel: fn(&[f64], &mut [f64], Split)) -> Tensor {
+    let axis = resolve_axis(op, axis, v.shape());
     // Every lane's every element is written.
     let mut y = buffer::scratch(v.numel());
     kernel(v.data(), &mut y, split_at_axis(v.shape(), axis));

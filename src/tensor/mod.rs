@@ -10,6 +10,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use smallvec::SmallVec;
 
+pub(crate) mod axis;
 pub(crate) mod buffer;
 pub(crate) mod indices;
 pub(crate) mod parallel;
@@ -493,15 +494,6 @@ impl Clone for Tensor {
     /// `tape.var(w.clone())` costs no pass over memory.
     fn clone(&self) -> Tensor {
         Tensor { shape: self.shape.clone(), data: self.data.clone_value(), view: self.view.clone() }
-    }
-}
-
-impl std::ops::Mul<f64> for Tensor {
-    type Output = Tensor;
-    /// Scales every element (handy for initialisers: `Tensor::randn(..) * 0.02`).
-    fn mul(mut self, rhs: f64) -> Tensor {
-        self.data_mut().iter_mut().for_each(|x| *x *= rhs);
-        self
     }
 }
 

@@ -205,12 +205,6 @@ pub(crate) fn split_at_axis(shape: &[usize], axis: usize) -> AxisSplit {
     AxisSplit { outer: numel(&shape[..axis]), len: shape[axis], inner: numel(&shape[axis + 1..]) }
 }
 
-/// Panics (at the user's line) unless `axis` is an axis of `shape`, naming `op`.
-#[track_caller]
-pub(crate) fn check_axis(op: &str, axis: usize, shape: &[usize]) {
-    assert!(axis < shape.len(), "{op}: axis {axis} is out of range for shape {shape:?} ({} axes)", shape.len());
-}
-
 /// The output shape of reducing `axis` of `shape`: the axis becomes 1 (`keep_dim`) or
 /// disappears.
 pub(crate) fn reduced_shape(shape: &[usize], axis: usize, keep_dim: bool) -> Shape {

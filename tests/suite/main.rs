@@ -8,7 +8,9 @@ mod common;
 /// The ops: gradchecks with their broadcasting cases, values against PyTorch, panics naming
 /// op and shapes, the recorded backward against the fast one.
 mod ops {
+    mod axes;
     mod backward_graph;
+    mod compound_assign;
     mod dropout;
     mod elementwise;
     mod fused_vs_unfused;
@@ -22,6 +24,7 @@ mod ops {
     mod model;
     mod reductions;
     mod tensor_arith;
+    mod tensor_math;
     mod views;
 }
 

@@ -5,6 +5,7 @@
 
 use super::{DerivativeOf, Unary, UnaryJob, constant, short, unary};
 use crate::autograd::Var;
+use crate::tensor::Tensor;
 
 /// `sqrt(2 / pi)`, the constant of GELU's tanh approximation.
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -278,5 +279,57 @@ impl Activation {
             ],
             _ => Vec::new(),
         }
+    }
+}
+
+/// The same activations on plain tensors, outside any tape: each op's forward loop, so the
+/// values are the same to the bit.
+///
+/// ```
+/// # use tapegrad::Tensor;
+/// let t = Tensor::new(vec![-1.0, 0.0, 2.0], &[3])?;
+/// assert_eq!(t.relu().data(), &[0.0, 0.0, 2.0]);
+/// assert_eq!(t.sigmoid().data()[1], 0.5);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+impl Tensor {
+    /// Hyperbolic tangent elementwise.
+    pub fn tanh(&self) -> Tensor {
+        Unary::Activation(Activation::Tanh).apply(self)
+    }
+
+    /// `max(x, 0)` elementwise.
+    pub fn relu(&self) -> Tensor {
+        Unary::Activation(Activation::Relu).apply(self)
+    }
+
+    /// `1 / (1 + e^-x)` elementwise.
+    pub fn sigmoid(&self) -> Tensor {
+        Unary::Activation(Activation::Sigmoid).apply(self)
+    }
+
+    /// GELU, tanh approximation (see [`Var::gelu`]).
+    pub fn gelu(&self) -> Tensor {
+        Unary::Activation(Activation::Gelu).apply(self)
+    }
+
+    /// `log(1 + e^x)` elementwise, beta 1 and threshold 20 (see [`Var::softplus`]).
+    pub fn softplus(&self) -> Tensor {
+        Unary::Activation(Activation::Softplus).apply(self)
+    }
+
+    /// SiLU (swish): `x * sigmoid(x)` elementwise.
+    pub fn silu(&self) -> Tensor {
+        Unary::Activation(Activation::Silu).apply(self)
+    }
+
+    /// `x` where `x > 0`, else `slope * x` (see [`Var::leaky_relu`]).
+    pub fn leaky_relu(&self, slope: f64) -> Tensor {
+        Unary::Activation(Activation::LeakyRelu(slope)).apply(self)
+    }
+
+    /// `x` where `x > 0`, else `alpha * (e^x - 1)` (see [`Var::elu`]).
+    pub fn elu(&self, alpha: f64) -> Tensor {
+        Unary::Activation(Activation::Elu(alpha)).apply(self)
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{DerivativeOf, Unary, UnaryJob, constant, short, unary};
 use crate::autograd::Var;
+use crate::tensor::Tensor;
 
 /// The math functions (see the [module docs](self)).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -175,5 +176,61 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn clamp(self, min: f64, max: f64) -> Var<'t> {
         math(self, Math::Clamp { min, max })
+    }
+}
+
+/// The same functions on plain tensors, outside any tape: each op's forward loop, so the
+/// values are the same to the bit.
+///
+/// ```
+/// # use tapegrad::Tensor;
+/// let t = Tensor::new(vec![0.0, 1.0], &[2])?;
+/// assert_eq!(t.exp().log(), t);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+impl Tensor {
+    /// `e^x` elementwise (see [`Var::exp`]).
+    pub fn exp(&self) -> Tensor {
+        Unary::Math(Math::Exp).apply(self)
+    }
+
+    /// Natural logarithm elementwise.
+    pub fn log(&self) -> Tensor {
+        Unary::Math(Math::Log).apply(self)
+    }
+
+    /// Square root elementwise.
+    pub fn sqrt(&self) -> Tensor {
+        Unary::Math(Math::Sqrt).apply(self)
+    }
+
+    /// `|x|` elementwise.
+    pub fn abs(&self) -> Tensor {
+        Unary::Math(Math::Abs).apply(self)
+    }
+
+    /// `log(1 + x)` elementwise (see [`Var::log1p`]).
+    pub fn log1p(&self) -> Tensor {
+        Unary::Math(Math::Log1p).apply(self)
+    }
+
+    /// `e^x - 1` elementwise (see [`Var::expm1`]).
+    pub fn expm1(&self) -> Tensor {
+        Unary::Math(Math::Expm1).apply(self)
+    }
+
+    /// Sine elementwise (radians).
+    pub fn sin(&self) -> Tensor {
+        Unary::Math(Math::Sin).apply(self)
+    }
+
+    /// Cosine elementwise (radians).
+    pub fn cos(&self) -> Tensor {
+        Unary::Math(Math::Cos).apply(self)
+    }
+
+    /// Every element limited to `[min, max]`, as `torch.clamp` (see [`Var::clamp`]).
+    pub fn clamp(&self, min: f64, max: f64) -> Tensor {
+        Unary::Math(Math::Clamp { min, max }).apply(self)
     }
 }

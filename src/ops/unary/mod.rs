@@ -51,6 +51,12 @@ pub(crate) fn short(c: f64) -> String {
 }
 
 impl Unary {
+    /// The forward loop alone, `f(x)` elementwise on a plain tensor: the op records its
+    /// output, and `Tensor`'s methods (`t.exp()`, `&t * 2.0`, ...) return it.
+    pub(crate) fn apply(self, x: &Tensor) -> Tensor {
+        self.dispatch(Apply(x))
+    }
+
     /// The op as a label for dumps and graphs; constants with at most 6 significant digits.
     pub(crate) fn label(self) -> String {
         match self {
@@ -144,6 +150,10 @@ struct Apply<'a>(&'a Tensor);
 
 impl UnaryJob for Apply<'_> {
     type Output = Tensor;
+    /// Inlined into every `match` that dispatches it (`unary`'s and `Unary::apply`'s): called
+    /// from two places, LLVM would otherwise keep each op's loop a call, and W1's per-op cost
+    /// (a one-element `x * c + c`) pays for it.
+    #[inline(always)]
     fn run(
         self,
         f: impl Fn(f64) -> f64 + Sync,
@@ -332,6 +342,7 @@ impl Rule for Unary {
 /// Forward: `y[i] = f(x[i])`, recorded as one node.
 #[track_caller]
 pub(crate) fn unary<'t>(x: Var<'t>, f: Unary) -> Var<'t> {
+    // The table itself, not `f.apply`: one call less on W1's path (an op of one element).
     let y = f.dispatch(Apply(&x.value_ref()));
     x.tape.record(f, &[x], y)
 }
@@ -341,6 +352,13 @@ impl<'t> Var<'t> {
     #[track_caller]
     pub fn powf(self, p: f64) -> Var<'t> {
         unary(self, Unary::Powf(p))
+    }
+}
+
+impl Tensor {
+    /// `x^p` elementwise, outside any tape (see [`Var::powf`]).
+    pub fn powf(&self, p: f64) -> Tensor {
+        Unary::Powf(p).apply(self)
     }
 }
 

@@ -44,7 +44,7 @@ fn stack_panics_name_op_and_shapes() {
     let msg = panic_message(std::panic::AssertUnwindSafe(|| {
         let _ = Var::stack(&[a, a], 3);
     }));
-    assert_eq!(msg, "stack: axis 3 is out of range for shape [2, 3] (the new axis goes at 0..=2)");
+    assert_eq!(msg, "stack: axis 3 is out of range for shape [2, 3] (a new axis goes at 0..=2)");
     assert_eq!(
         panic_message(|| {
             let _ = Var::stack(&[], 0);

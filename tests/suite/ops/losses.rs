@@ -129,7 +129,7 @@ fn composite_soft<'t>(x: Var<'t>, y: Var<'t>, plain: &Opts) -> Var<'t> {
     let classes = shape[last] as f64;
     let mut q = y * (1.0 - plain.eps) + plain.eps / classes;
     if let Some(w) = &plain.weight {
-        q = q * x.tape().constant(Tensor::new(w.clone(), &[w.len()]).unwrap());
+        q *= x.tape().constant(Tensor::new(w.clone(), &[w.len()]).unwrap());
     }
     let rows = -(x.log_softmax(last) * q).sum_axis(last, false);
     match plain.reduction {
@@ -203,7 +203,7 @@ fn composite_bce<'t>(x: Var<'t>, y: Var<'t>, w: &Option<Tensor>, pw: &Option<Ten
     };
     let mut loss = (1.0 - y) * x - log_weight * log_sigmoid;
     if let Some(w) = w {
-        loss = loss * tape.constant(w.clone());
+        loss *= tape.constant(w.clone());
     }
     match reduction {
         Reduction::Mean => loss.mean(),

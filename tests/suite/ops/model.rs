@@ -230,7 +230,7 @@ fn narrows_sum_their_slices_into_one_gradient() {
         let parts = [(0, 2, 1.0), (2, 2, 10.0), (4, 2, 100.0), (1, 3, 1000.0)];
         let mut loss = (v * 0.5).sum();
         for (start, len, scale) in parts {
-            loss = loss + (v.narrow(1, start, len) * weights(len, scale)).sum();
+            loss += (v.narrow(1, start, len) * weights(len, scale)).sum();
         }
         let grads = loss.backward();
         let mut expected = vec![0.5; rows * 6];

@@ -52,9 +52,10 @@ fn sum_axes_agree_with_sum_axis_and_pytorch() {
     assert_eq!(x.sum_axes(&[2, 0], true).shape(), [1, 3, 1]);
     // torch.arange(24.).reshape(2, 3, 4).sum(dim=[]) == 276. and .mean(dim=[]) == 11.5: an
     // empty list reduces every axis
-    assert_eq!(x.sum_axes(&[], false).item(), 276.0);
-    assert_eq!(x.mean_axes(&[], false).item(), 11.5);
-    assert_eq!(x.sum_axes(&[], true).shape(), [1, 1, 1]);
+    let every: &[usize] = &[];
+    assert_eq!(x.sum_axes(every, false).item(), 276.0);
+    assert_eq!(x.mean_axes(every, false).item(), 11.5);
+    assert_eq!(x.sum_axes(every, true).shape(), [1, 1, 1]);
     // torch.arange(24.).reshape(2, 3, 4).mean(dim=(0, 2)) == [7.5, 11.5, 15.5]
     assert_eq!(x.mean_axes(&[0, 2], false).value().data(), &[7.5, 11.5, 15.5]);
     // d mean / dx = 1/8 for each of the 8 elements of a group
