@@ -16,7 +16,7 @@ pub use anomaly::{Anomaly, Phase};
 pub use backward::Grads;
 pub(crate) use backward::run_rule;
 pub use grad_graph::GradGraph;
-pub(crate) use rule::{BackwardCx, GraphCx, Rule, Saved, Wants, bytes_of};
+pub(crate) use rule::{BackwardCx, GraphCx, Rule, Saved, Wants, bytes_of, short};
 pub use slip::SlipKind;
 pub(crate) use slip::{OpSlip, SlipCx};
 pub(crate) use tape::Node;

@@ -342,3 +342,15 @@ impl<'t> GraphCx<'_, 't> {
         }
     }
 }
+
+/// A constant with at most 6 significant digits, for the labels of rules and slips: `0.5`,
+/// `2.82843`, `1e-10`.
+pub(crate) fn short(c: f64) -> String {
+    let exact = c.to_string();
+    if exact.len() <= 8 {
+        return exact;
+    }
+    let rounded: f64 = format!("{c:.5e}").parse().unwrap_or(c);
+    let plain = rounded.to_string();
+    if plain.len() <= 10 { plain } else { format!("{rounded:e}") }
+}

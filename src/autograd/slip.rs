@@ -38,7 +38,7 @@ impl fmt::Display for SlipKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SlipKind::Sign => write!(f, "sign"),
-            SlipKind::Scale(c) => write!(f, "scale({})", crate::ops::unary::short(*c)),
+            SlipKind::Scale(c) => write!(f, "scale({})", crate::autograd::short(*c)),
             SlipKind::Transpose => write!(f, "transpose"),
             SlipKind::MissingPath => write!(f, "missing path"),
             SlipKind::DroppedTerm => write!(f, "dropped term"),

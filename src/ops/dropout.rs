@@ -4,8 +4,7 @@
 
 use rand::{Rng, RngExt};
 
-use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of};
-use crate::ops::unary::short;
+use crate::autograd::{BackwardCx, GraphCx, Rule, Saved, Var, Wants, bytes_of, short};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 

@@ -363,7 +363,7 @@ impl Rule for FusedCrossEntropy {
         );
         let divisor = self.reduced.divisor;
         let no_mean = (self.reduced.reduction == Reduction::Mean && divisor != 0.0 && divisor != 1.0).then(|| {
-            let n = crate::ops::unary::short(divisor);
+            let n = crate::autograd::short(divisor);
             let what = format!("P - onehot instead of (P - onehot) / {n}: the mean's 1/{n} forgotten");
             cx.slip(0, SlipKind::Scale(divisor), what, || dx.map(|d| d * divisor))
         });

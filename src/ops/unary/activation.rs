@@ -3,8 +3,9 @@
 //! (function, what its derivative reads, derivative, with the derivation as the arm's
 //! comment) and its method.
 
-use super::{DerivativeOf, Unary, UnaryJob, constant, short, unary};
+use super::{DerivativeOf, Unary, UnaryJob, constant, unary};
 use crate::autograd::Var;
+use crate::autograd::short;
 use crate::tensor::Tensor;
 
 /// `sqrt(2 / pi)`, the constant of GELU's tanh approximation.

@@ -16,7 +16,7 @@ pub(crate) mod math;
 pub(crate) use activation::Activation;
 pub(crate) use math::Math;
 
-use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants};
+use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants, short};
 use crate::tensor::Tensor;
 use crate::tensor::buffer;
 use crate::tensor::parallel;
@@ -37,17 +37,6 @@ pub(crate) enum Unary {
     Math(Math),
     /// `relu`, `gelu`, `softplus`, `elu`, ...: see [`activation`].
     Activation(Activation),
-}
-
-/// A constant with at most 6 significant digits, for labels: `0.5`, `2.82843`, `1e-10`.
-pub(crate) fn short(c: f64) -> String {
-    let exact = c.to_string();
-    if exact.len() <= 8 {
-        return exact;
-    }
-    let rounded: f64 = format!("{c:.5e}").parse().unwrap_or(c);
-    let plain = rounded.to_string();
-    if plain.len() <= 10 { plain } else { format!("{rounded:e}") }
 }
 
 impl Unary {
