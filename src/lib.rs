@@ -104,6 +104,7 @@ mod var_ref_ops;
 mod error;
 
 pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
+pub use check::MAX_JACOBIAN_ENTRIES;
 pub use check::{
     Equivalence, Gradcheck, GradcheckError, InputDiff, TapeSummary, check_equivalent, gradcheck, gradgradcheck,
     hessian, hvp, jacobian, jacobians,
