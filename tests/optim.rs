@@ -212,7 +212,7 @@ fn state_file(tag: &str, steps: f64, step: f64, buffers: &[(&str, [f64; 2])]) ->
 #[test]
 fn load_state_refuses_state_no_run_can_produce() {
     let good = [0.5, -0.25];
-    let adam_cases: [(&str, f64, f64, [f64; 2], [f64; 2], &str); 6] = [
+    let adam_cases = [
         ("negative-v", 3.0, 3.0, good, [0.1, -1e-300], "negative"),
         ("nan-m", 3.0, 3.0, [f64::NAN, 0.0], [0.1, 0.2], "NaN"),
         ("inf-m", 3.0, 3.0, [0.0, f64::NEG_INFINITY], [0.1, 0.2], "inf"),

@@ -59,9 +59,9 @@ pub(crate) fn replace(path: &Path, write: impl Fn(&mut dyn Write) -> io::Result<
         file.sync_all()?;
         Ok(file)
     };
-    let temp = match nameless(&dir, &fill, &temp_name)? {
+    let temp = match nameless(&dir, fill, temp_name)? {
         Some(temp) => temp,
-        None => named(&fill, &temp_name)?,
+        None => named(fill, temp_name)?,
     };
     if let Err(e) = fs::rename(&temp, &target) {
         let _ = fs::remove_file(&temp);
