@@ -1,6 +1,8 @@
 //! Checkpoints in the safetensors format (what PyTorch, candle and Hugging Face use): a
 //! little-endian `u64` header length, a JSON header naming each tensor's dtype, shape and byte
-//! range, then the raw bytes. Reading and validation are the `safetensors` crate's.
+//! range, then the raw bytes. The header is read by a parser of our own first (a key twice,
+//! more than [`MAX_RANK`] axes or a shape whose size overflows is an `Err` before anything is
+//! allocated for it); then the `safetensors` crate checks the byte ranges and reads the data.
 //!
 //! ```
 //! use tapegrad::{checkpoint, Tensor};
@@ -15,6 +17,18 @@
 //! In Python: `safetensors.torch.load_file(path)` reads the file back as float64 tensors, and
 //! files written by `safetensors.torch.save_file` in float64, float32, float16 or bfloat16
 //! load here, converted to `f64` exactly.
+//!
+//! Order: [`save`] writes the tensors in the order given, and records that order in the
+//! header's `__metadata__` (under `"tapegrad.order"`, a JSON list of the names), which
+//! [`load_ordered`] gives back, so that a [`Params`](crate::Params) store built from a file
+//! visits its parameters, and sums over them (`clip_grad_norm`), in the order of the run that
+//! saved it. A file without that record (written by `safetensors.torch.save_file`, which sorts
+//! by dtype and then by name, dropping the order of the `state_dict`) gives its tensors in
+//! the order of their bytes in the file.
+//!
+//! Files: [`save`] replaces the file atomically and durably, follows symbolic links, and never
+//! leaves a temporary file behind on Linux, even when the process is killed; [`load`] reads
+//! regular files only, no more than their size. Details in `src/checkpoint/file.rs`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -22,69 +36,138 @@ use std::path::Path;
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 
-use crate::error::Error;
+use crate::error::{Clipped, Error};
 use crate::tensor::Tensor;
 
-/// Writes `tensors` to `path` as F64, under their names, replacing the file atomically. `Err`
-/// when the file cannot be written, or when a name is used twice.
+mod file;
+mod header;
+
+pub use header::MAX_RANK;
+use header::{Header, METADATA_KEY};
+
+/// The `__metadata__` key under which [`save`] records the order of the tensors.
+const ORDER_KEY: &str = "tapegrad.order";
+
+/// The largest header the `safetensors` crate reads (100 MB); [`save`] refuses to write more.
+const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// Writes `tensors` to `path` as F64, under their names and in their order (recorded in the
+/// header, see the module docs), replacing the file atomically: a crash or a power loss leaves
+/// the old file or the new one. A symbolic link is followed (its target is replaced); a new
+/// file gets the mode `0o666` less the umask, a replaced one keeps its mode. `Err` when the
+/// file cannot be written, a name is used twice, or a tensor is named `__metadata__` (the key
+/// the format keeps for its metadata, which no reader would give back as a tensor).
 ///
 /// ```
 /// use tapegrad::{checkpoint, Tensor};
 /// let path = std::env::temp_dir().join("tapegrad-doc-save.safetensors");
 /// checkpoint::save(&path, &[("a", &Tensor::scalar(1.0)), ("b", &Tensor::zeros(&[0, 3]))])?;
 /// assert!(checkpoint::save(&path, &[("a", &Tensor::scalar(1.0)), ("a", &Tensor::scalar(2.0))]).is_err());
+/// assert!(checkpoint::save(&path, &[("__metadata__", &Tensor::scalar(1.0))]).is_err());
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
 pub fn save(path: impl AsRef<Path>, tensors: &[(&str, &Tensor)]) -> Result<(), Error> {
     let path = path.as_ref();
     let format = |message: String| Error::Format { path: path.to_path_buf(), message };
     let mut seen = HashSet::new();
-    if let Some((name, _)) = tensors.iter().find(|(name, _)| !seen.insert(*name)) {
-        return Err(format(format!("the name {name:?} is used twice")));
+    for &(name, _) in tensors {
+        if name == METADATA_KEY {
+            return Err(format(format!("a tensor cannot be named {name:?}: the format keeps that key for metadata")));
+        }
+        if !seen.insert(name) {
+            return Err(format(format!("the name {} is used twice", Clipped(name))));
+        }
     }
-    let bytes: Vec<Vec<u8>> =
-        tensors.iter().map(|(_, t)| t.data().iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-    let mut views = Vec::with_capacity(tensors.len());
-    for ((name, t), b) in tensors.iter().zip(&bytes) {
-        let view = safetensors::tensor::TensorView::new(Dtype::F64, t.shape().to_vec(), b)
-            .map_err(|e| format(format!("tensor {name:?}: {e}")))?;
-        views.push((*name, view));
-    }
-    // Written to a temporary file beside `path` and renamed over it, so that a crash while
-    // saving never leaves a half-written checkpoint where the last good one was.
-    safetensors::serialize_to_file(views, None, path).map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(source) => Error::Io { path: path.to_path_buf(), source },
-        other => format(other.to_string()),
+    let header = header_json(tensors).map_err(format)?;
+    file::replace(path, |out| {
+        out.write_all(&(header.len() as u64).to_le_bytes())?;
+        out.write_all(&header)?;
+        for (_, t) in tensors {
+            for x in t.data() {
+                out.write_all(&x.to_le_bytes())?;
+            }
+        }
+        Ok(())
     })
+    .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
-/// Reads every tensor of a safetensors file, by name. F64, F32, F16 and BF16 are converted to
-/// `f64` exactly; any other dtype, and any file that is not well-formed (truncated, a bad
-/// header, offsets outside the data, a shape that disagrees with its bytes or overflows), is
-/// an `Err`. Nothing is allocated beyond the file's own size.
+/// The JSON header of `tensors` as F64, laid out one after another in the order given, with
+/// that order recorded in `__metadata__`; padded with spaces to a multiple of 8 bytes.
+fn header_json(tensors: &[(&str, &Tensor)]) -> Result<Vec<u8>, String> {
+    let names: Vec<&str> = tensors.iter().map(|(name, _)| *name).collect();
+    let order = serde_json::to_string(&names).expect("strings serialise");
+    let mut json = format!("{{{}:{{{}:{}}}", quoted(METADATA_KEY), quoted(ORDER_KEY), quoted(&order));
+    let mut offset = 0u64;
+    for (name, t) in tensors {
+        let end = (t.numel() as u64).checked_mul(8).and_then(|bytes| offset.checked_add(bytes));
+        let end = end.ok_or_else(|| format!("tensor {} is too large to write", Clipped(name)))?;
+        json += &format!(
+            ",{}:{{\"dtype\":\"F64\",\"shape\":{:?},\"data_offsets\":[{offset},{end}]}}",
+            quoted(name),
+            t.shape()
+        );
+        offset = end;
+    }
+    json.push('}');
+    let mut bytes = json.into_bytes();
+    bytes.resize(bytes.len().next_multiple_of(8), b' ');
+    if bytes.len() > MAX_HEADER_BYTES {
+        return Err(format!("the header would take {} bytes, over the format's {MAX_HEADER_BYTES}", bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// `s` as a JSON string.
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// Reads every tensor of a safetensors file, by name (see [`load_ordered`] for their order).
+/// F64, F32, F16 and BF16 are converted to `f64` exactly; any other dtype, and any file that
+/// is not well-formed, is an `Err`: truncated, a bad header, a key twice, offsets outside the
+/// data, a shape that disagrees with its bytes, has more than [`MAX_RANK`] axes or overflows,
+/// an order record that does not list each tensor once. Only regular files are read (a FIFO
+/// or a device such as `/dev/zero` is an `Err`, and never blocks), and no more than their
+/// size: nothing is allocated beyond the file's own size.
 ///
 /// ```
 /// use tapegrad::checkpoint;
 /// let path = std::env::temp_dir().join("tapegrad-doc-load-bad.safetensors");
 /// std::fs::write(&path, b"\xff\xff\xff\xff\xff\xff\xff\x7f{}")?; // claims a 2^63-byte header
 /// assert!(checkpoint::load(&path).is_err());
+/// assert!(checkpoint::load("/dev/zero").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn load(path: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor>, Error> {
+    Ok(load_ordered(path)?.into_iter().collect())
+}
+
+/// Reads every tensor of a safetensors file, as [`load`], in the order they were saved: the
+/// order [`save`] recorded, or for a file without that record the order of the tensors' bytes
+/// in the file (what `safetensors.torch.save_file` writes is sorted by dtype, then by name).
+///
+/// ```
+/// use tapegrad::{checkpoint, Tensor};
+/// let path = std::env::temp_dir().join("tapegrad-doc-load-ordered.safetensors");
+/// checkpoint::save(&path, &[("z", &Tensor::scalar(1.0)), ("a", &Tensor::scalar(2.0))])?;
+/// let names: Vec<String> = checkpoint::load_ordered(&path)?.into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["z", "a"]);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn load_ordered(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, Error> {
     let path = path.as_ref();
-    let buffer = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let buffer = file::read_regular(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let format = |message: String| Error::Format { path: path.to_path_buf(), message };
-    // `deserialize` checks the header length, the JSON, that the byte ranges tile the data
-    // exactly and that each shape's size (overflow-checked) matches its range.
-    let file = SafeTensors::deserialize(&buffer).map_err(|e| format(format!("not a valid safetensors file: {e}")))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in file.iter() {
-        // A zero-size axis makes any other sizes pass the crate's checks; refuse shapes whose
-        // non-zero sizes overflow all the same, so that no index arithmetic on them can wrap.
-        let sizes = view.shape().iter().filter(|&&d| d != 0);
-        if sizes.copied().try_fold(1usize, usize::checked_mul).is_none() {
-            return Err(format(format!("tensor {name:?} has shape {:?}, whose size overflows", view.shape())));
-        }
+    let invalid =
+        |message: String| format(format!("not a valid safetensors file: {}", crate::error::shorten(&message)));
+    let header = read_header(&buffer).map_err(invalid)?;
+    // `deserialize` checks the header length, that the byte ranges tile the data exactly and
+    // that each shape's size (overflow-checked) matches its range.
+    let file = SafeTensors::deserialize(&buffer).map_err(|e| invalid(e.to_string()))?;
+    let mut out = Vec::with_capacity(header.tensors.len());
+    for name in order(&header).map_err(format)? {
+        let view = file.tensor(name).map_err(|e| invalid(e.to_string()))?;
         let bytes = view.data();
         let data: Vec<f64> = match view.dtype() {
             Dtype::F64 => bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect(),
@@ -93,12 +176,52 @@ pub fn load(path: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor>, Error> {
             Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f64()).collect(),
             other => {
                 return Err(format(format!(
-                    "tensor {name:?} has dtype {other:?}; only F64, F32, F16 and BF16 can be read"
+                    "tensor {} has dtype {other:?}; only F64, F32, F16 and BF16 can be read",
+                    Clipped(name)
                 )));
             }
         };
-        let tensor = Tensor::new(data, view.shape()).map_err(|e| format(format!("tensor {name:?}: {e}")))?;
-        out.insert(name.to_string(), tensor);
+        let tensor = Tensor::new(data, view.shape()).map_err(|e| format(format!("tensor {}: {e}", Clipped(name))))?;
+        out.push((name.to_string(), tensor));
+    }
+    Ok(out)
+}
+
+/// The header of a safetensors file held in `buffer`, parsed (see `header.rs`).
+fn read_header(buffer: &[u8]) -> Result<Header, String> {
+    let Some((length, rest)) = buffer.split_first_chunk::<8>() else {
+        return Err(format!("{} bytes is too short for the header length", buffer.len()));
+    };
+    let length = u64::from_le_bytes(*length);
+    match usize::try_from(length) {
+        Ok(n) if n <= rest.len() && n <= MAX_HEADER_BYTES => header::parse(&rest[..n]),
+        _ => Err(format!("a header of {length} bytes does not fit in a file of {} bytes", buffer.len())),
+    }
+}
+
+/// The names of the header's tensors in their saved order: the recorded order when there is
+/// one (which must list every tensor once), else by where their bytes start, ties (empty
+/// tensors) in the header's order.
+fn order(header: &Header) -> Result<Vec<&str>, String> {
+    let Some((_, recorded)) = header.metadata.iter().find(|(key, _)| key == ORDER_KEY) else {
+        let mut tensors: Vec<_> = header.tensors.iter().collect();
+        tensors.sort_by_key(|t| t.start);
+        return Ok(tensors.iter().map(|t| t.name.as_str()).collect());
+    };
+    let bad = |why: String| format!("__metadata__ {ORDER_KEY:?} {why}");
+    let names: Vec<String> = serde_json::from_str(recorded).map_err(|_| bad("is not a JSON list of names".into()))?;
+    // Each tensor's name, taken out of the set when listed: what is left was not listed.
+    let mut unlisted: HashSet<&str> = header.tensors.iter().map(|t| t.name.as_str()).collect();
+    let mut out = Vec::with_capacity(names.len());
+    for name in &names {
+        let Some(name) = unlisted.take(name.as_str()) else {
+            let why = if out.contains(&name.as_str()) { " twice" } else { ", which the file lacks" };
+            return Err(bad(format!("lists {}{why}", Clipped(name))));
+        };
+        out.push(name);
+    }
+    if let Some(name) = unlisted.iter().next() {
+        return Err(bad(format!("does not list {}", Clipped(name))));
     }
     Ok(out)
 }

@@ -108,3 +108,35 @@ impl std::error::Error for Error {
 pub(crate) fn elements(n: usize) -> String {
     if n == 1 { "1 element".into() } else { format!("{n} elements") }
 }
+
+/// A name from outside the program (a parameter's, a tensor's in a file) as it appears in a
+/// message: quoted like `{:?}`, and cut after [`Clipped::MAX_CHARS`] characters with an
+/// ellipsis and the full length in bytes, so that a 1 MiB name (or a 300-digit one) cannot
+/// turn a message into a megabyte.
+pub(crate) struct Clipped<'a>(pub(crate) &'a str);
+
+impl Clipped<'_> {
+    /// The most characters of a name a message shows.
+    pub(crate) const MAX_CHARS: usize = 100;
+}
+
+impl fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(Clipped::MAX_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => {
+                let quoted = format!("{:?}", &self.0[..cut]);
+                write!(f, "{}…\" ({} bytes)", &quoted[..quoted.len() - 1], self.0.len())
+            }
+        }
+    }
+}
+
+/// A message from elsewhere (a library's error, which may quote a name from a file) cut after
+/// 200 characters, with an ellipsis and its full length in bytes.
+pub(crate) fn shorten(message: &str) -> String {
+    match message.char_indices().nth(200) {
+        None => message.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &message[..cut], message.len()),
+    }
+}

@@ -106,6 +106,7 @@ mod error;
 
 pub use autograd::SlipKind;
 pub use autograd::{Anomaly, GradGraph, Grads, Phase, Tape, Var};
+pub use check::MAX_JACOBIAN_ENTRIES;
 pub use check::{
     Derivation, DerivationReport, Equivalence, Gradcheck, GradcheckError, InputDiff, SearchStats, Slip, TapeSummary,
     check_equivalent, gradcheck, gradgradcheck, hessian, hvp, jacobian, jacobians,

@@ -302,7 +302,7 @@ impl Tensor {
         assert!(matches!(shape.len(), 1 | 2), "multinomial: probabilities of shape {shape:?} must be 1-D or 2-D");
         let width = shape[shape.len() - 1];
         assert!(width > 0, "multinomial: probabilities of shape {shape:?} have no categories");
-        let mut out = Vec::with_capacity(num_samples * (self.numel() / width));
+        // Every row is checked, and the output's size, before anything is allocated or drawn.
         for row in self.data().chunks_exact(width) {
             if let Some(w) = row.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
                 panic!("multinomial: weight {w} in probabilities of shape {shape:?} is negative or not finite");
@@ -313,13 +313,27 @@ impl Tensor {
                 replacement || num_samples <= nonzero,
                 "multinomial: cannot draw {num_samples} samples without replacement from {nonzero} non-zero weights"
             );
+        }
+        let rows = self.numel() / width;
+        let mut out = Vec::new();
+        if num_samples.checked_mul(rows).is_none_or(|n| out.try_reserve_exact(n).is_err()) {
+            panic!(
+                "multinomial: cannot allocate {} bytes for {num_samples} samples from each of {rows} rows",
+                num_samples as u128 * rows as u128 * std::mem::size_of::<usize>() as u128
+            );
+        }
+        for row in self.data().chunks_exact(width) {
             let mut weights = row.to_vec();
+            let mut dist = WeightedIndex::new(&weights).expect("weights checked above");
             for _ in 0..num_samples {
-                let dist = WeightedIndex::new(&weights).expect("weights checked above");
                 let c = dist.sample(rng);
                 out.push(c);
                 if !replacement {
                     weights[c] = 0.0;
+                    // After the last draw every weight may be 0; no draw follows then.
+                    if let Ok(next) = WeightedIndex::new(&weights) {
+                        dist = next;
+                    }
                 }
             }
         }

@@ -15,7 +15,8 @@ use crate::tensor::Tensor;
 use crate::tensor::shape::unravel;
 
 /// Checks the gradients of `f` at `inputs` against central finite differences with PyTorch's
-/// defaults (eps 1e-6, atol 1e-5, rtol 1e-3). `f` may return any shape.
+/// defaults (eps 1e-6, atol 1e-5, rtol 1e-3). `f` may return any shape. Panics when the
+/// Jacobians would be too large to hold (see [`jacobian`](crate::jacobian)).
 ///
 /// ```
 /// use tapegrad::{gradcheck, Tensor};
@@ -23,6 +24,7 @@ use crate::tensor::shape::unravel;
 /// gradcheck(&[x], |v| (v[0] * v[0]).tanh()).unwrap();
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
+#[track_caller]
 pub fn gradcheck<F>(inputs: &[Tensor], f: F) -> Result<(), GradcheckError>
 where
     F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
@@ -77,12 +79,23 @@ impl Gradcheck {
         self
     }
 
-    /// Runs the check: `Err` names the worst element of the first input that fails.
+    /// Runs the check: `Err` names the worst element of the first input that fails. Panics
+    /// when the Jacobians would be too large to hold (see [`jacobian`](crate::jacobian)).
+    #[track_caller]
     pub fn run<F>(&self, inputs: &[Tensor], f: F) -> Result<(), GradcheckError>
     where
         F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
     {
-        let analytic = analytic_jacobians(inputs, &f)?;
+        self.run_named("gradcheck", inputs, f)
+    }
+
+    /// [`Gradcheck::run`], its messages naming `op`.
+    #[track_caller]
+    pub(crate) fn run_named<F>(&self, op: &str, inputs: &[Tensor], f: F) -> Result<(), GradcheckError>
+    where
+        F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
+    {
+        let analytic = analytic_jacobians(op, inputs, &f)?;
         for (input, jacobian) in analytic.iter().enumerate() {
             let numeric = numeric_jacobian(inputs, input, self.eps, &f);
             self.compare(inputs, input, jacobian, &numeric)?;
@@ -139,12 +152,13 @@ where
 /// One Jacobian per input, shape `[output elements, input elements]` (from
 /// [`jacobians`](crate::jacobians): one backward per output element). Also checks, as
 /// PyTorch does, that backward is deterministic and that a zero seed gives zero gradients.
-fn analytic_jacobians<F>(inputs: &[Tensor], f: &F) -> Result<Vec<Tensor>, GradcheckError>
+#[track_caller]
+fn analytic_jacobians<F>(op: &str, inputs: &[Tensor], f: &F) -> Result<Vec<Tensor>, GradcheckError>
 where
     F: for<'t> Fn(&[Var<'t>]) -> Var<'t>,
 {
     check_backward_properties(inputs, f)?;
-    Ok(super::jacobian::jacobians(inputs, f)
+    Ok(super::jacobian::jacobians_named(op, inputs, f)
         .into_iter()
         .zip(inputs)
         .map(|(jacobian, input)| {

@@ -55,7 +55,7 @@ impl Gradcheck {
         let mut all = inputs.to_vec();
         all.push(seed);
         let n = inputs.len();
-        self.run(&all, |v| vector_jacobian_product(&v[..n], v[n], &f))
+        self.run_named("gradgradcheck", &all, |v| vector_jacobian_product(&v[..n], v[n], &f))
     }
 }
 

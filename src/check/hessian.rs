@@ -3,7 +3,7 @@
 //! ([`Var::backward_graph`]).
 
 use crate::autograd::{Tape, Var};
-use crate::check::jacobian::jacobian;
+use crate::check::jacobian::jacobian_named;
 use crate::tensor::Tensor;
 
 /// The gradient of `f` at `x` as a differentiable `Var` (zeros where `f` does not depend on
@@ -41,11 +41,16 @@ where
 /// }
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
+///
+/// Panics, before allocating it, when the Hessian would have more than
+/// [`MAX_JACOBIAN_ENTRIES`](crate::MAX_JACOBIAN_ENTRIES) entries: `x` of more than
+/// 16,384 elements.
+#[track_caller]
 pub fn hessian<F>(f: F, x: &Tensor) -> Tensor
 where
     F: for<'t> Fn(Var<'t>) -> Var<'t>,
 {
-    jacobian(|v| gradient("hessian", &f, v), x)
+    jacobian_named("hessian", |v| gradient("hessian", &f, v), x)
 }
 
 /// The Hessian-vector product `H v` of a one-valued `f` at `x`, shape of `x`, without forming

@@ -19,4 +19,4 @@ pub use equivalence::{Equivalence, InputDiff, TapeSummary, check_equivalent};
 pub use gradcheck::{Gradcheck, GradcheckError, gradcheck};
 pub use gradgradcheck::gradgradcheck;
 pub use hessian::{hessian, hvp};
-pub use jacobian::{jacobian, jacobians};
+pub use jacobian::{MAX_JACOBIAN_ENTRIES, jacobian, jacobians};

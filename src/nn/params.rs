@@ -11,7 +11,7 @@ use std::ops::Index;
 use std::path::Path;
 
 use crate::autograd::{Grads, Tape, Var};
-use crate::error::Error;
+use crate::error::{Clipped, Error};
 use crate::tensor::Tensor;
 
 /// One stored parameter.
@@ -72,7 +72,11 @@ impl Params {
     #[track_caller]
     pub fn insert(&mut self, name: impl Into<String>, tensor: Tensor) {
         let name = name.into();
-        assert!(!self.index.contains_key(&name), "Params::insert: a parameter named {name:?} is already stored");
+        assert!(
+            !self.index.contains_key(&name),
+            "Params::insert: a parameter named {} is already stored",
+            Clipped(&name)
+        );
         self.index.insert(name.clone(), self.entries.len());
         self.entries.push(Entry { name, tensor, frozen: false });
     }
@@ -82,7 +86,7 @@ impl Params {
     fn position(&self, op: &str, name: &str) -> usize {
         match self.index.get(name) {
             Some(&i) => i,
-            None => panic!("{op}: no parameter named {name:?}; the store holds {:?}", self.names().collect::<Vec<_>>()),
+            None => panic!("{op}: no parameter named {}; the store holds {}", Clipped(name), listing(self.names())),
         }
     }
 
@@ -351,15 +355,15 @@ impl Params {
         let mut loaded = crate::checkpoint::load(path)?;
         let format = |message: String| Error::Format { path: path.to_path_buf(), message };
         if let Some(extra) = loaded.keys().find(|k| !self.contains(k)) {
-            return Err(format(format!("the file has a tensor {extra:?} that the parameters lack")));
+            return Err(format(format!("the file has a tensor {} that the parameters lack", Clipped(extra))));
         }
         for e in &self.entries {
             match loaded.get(&e.name) {
-                None => return Err(format(format!("parameter {:?} is missing from the file", e.name))),
+                None => return Err(format(format!("parameter {} is missing from the file", Clipped(&e.name)))),
                 Some(t) if t.shape() != e.tensor.shape() => {
                     return Err(format(format!(
-                        "parameter {:?} has shape {:?} in the file but {:?} here",
-                        e.name,
+                        "parameter {} has shape {:?} in the file but {:?} here",
+                        Clipped(&e.name),
                         t.shape(),
                         e.tensor.shape()
                     )));
@@ -373,7 +377,10 @@ impl Params {
         Ok(())
     }
 
-    /// Builds a store from a safetensors file, its tensors in name order, none frozen.
+    /// Builds a store from a safetensors file, none frozen, its tensors in the order they were
+    /// saved (see [`checkpoint::load_ordered`](crate::checkpoint::load_ordered)): a store
+    /// saved with [`Params::save`] comes back in its insertion order, so everything that
+    /// visits the parameters in order (`clip_grad_norm`'s sum) resumes bit for bit.
     ///
     /// ```
     /// # use tapegrad::{Params, Tensor};
@@ -386,11 +393,22 @@ impl Params {
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Params, Error> {
         let mut params = Params::new();
-        for (name, tensor) in crate::checkpoint::load(path)? {
+        for (name, tensor) in crate::checkpoint::load_ordered(path)? {
             params.insert(name, tensor);
         }
         Ok(params)
     }
+}
+
+/// Names for a message: `["a", "b"]`, each name cut (see `Clipped`), at most 20 of them.
+fn listing<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 20;
+    let names: Vec<&str> = names.collect();
+    let mut shown: Vec<String> = names.iter().take(SHOWN).map(|n| Clipped(n).to_string()).collect();
+    if names.len() > SHOWN {
+        shown.push(format!("... ({} in all)", names.len()));
+    }
+    format!("[{}]", shown.join(", "))
 }
 
 impl Index<&str> for Params {
@@ -444,8 +462,9 @@ impl<'t> ParamVars<'t> {
         match self.index.get(name) {
             Some(&i) => i,
             None => panic!(
-                "ParamVars: no parameter named {name:?}; the store holds {:?}",
-                self.vars.iter().map(|v| &v.0).collect::<Vec<_>>()
+                "ParamVars: no parameter named {}; the store holds {}",
+                Clipped(name),
+                listing(self.vars.iter().map(|v| v.0.as_str()))
             ),
         }
     }
@@ -654,7 +673,7 @@ impl Index<&str> for ParamGrads {
     fn index(&self, name: &str) -> &Tensor {
         match self.get(name) {
             Some(g) => g,
-            None => panic!("ParamGrads: no gradient for {name:?} (unknown, frozen, or not reaching the loss)"),
+            None => panic!("ParamGrads: no gradient for {} (unknown, frozen, or not reaching the loss)", Clipped(name)),
         }
     }
 }

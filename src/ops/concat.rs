@@ -77,6 +77,7 @@ impl<'t> Var<'t> {
             let (outer, inner) = (numel(&shapes[0][..axis]), numel(&shapes[0][axis..]));
             let mut out_shape = shapes[0].to_vec();
             out_shape.insert(axis, parts.len());
+            crate::tensor::shape::check_shape("stack", &shapes, &out_shape);
             (Tensor::from_parts(join(&values, &vec![1; parts.len()], outer, inner), &out_shape), axis)
         };
         first.tape.record(Stack { axis }, parts, y)
@@ -130,7 +131,14 @@ impl Tensor {
 /// The blocks of `values` joined along an axis: for each of the `outer` positions before the
 /// axis, each part's `sizes[k] * inner` elements in turn. Concat's and stack's forward.
 fn join<T: std::ops::Deref<Target = Tensor>>(values: &[T], sizes: &[usize], outer: usize, inner: usize) -> Data {
-    let mut out = buffer::with_capacity(outer * sizes.iter().sum::<usize>() * inner);
+    // A row of the output: a factor of its (checked) size, or 0 when `inner` is.
+    let row = sizes.iter().sum::<usize>() * inner;
+    if row == 0 {
+        // Nothing to copy, however many rows of nothing: a shape like [2^40, 0] joined along
+        // its second axis must not loop 2^40 times.
+        return buffer::with_capacity(0);
+    }
+    let mut out = buffer::with_capacity(outer * row);
     for o in 0..outer {
         for (v, &len) in values.iter().zip(sizes) {
             out.extend_from_slice(&v.data()[o * len * inner..(o + 1) * len * inner]);

@@ -158,6 +158,14 @@ impl Rule for Custom {
         let (output, upstream) = (cx.output(), cx.upstream());
         let grads = match self.0.backward_graph(&inputs, output, upstream) {
             Some(grads) => {
+                // A Var of another tape would index that tape's nodes as if they were this one's.
+                if let Some(k) = grads.iter().position(|g| g.is_some_and(|g| !std::ptr::eq(g.tape(), cx.tape))) {
+                    panic!(
+                        "custom op {}: backward_graph returned a gradient for input {k} recorded on another tape; \
+                         build it from the Vars it is given",
+                        self.0.name()
+                    );
+                }
                 let grad_shapes: Vec<Option<Vec<usize>>> = grads.iter().map(|g| g.map(Var::shape)).collect();
                 self.check_grads("backward_graph", &shapes, grad_shapes.iter().map(Option::as_deref));
                 grads

@@ -208,19 +208,19 @@ impl<D: WeightDecayKind> AdamFamily<D> {
         if self.amsgrad { BUFFERS } else { &BUFFERS[..2] }
     }
 
+    /// Panics where [`Self::update`] would: state made for another shape, or for amsgrad when
+    /// it is off (or the reverse).
+    #[track_caller]
+    fn check(&self, name: &str, p: &Tensor) {
+        self.slots.check(D::STEP, name, p.shape(), Some(self.buffers().len()));
+    }
+
     /// One parameter's update (the formula in the type's docs).
     #[track_caller]
     fn update(&mut self, name: &str, p: &mut Tensor, g: &Tensor) {
         let (lr, beta1, beta2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
         let n = self.buffers().len();
         let slot = self.slots.slot(D::STEP, name, p.shape(), || vec![Tensor::zeros(p.shape()); n]);
-        assert!(
-            slot.bufs.len() == n,
-            "{}: parameter {name:?} has {} buffers in its state but amsgrad = {} needs {n}",
-            D::STEP,
-            slot.bufs.len(),
-            self.amsgrad
-        );
         slot.step += 1;
         let t = slot.step as f64;
         // Python's `beta ** step` with a float step is C's pow, as powf.

@@ -26,7 +26,9 @@
 
 /// Implements [`Optimizer`] and the positional `step_tensors` for an optimizer type with
 /// fields `lr` and `slots` (its [`state::Slots`]) and methods `buffers(&self)` (its buffer
-/// names) and `update(&mut self, name, param, grad)` (its rule for one parameter). `$op` names
+/// names), `check(&self, name, param)` (panics where `update` would, called for every
+/// parameter before any is updated) and `update(&mut self, name, param, grad)` (its rule for
+/// one parameter). `$op` names
 /// the step in messages; `$example` is `step_tensors`'s doc example.
 macro_rules! optimizer {
     ([$($generics:tt)*] $ty:ty, $op:expr, $example:literal) => {
@@ -41,6 +43,9 @@ macro_rules! optimizer {
             #[track_caller]
             pub fn step_tensors(&mut self, params: &mut [&mut Tensor], grads: &[&Tensor]) {
                 let pairs = $crate::optim::state::positional_pairs($op, params, grads);
+                for (name, p, _) in &pairs {
+                    self.check(name, p);
+                }
                 self.slots.steps += 1;
                 for (name, p, g) in pairs {
                     self.update(&name, p, g);
@@ -62,6 +67,10 @@ macro_rules! optimizer {
             #[track_caller]
             fn step(&mut self, params: &mut Params, grads: &ParamGrads) {
                 let pairs = $crate::optim::state::pairs($op, params, grads);
+                // Everything that can panic is checked before anything changes.
+                for (name, p, _) in &pairs {
+                    self.check(name, p);
+                }
                 self.slots.steps += 1;
                 for (name, p, g) in pairs {
                     self.update(name, p, g);
@@ -122,7 +131,8 @@ pub trait Optimizer {
     /// One update of every parameter that has a gradient in `grads` (matched by name; frozen
     /// parameters are left alone). Panics, at the caller's line, when a gradient names no
     /// parameter, a gradient's shape differs from its parameter's, or a parameter's shape
-    /// differs from the one its state was made for.
+    /// differs from the one its state was made for; all of it is checked first, so a step
+    /// that panics has changed no parameter and no step count.
     fn step(&mut self, params: &mut Params, grads: &ParamGrads);
 
     /// The learning rate.
@@ -142,8 +152,11 @@ pub trait Optimizer {
     fn save_state_to(&self, path: &Path) -> Result<(), Error>;
 
     /// Replaces the state with one written by [`Optimizer::save_state_to`] of the same kind of
-    /// optimizer and settings; `Err` when the file is malformed or holds other buffers. Call
-    /// it as `opt.load_state(path)` with any path.
+    /// optimizer and settings; `Err` when the file is malformed or holds other buffers, or
+    /// holds state no run can have produced (a parameter's step count above the optimizer's,
+    /// a NaN or infinite buffer, a negative second moment), naming the parameter. A buffer's
+    /// shape is checked against its parameter at the next step, which panics before changing
+    /// anything. Call it as `opt.load_state(path)` with any path.
     fn load_state_from(&mut self, path: &Path) -> Result<(), Error>;
 }
 

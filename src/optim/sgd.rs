@@ -121,10 +121,19 @@ impl Sgd {
         );
     }
 
+    /// Panics where [`Sgd::update`] would: settings PyTorch refuses, or momentum state made
+    /// for another shape.
+    #[track_caller]
+    fn check(&self, name: &str, p: &Tensor) {
+        self.check_settings();
+        if self.momentum != 0.0 {
+            self.slots.check("Sgd::step", name, p.shape(), Some(BUFFERS.len()));
+        }
+    }
+
     /// One parameter's update (the formula in the type's docs).
     #[track_caller]
     fn update(&mut self, name: &str, p: &mut Tensor, g: &Tensor) {
-        self.check_settings();
         let (lr, m, damp, wd, nesterov) = (self.lr, self.momentum, self.dampening, self.weight_decay, self.nesterov);
         if m == 0.0 && wd == 0.0 {
             // Plain SGD: `p -= lr * g`, with no copy of `g`.

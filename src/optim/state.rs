@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{Clipped, Error};
 use crate::tensor::Tensor;
 use crate::{ParamGrads, Params};
 
@@ -42,13 +42,30 @@ impl Slots {
             let slot = Slot { step: 0, shape: shape.to_vec(), bufs: make() };
             self.slots.insert(name.to_string(), slot);
         }
-        let slot = self.slots.get_mut(name).expect("inserted above");
+        self.check(op, name, shape, None);
+        self.slots.get_mut(name).expect("inserted above")
+    }
+
+    /// Panics, naming `op` and the parameter, when the state of `name` (if any) was made for
+    /// another shape or, given `buffers`, holds another number of buffers. What a step checks
+    /// for every parameter before it changes anything.
+    #[track_caller]
+    pub(crate) fn check(&self, op: &str, name: &str, shape: &[usize], buffers: Option<usize>) {
+        let Some(slot) = self.slots.get(name) else { return };
         assert!(
             slot.shape == shape,
-            "{op}: parameter {name:?} has shape {shape:?} but its optimizer state was made for shape {:?}",
+            "{op}: parameter {} has shape {shape:?} but its optimizer state was made for shape {:?}",
+            Clipped(name),
             slot.shape
         );
-        slot
+        if let Some(n) = buffers {
+            assert!(
+                slot.bufs.len() == n,
+                "{op}: parameter {} has {} buffers in its state but this configuration needs {n}",
+                Clipped(name),
+                slot.bufs.len()
+            );
+        }
     }
 
     /// Writes the state: `steps`, and per parameter `<name>.step` and `<name>.<buffer>`.
@@ -93,14 +110,44 @@ impl Slots {
             }
             let shape = bufs.first().map_or_else(Vec::new, |b: &Tensor| b.shape().to_vec());
             if let Some(b) = bufs.iter().find(|b| b.shape() != shape.as_slice()) {
-                return Err(err(format!("buffers of {name:?} disagree in shape: {shape:?} and {:?}", b.shape())));
+                let name = Clipped(&name);
+                return Err(err(format!("buffers of {name} disagree in shape: {shape:?} and {:?}", b.shape())));
             }
             slots.insert(name, Slot { step, shape, bufs });
         }
         if let Some(extra) = file.keys().next() {
-            return Err(err(format!("optimizer state has an unexpected tensor {extra:?}")));
+            return Err(err(format!("optimizer state has an unexpected tensor {}", Clipped(extra))));
         }
-        Ok(Slots { steps, slots })
+        let slots = Slots { steps, slots };
+        slots.validate(buffers).map_err(err)?;
+        Ok(slots)
+    }
+
+    /// Refuses state that no run can have produced, which the next step would turn into NaN
+    /// parameters silently: a parameter's step count above the optimizer's, a buffer holding
+    /// NaN or an infinity, a mean of squares (a buffer named `..._sq`: Adam's `exp_avg_sq`
+    /// and `max_exp_avg_sq`) holding a negative value. The message names the parameter.
+    fn validate(&self, buffers: &[&str]) -> Result<(), String> {
+        let mut names: Vec<&String> = self.slots.keys().collect();
+        names.sort();
+        for name in names {
+            let (slot, name) = (&self.slots[name], Clipped(name));
+            if slot.step > self.steps {
+                return Err(format!(
+                    "parameter {name} has had {} steps, more than the optimizer's {}",
+                    slot.step, self.steps
+                ));
+            }
+            for (buf, t) in buffers.iter().zip(&slot.bufs) {
+                if let Some(x) = t.data().iter().find(|x| !x.is_finite()) {
+                    return Err(format!("parameter {name}: {buf} holds {x}"));
+                }
+                if let Some(x) = t.data().iter().find(|&&x| x < 0.0).filter(|_| buf.ends_with("_sq")) {
+                    return Err(format!("parameter {name}: {buf}, a mean of squares, holds the negative value {x}"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -116,7 +163,7 @@ pub(crate) fn pairs<'a>(
     // Check every pair before any update, so that a bad call changes nothing.
     for (name, g) in grads.iter() {
         let Some(p) = params.get(name) else {
-            panic!("{op}: there is a gradient for {name:?} but no parameter of that name");
+            panic!("{op}: there is a gradient for {} but no parameter of that name", Clipped(name));
         };
         check_grad(op, name, p, g);
     }
@@ -129,7 +176,8 @@ pub(crate) fn pairs<'a>(
 pub(crate) fn check_grad(op: &str, name: &str, p: &Tensor, g: &Tensor) {
     assert!(
         p.shape() == g.shape(),
-        "{op}: parameter {name:?} of shape {:?} has a gradient of shape {:?}",
+        "{op}: parameter {} of shape {:?} has a gradient of shape {:?}",
+        Clipped(name),
         p.shape(),
         g.shape()
     );

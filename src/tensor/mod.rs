@@ -506,9 +506,17 @@ impl fmt::Debug for Tensor {
 /// Prints like NumPy: nested brackets, one row per line, columns aligned. Fixed-point with 4
 /// decimals (or the formatter's precision, `{:.6}`) unless the magnitudes call for scientific
 /// notation. Axes longer than 6 are summarised with `...` when the tensor has over 1000
-/// elements.
+/// elements. An empty tensor prints as `[]`, followed by its shape when it has more than one
+/// axis, as PyTorch prints `tensor([], size=(2, 0))`: `[], shape=[2, 0]` (never a bracket per
+/// row, which for a shape like `[2^40, 0]` would be terabytes).
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.numel() == 0 {
+            return match self.rank() {
+                1 => f.write_str("[]"),
+                _ => write!(f, "[], shape={:?}", self.shape),
+            };
+        }
         let precision = f.precision().unwrap_or(4);
         let summarise = self.numel() > 1000;
         let finite_abs = self.data().iter().filter(|x| x.is_finite()).map(|x| x.abs());

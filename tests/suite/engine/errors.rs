@@ -170,3 +170,28 @@ fn operands_from_two_tapes() {
     });
     assert_eq!(message, "add: the two operands were recorded on different tapes; build the whole graph on one Tape");
 }
+
+/// A name of 1 MiB (or of 300 digits) is cut in a message, which says how long it was.
+#[test]
+fn huge_names_are_cut_in_messages() {
+    let huge = "n".repeat(1 << 20);
+    let mut params = tapegrad::Params::new();
+    params.insert(huge.as_str(), Tensor::scalar(1.0));
+    let message = panic_message(|| {
+        let mut params = params.clone();
+        params.insert(huge.as_str(), Tensor::scalar(1.0));
+    });
+    assert!(message.len() < 300 && message.contains("…\" (1048576 bytes)"), "{}", &message[..300.min(message.len())]);
+    let digits = "9".repeat(300);
+    let message = panic_message(|| {
+        let _ = &params[digits.as_str()];
+    });
+    assert!(message.len() < 500 && message.contains("(300 bytes)"), "{}", &message[..500.min(message.len())]);
+    let mut grads = tapegrad::ParamGrads::new();
+    grads.insert(digits.as_str(), Tensor::scalar(1.0));
+    let message = panic_message(|| {
+        use tapegrad::optim::Optimizer;
+        tapegrad::optim::Sgd::new(0.1).step(&mut params.clone(), &grads);
+    });
+    assert!(message.len() < 300 && message.contains("(300 bytes)"), "{}", &message[..300.min(message.len())]);
+}

@@ -334,3 +334,101 @@ macro_rules! is_sync {
     };
 }
 use is_sync;
+
+/// Runs `f` on another thread and fails when it has not returned within `seconds` (a hang
+/// fails the test instead of stalling the run).
+fn within<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(f()));
+    receive.recv_timeout(std::time::Duration::from_secs(seconds)).expect("did not return in time")
+}
+
+/// A shape like [2^40, 0] is valid (empty), and joining or printing it costs nothing.
+#[test]
+fn huge_empty_shapes_join_and_print_without_work() {
+    let rows = 1usize << 40;
+    let shapes = within(10, move || {
+        let tape = Tape::new();
+        let a = tape.var(Tensor::zeros(&[rows, 0]));
+        let b = tape.var(Tensor::zeros(&[rows, 0]));
+        let c = Var::concat(&[a, b], 1);
+        let s = Var::stack(&[a, b], 1);
+        let grads = (c.sum() + s.sum()).backward();
+        (c.shape(), s.shape(), grads.wrt(a).unwrap().shape().to_vec())
+    });
+    assert_eq!(shapes, (vec![rows, 0], vec![rows, 2, 0], vec![rows, 0]));
+    let printed = within(10, move || Tensor::zeros(&[rows, 0]).to_string());
+    assert_eq!(printed, "[], shape=[1099511627776, 0]");
+    assert_eq!(Tensor::zeros(&[0]).to_string(), "[]");
+    // Stacking adds an axis, whose size must not overflow either.
+    let msg = panic_message(|| {
+        let tape = Tape::new();
+        let a = tape.var(Tensor::zeros(&[1 << 62, 0]));
+        let _ = Var::stack(&[a, a, a, a, a, a, a, a], 0);
+    });
+    assert!(msg.starts_with("stack:") && msg.contains("overflows"), "{msg}");
+}
+
+#[test]
+fn jacobians_too_large_to_hold_panic_naming_their_size() {
+    let x = Tensor::zeros(&[100_000]);
+    let msg = panic_message(|| {
+        let _ = tapegrad::hessian(|v| (v * v).sum(), &x);
+    });
+    assert!(msg.starts_with("hessian:") && msg.contains("10000000000 entries (80000000000 bytes)"), "{msg}");
+    let msg = panic_message(|| {
+        let _ = tapegrad::jacobian(|v| v.exp(), &x);
+    });
+    assert!(msg.starts_with("jacobian:") && msg.contains("MAX_JACOBIAN_ENTRIES"), "{msg}");
+    let msg = panic_message(|| {
+        let _ = tapegrad::gradcheck(std::slice::from_ref(&x), |v| v[0].exp());
+    });
+    assert!(msg.starts_with("gradcheck:"), "{msg}");
+    // Below the limit it works as ever.
+    let j = tapegrad::jacobian(|v| v.broadcast_to(&[1000]), &Tensor::scalar(1.0));
+    assert_eq!(j.shape(), &[1000]);
+}
+
+#[test]
+fn multinomial_checks_its_count_before_allocating() {
+    use tapegrad::rand::{SeedableRng, rngs::StdRng};
+    let probs = Tensor::new(vec![0.5, 0.5], &[2]).unwrap();
+    let msg = panic_message(|| {
+        probs.multinomial(1_000_000_000_000, false, &mut StdRng::seed_from_u64(0));
+    });
+    assert!(msg.contains("cannot draw 1000000000000 samples without replacement from 2"), "{msg}");
+    let msg = panic_message(|| {
+        probs.multinomial(1 << 62, true, &mut StdRng::seed_from_u64(0));
+    });
+    assert!(msg.starts_with("multinomial: cannot allocate"), "{msg}");
+}
+
+/// A custom op whose differentiable backward returns a Var of another tape.
+struct Stray;
+
+impl tapegrad::CustomOp for Stray {
+    fn name(&self) -> String {
+        "stray".into()
+    }
+    fn forward(&self, inputs: &[&Tensor]) -> Tensor {
+        inputs[0].clone()
+    }
+    fn backward(&self, _: &[&Tensor], _: &Tensor, upstream: &Tensor) -> Vec<Option<Tensor>> {
+        vec![Some(upstream.clone())]
+    }
+    fn backward_graph<'t>(&self, _: &[Var<'t>], _: Var<'t>, g: Var<'t>) -> Option<Vec<Option<Var<'t>>>> {
+        // Leaked so that its Vars outlive the call: what a careless op might do.
+        let other: &'t Tape = Box::leak(Box::new(Tape::new()));
+        Some(vec![Some(other.var(g.value()))])
+    }
+}
+
+#[test]
+fn a_custom_backward_graph_on_another_tape_panics_naming_the_op() {
+    let msg = panic_message(|| {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::new(vec![1.0, 2.0], &[2]).unwrap());
+        let _ = Var::custom(&[x], Stray).sum().backward_graph();
+    });
+    assert!(msg.contains("custom op stray") && msg.contains("another tape"), "{msg}");
+}

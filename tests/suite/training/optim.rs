@@ -195,3 +195,105 @@ fn schedules() {
     opt.set_lr(wc.lr(2));
     assert_eq!(opt.lr(), 1.0);
 }
+
+/// A state file for one parameter "w" of two elements, written by hand: the optimizer's step
+/// count, the parameter's, and its buffers.
+fn state_file(tag: &str, steps: f64, step: f64, buffers: &[(&str, [f64; 2])]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("tapegrad-optim-{}-{tag}.safetensors", std::process::id()));
+    let mut owned = vec![("steps".to_string(), Tensor::scalar(steps)), ("w.step".to_string(), Tensor::scalar(step))];
+    for (name, values) in buffers {
+        owned.push((format!("w.{name}"), Tensor::new(values.to_vec(), &[2]).unwrap()));
+    }
+    let pairs: Vec<(&str, &Tensor)> = owned.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    tapegrad::checkpoint::save(&path, &pairs).unwrap();
+    path
+}
+
+#[test]
+fn load_state_refuses_state_no_run_can_produce() {
+    let good = [0.5, -0.25];
+    let adam_cases = [
+        ("negative-v", 3.0, 3.0, good, [0.1, -1e-300], "negative"),
+        ("nan-m", 3.0, 3.0, [f64::NAN, 0.0], [0.1, 0.2], "NaN"),
+        ("inf-m", 3.0, 3.0, [0.0, f64::NEG_INFINITY], [0.1, 0.2], "inf"),
+        ("inf-v", 3.0, 3.0, good, [f64::INFINITY, 0.2], "inf"),
+        ("nan-v", 3.0, 3.0, good, [0.1, -f64::NAN], "NaN"),
+        ("step-above", 3.0, 4.0, good, [0.1, 0.2], "4 steps"),
+    ];
+    for (tag, steps, step, m, v, why) in adam_cases {
+        let path = state_file(tag, steps, step, &[("exp_avg", m), ("exp_avg_sq", v)]);
+        let err = Adam::new(0.1).load_state(&path).unwrap_err().to_string();
+        assert!(err.contains("\"w\"") && err.contains(why), "{tag}: {err}");
+        std::fs::remove_file(path).unwrap();
+    }
+    let path = state_file(
+        "amsgrad",
+        1.0,
+        1.0,
+        &[("exp_avg", good), ("exp_avg_sq", [0.1, 0.2]), ("max_exp_avg_sq", [-1.0, 0.2])],
+    );
+    let err = AdamW::new(0.1).amsgrad(true).load_state(&path).unwrap_err().to_string();
+    assert!(err.contains("\"w\"") && err.contains("max_exp_avg_sq"), "{err}");
+    let path = state_file("sgd", 1.0, 1.0, &[("momentum_buffer", [f64::NAN, 1.0])]);
+    let err = Sgd::new(0.1).momentum(0.9).load_state(&path).unwrap_err().to_string();
+    assert!(err.contains("\"w\"") && err.contains("NaN"), "{err}");
+    // What a run does produce loads: a negative first moment, a zero second moment.
+    let path = state_file("fine", 3.0, 2.0, &[("exp_avg", [-0.5, 0.0]), ("exp_avg_sq", [0.0, 0.2])]);
+    let mut opt = Adam::new(0.1);
+    opt.load_state(&path).unwrap();
+    assert_eq!(opt.steps(), 3);
+    std::fs::remove_file(path).unwrap();
+}
+
+/// A step that panics has changed nothing: not the parameters before the one it panics on,
+/// nor the step count.
+#[test]
+fn a_step_that_panics_changes_nothing() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    let mut params = Params::new();
+    params.insert("a", Tensor::new(vec![1.0, 2.0], &[2]).unwrap());
+    params.insert("b", Tensor::new(vec![3.0, 4.0], &[2]).unwrap());
+    let grads = |params: &Params| {
+        let mut g = ParamGrads::new();
+        for (name, t) in params.iter() {
+            g.insert(name, Tensor::ones(t.shape()));
+        }
+        g
+    };
+    let mut adam = AdamW::new(0.1);
+    let g = grads(&params);
+    adam.step(&mut params, &g);
+    // "b" now has another shape than its state: the step must panic before updating "a".
+    params.set("b", Tensor::zeros(&[3]));
+    let before = params.clone();
+    let g = grads(&params);
+    let err = catch_unwind(AssertUnwindSafe(|| adam.step(&mut params, &g))).unwrap_err();
+    let message = err.downcast_ref::<String>().unwrap();
+    assert!(message.contains("\"b\"") && message.contains("[3]"), "{message}");
+    assert_eq!((params["a"].data(), adam.steps()), (before["a"].data(), 1));
+    // The same for the positional form.
+    let (mut a, mut b) = (params["a"].clone(), Tensor::zeros(&[3]));
+    let one = Tensor::ones(&[2]);
+    let mut adam = AdamW::new(0.1);
+    adam.step_tensors(&mut [&mut a, &mut Tensor::zeros(&[2])], &[&one, &one]);
+    let a_before = a.clone();
+    let three = Tensor::ones(&[3]);
+    assert!(catch_unwind(AssertUnwindSafe(|| adam.step_tensors(&mut [&mut a, &mut b], &[&one, &three]))).is_err());
+    assert_eq!((&a, adam.steps()), (&a_before, 1));
+    // AMSGrad switched on after the state was made.
+    let mut adam = Adam::new(0.1);
+    let mut params = before.clone();
+    params.set("b", Tensor::zeros(&[2]));
+    let g = grads(&params);
+    adam.step(&mut params, &g);
+    let after_one = params.clone();
+    adam.amsgrad = true;
+    let g = grads(&params);
+    assert!(catch_unwind(AssertUnwindSafe(|| adam.step(&mut params, &g))).is_err());
+    assert_eq!((&params["a"], adam.steps()), (&after_one["a"], 1));
+    // Settings PyTorch refuses: the count stays.
+    let mut sgd = Sgd::new(0.1).nesterov(true);
+    let g = grads(&params);
+    assert!(catch_unwind(AssertUnwindSafe(|| sgd.step(&mut params, &g))).is_err());
+    assert_eq!(sgd.steps(), 0);
+}
