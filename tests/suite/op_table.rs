@@ -192,9 +192,31 @@ fn contract_cases() -> Vec<OpCase> {
     cases.push(case("narrow at the start", vec![randn(&[4, 2], 32)], |v| v[0].narrow(0, 0, 2).exp()));
     cases.push(case("broadcast_to", vec![randn(&[2, 1], 33)], |v| v[0].broadcast_to(&[3, 2, 4]).tanh()));
     cases.push(case("sum_to_size", vec![randn(&[3, 2, 4], 34)], |v| v[0].sum_to_size(&[2, 1]).tanh()));
+    empty_cases(&mut cases);
     loss_cases(&mut cases);
     cases.extend(new_op_cases());
     cases
+}
+
+/// Size-0 axes: empty operands broadcast, reduce and multiply to the shapes PyTorch gives,
+/// and their gradients are empty (or zeros, for the inner axis of a product).
+fn empty_cases(cases: &mut Vec<OpCase>) {
+    let shapes: [(&[usize], &[usize]); 3] = [(&[0, 3], &[3]), (&[2, 0], &[2, 1]), (&[0], &[])];
+    for (i, (sa, sb)) in shapes.into_iter().enumerate() {
+        let (a, b) = (randn(sa, 90 + i as u64), uniform(sb, 0.5, 2.0, 93 + i as u64));
+        let shapes = format!("{sa:?} {sb:?}");
+        cases.push(case(format!("add {shapes}"), vec![a.clone(), b.clone()], |v| v[0] + v[1]));
+        cases.push(case(format!("mul {shapes}"), vec![a.clone(), b.clone()], |v| v[0] * v[1]));
+        cases.push(case(format!("div {shapes}"), vec![a, b], |v| v[0] / v[1]));
+    }
+    let x = randn(&[0, 3], 96);
+    cases.push(case("exp [0, 3]", vec![x.clone()], |v| v[0].exp()));
+    cases.push(case("sum_axis(0) [0, 3]", vec![x.clone()], |v| v[0].sum_axis(0, false)));
+    cases.push(case("sum_axis(1) [0, 3]", vec![x.clone()], |v| v[0].sum_axis(1, true)));
+    cases.push(case("softmax(1) [0, 3]", vec![x.clone()], |v| v[0].softmax(1)));
+    cases.push(case("transpose [0, 3]", vec![x.clone()], |v| v[0].transpose(0, 1)));
+    cases.push(case("matmul [0, 3] [3, 2]", vec![x, randn(&[3, 2], 97)], |v| v[0].matmul(v[1])));
+    cases.push(case("matmul [2, 0] [0, 3]", vec![randn(&[2, 0], 98), randn(&[0, 3], 99)], |v| v[0].matmul(v[1])));
 }
 
 /// The ops added with issue 9.

@@ -132,7 +132,8 @@ fn nan_of_either_sign_in_any_input_reaches_the_output_of_every_op() {
                 inputs[k].data_mut()[0] = nan;
                 let tape = Tape::new();
                 let y = (case.f)(&tape.vars(&inputs)).value();
-                if !y.data().iter().any(|v| v.is_nan()) {
+                // (An empty output has no element to show it.)
+                if y.numel() > 0 && !y.data().iter().any(|v| v.is_nan()) {
                     vanished.push(format!("{}: input {k}, {nan:?}", case.name));
                 }
             }
