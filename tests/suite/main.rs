@@ -5,6 +5,9 @@
 /// Helpers shared by the modules below.
 mod common;
 
+/// The op table: one row per op case, read by the suites that iterate over ops.
+mod op_table;
+
 /// The ops: gradchecks with their broadcasting cases, values against PyTorch, panics naming
 /// op and shapes, the recorded backward against the fast one.
 mod ops {

@@ -1,7 +1,9 @@
-//! Bytes kept alive for backward: the fused cross-entropy against its compositions.
+//! Bytes kept alive for backward: the fused cross-entropy against its compositions, and the
+//! accounting of every row of the op table (`tests/suite/op_table.rs`).
 //!
 //! Logits `[R, C] = [8, 50]`, one logits-sized buffer is `R * C * 8 = 3200` bytes.
 
+use crate::op_table::op_cases;
 use tapegrad::inspect::MemoryReport;
 use tapegrad::{Grads, Tape, Tensor, Var};
 
@@ -102,4 +104,38 @@ fn nodes_that_need_no_gradient_keep_nothing() {
     let m = tape.memory();
     assert_eq!(m.kept_bytes(), 0);
     assert_eq!(m.nodes.iter().filter(|n| n.needs_grad).count(), 0);
+}
+
+/// Every row of the op table on constants: no node needs a gradient, nothing is kept.
+#[test]
+fn every_op_on_constants_keeps_nothing() {
+    for case in op_cases() {
+        let tape = Tape::new();
+        let constants: Vec<Var<'_>> = case.inputs.iter().map(|t| tape.constant(t.clone())).collect();
+        let _ = (case.f)(&constants);
+        let m = tape.memory();
+        assert_eq!(m.kept_bytes(), 0, "{}", case.name);
+        assert!(m.nodes.iter().all(|n| !n.needs_grad), "{}", case.name);
+    }
+}
+
+/// Every row of the op table on variables: each node's value is counted at 8 bytes an element,
+/// and is read only by itself or by nodes recorded after it, which name it as an input.
+#[test]
+fn every_op_accounts_its_values_and_readers() {
+    for case in op_cases() {
+        let tape = Tape::new();
+        let _ = (case.f)(&tape.vars(&case.inputs));
+        let m = tape.memory();
+        for n in &m.nodes {
+            let elements: usize = n.shape.iter().product();
+            assert_eq!(n.value_bytes, 8 * elements, "{}: node {} ({})", case.name, n.id, n.op);
+            for &r in &n.value_read_by {
+                let reader = &m.nodes[r];
+                let reads = (r == n.id && reader.reads_output) || reader.reads_inputs.contains(&n.id);
+                assert!(r >= n.id && reads, "{}: node {} read by {r} ({})", case.name, n.id, reader.op);
+            }
+            assert!(n.reads_inputs.iter().all(|i| n.inputs.contains(i)), "{}: node {}", case.name, n.id);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! NaN of both signs, infinities and empty batches through the kernels: no panic in debug
 //! builds, and NaN propagated where PyTorch propagates it.
 
+use crate::op_table::op_cases;
 use tapegrad::{GradcheckError, Tape, Tensor, gradcheck};
 
 /// The NaN x86 makes for `inf - inf` and `0 / 0`: the sign bit is set.
@@ -117,4 +118,26 @@ fn messages_say_one_element_in_the_singular() {
     .unwrap_err();
     let msg = err.downcast_ref::<String>().unwrap();
     assert_eq!(msg, "reshape: cannot reshape shape [] (1 element) to [2] (2 elements)");
+}
+
+/// A NaN of either sign at the first element of any input reaches the output of every row of
+/// the op table, except where the row says why it may not (a pick, a mask, a narrowing).
+#[test]
+fn nan_of_either_sign_in_any_input_reaches_the_output_of_every_op() {
+    let mut vanished = Vec::new();
+    for case in op_cases().into_iter().filter(|c| c.nan_may_vanish.is_none()) {
+        for k in (0..case.inputs.len()).filter(|&k| case.inputs[k].numel() > 0) {
+            for nan in [f64::NAN, -f64::NAN, negative_nan()] {
+                let mut inputs = case.inputs.clone();
+                inputs[k].data_mut()[0] = nan;
+                let tape = Tape::new();
+                let y = (case.f)(&tape.vars(&inputs)).value();
+                // (An empty output has no element to show it.)
+                if y.numel() > 0 && !y.data().iter().any(|v| v.is_nan()) {
+                    vanished.push(format!("{}: input {k}, {nan:?}", case.name));
+                }
+            }
+        }
+    }
+    assert!(vanished.is_empty(), "a NaN vanished in {} cases:\n{}", vanished.len(), vanished.join("\n"));
 }
