@@ -162,8 +162,10 @@ impl Rule for RegressionLoss {
             Regression::Mse => d * (2.0 / self.reduced.divisor) * cx.upstream(),
             Regression::Huber(delta) => {
                 let dv = d.value();
-                let outside = dv.map(|e| if e.abs() <= delta { 0.0 } else { 1.0 });
-                let arms = cx.constant(dv.map(|e| if e.abs() <= delta { 0.0 } else { delta.copysign(e) }));
+                // A NaN `d` counts as inside (no comparison holds for it), so it stays NaN as
+                // the fast clamp leaves it.
+                let outside = dv.map(|e| if e.abs() > delta { 1.0 } else { 0.0 });
+                let arms = cx.constant(dv.map(|e| if e.abs() > delta { delta.copysign(e) } else { 0.0 }));
                 let slope = d.masked_fill(&outside, 0.0) + arms;
                 slope * self.reduced.graph_scale(cx.upstream(), &cx.input_shape(0))
             }

@@ -119,6 +119,10 @@ fn recorded_backward_equals_fast_backward_at_infinite_and_huge_inputs() {
         ("huber, infinite x - y", vec![t(&[inf, -inf, 0.5]), t(&[0.0; 3])],
          |v| v[0].huber_loss(v[1], 1.0, Reduction::Sum), 1.0,
          vec![vec![1.0, -1.0, 0.5], vec![-1.0, 1.0, -0.5]]),
+        // The same with x = [nan, 0.5]: a NaN x - y gives a NaN gradient, on both paths
+        ("huber, NaN x - y", vec![t(&[nan, 0.5]), t(&[0.0; 2])],
+         |v| v[0].huber_loss(v[1], 1.0, Reduction::Sum), 1.0,
+         vec![vec![nan, 0.5], vec![nan, -0.5]]),
         // torch.logsumexp(x, 0)
         ("logsumexp [inf, 0.5]", vec![t(&[inf, 0.5])], |v| v[0].logsumexp(0, false), 1.0, vec![vec![nan, 0.0]]),
         ("logsumexp [-1e20, -1e20]", vec![t(&[-1e20, -1e20])], |v| v[0].logsumexp(0, false), 1.0, vec![vec![1.0, 1.0]]),
