@@ -6,7 +6,7 @@
 //! every node and each op's own.
 //!
 //! The twenty slips of [`crate::slips`], written by hand for this one model, stay as an
-//! independent cross-check (`tests/derivation_verdict.rs` shows both name the same slip).
+//! independent cross-check (`tests/suite/derivation_verdict.rs` shows both name the same slip).
 //!
 //! ```
 //! use tapegrad::{SlipKind, Tape};
