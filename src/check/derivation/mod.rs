@@ -44,8 +44,8 @@ use crate::autograd::Var;
 use crate::tensor::Tensor;
 use judge::Tolerance;
 
-/// A learner's hand-derived gradients of one loss, to be checked against the tape's (see the
-/// [module docs](self)). Built with [`Derivation::new`], then [`Derivation::hand`] /
+/// A learner's hand-derived gradients of one loss, to be checked against the tape's: judged,
+/// located and explained (`docs/derivation.md`, section 8). Built with [`Derivation::new`], then [`Derivation::hand`] /
 /// [`Derivation::hand_at`] for each gradient derived, and [`Derivation::check`].
 pub struct Derivation<'t> {
     loss: Var<'t>,
@@ -129,8 +129,8 @@ impl<'t> Derivation<'t> {
     }
 
     /// Judges every hand gradient, locates where the derivation first went wrong, and
-    /// searches the single slips that reproduce every hand value given (see the
-    /// [module docs](self)).
+    /// searches the single slips that reproduce every hand value given (`docs/derivation.md`,
+    /// section 8).
     #[track_caller]
     pub fn check(self) -> DerivationReport {
         let grads = self.loss.backward();
