@@ -162,3 +162,23 @@ fn large_layers_give_the_gradients_of_matmul_bit_for_bit() {
         assert!(grads(true, linear) == grads(false, linear), "linear = {linear}: the gradients differ");
     }
 }
+
+#[test]
+fn products_overflowing_with_opposite_signs_stay_inf_under_fma() {
+    // Element [0, 0] is row `[-9.58e100, 2.47e200, -8.41e307]` times column `[-1.91e150,
+    // 8.87e300, 2.31]`: the second product is +inf, the third rounds to -inf only when formed
+    // alone. PyTorch 2.15 sums the rounded products (`[[nan, 6.3916e307], [-1.44581e301,
+    // 1.7946e103]]`); the GEMM accumulates with fused multiply-add, which adds the third
+    // product exactly to +inf (docs/reliability.md, a deliberate difference).
+    let a = Tensor::new(vec![-9.58e100, 2.47e200, -8.41e307, 1.37, -1.63, 9.5e103], &[2, 3]).unwrap();
+    let b = Tensor::new(vec![-1.91e150, 6.58e103, 8.87e300, 3.0, 2.31, -0.76], &[3, 2]).unwrap();
+    let y = a.matmul(&b).data()[0];
+    // The kernel is chosen at run time: only a CPU without FMA (x86-64 before Haswell) sums
+    // rounded products, as PyTorch does.
+    #[cfg(target_arch = "x86_64")]
+    if !std::arch::is_x86_feature_detected!("fma") {
+        assert!(y.is_nan(), "{y}");
+        return;
+    }
+    assert_eq!(y, f64::INFINITY);
+}

@@ -167,3 +167,15 @@ fn min_axis_gradient_goes_to_the_first_min_or_nan_as_pytorch() {
     });
     assert_eq!(msg, "min_axis: axis 1 of shape [2, 0] is empty");
 }
+
+#[test]
+fn var_of_lanes_far_from_zero_is_exact_not_pytorchs_welford() {
+    // One lane near -1e9. The exact variance (rationals) is 1.8457332763036096; PyTorch
+    // 2.15's per-lane var, `x.var(1)` of this as a [1, 3, 3] tensor, uses Welford's running
+    // update and gives 1.8457333909432094. Two passes keep the digits (docs/reliability.md).
+    let lane = [-999999998.83, -1000000001.25, -1000000001.11];
+    let x = Tensor::new(lane.iter().flat_map(|&v| [v; 3]).collect(), &[1, 3, 3]).unwrap();
+    for v in x.var_axis(1, 1, false).data() {
+        approx::assert_relative_eq!(*v, 1.8457332763036096, max_relative = 1e-14);
+    }
+}
