@@ -52,9 +52,9 @@ impl Activation {
             Activation::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y, |_, y| Some(1.0 - y * y)),
             // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
             // through forward and backward lets the gradient through, as PyTorch's
-            // `threshold_backward`.
+            // `threshold_backward`. Only `x < 0` becomes +0: `relu(-0.0)` is -0.0, as PyTorch.
             Activation::Relu => {
-                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
+                job.run(|x| if x < 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
             }
             // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
             Activation::Sigmoid => {

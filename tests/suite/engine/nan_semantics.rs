@@ -28,6 +28,17 @@ fn relu_propagates_nan() {
     assert_eq!((y, g), (0.0, 0.0));
 }
 
+/// `relu(-0.0)` is -0.0, as PyTorch's `torch.relu(torch.tensor(-0.0))` (only `x < 0` becomes
+/// +0.0); the sign shows in a later `c / x` (-inf, not inf: program 1-1349).
+#[test]
+fn relu_keeps_the_sign_of_a_negative_zero() {
+    let (y, _) = grad_of(-0.0, |x| x.relu());
+    assert_eq!(y.to_bits(), (-0.0f64).to_bits(), "{y}");
+    let (y, _) = grad_of(-0.0, |x| 1.46 / x.relu());
+    assert_eq!(y, f64::NEG_INFINITY);
+    assert_eq!(grad_of(-2.0, |x| x.relu()).0.to_bits(), 0.0f64.to_bits());
+}
+
 #[test]
 fn anomaly_mode_sees_a_nan_that_reaches_relu() {
     // Anomaly mode does not check leaves (they are your data); before relu propagated NaN it
