@@ -188,6 +188,27 @@ fn weighted_mean_of_zero_weight_targets_with_smoothing_is_nan() {
     }
 }
 
+/// Huber's second derivative is PyTorch's double backward, `[|d| < delta]`: 0 at the kink
+/// `|d| = delta` and where `d` is NaN (`inf - inf`), 1 only strictly inside.
+/// `torch.autograd.functional.hvp(lambda x: F.huber_loss(x, y, delta=1.0, reduction='sum'),
+/// x, v)` at `x = [0.5, 1, -1, 3, inf]`, `y = [0, 0, 0, 0, inf]`, `v = [2, 3, 5, 7, 11]` is
+/// `[2, 0, 0, 0, 0]` (program 1-3435).
+#[test]
+fn huber_second_derivative_is_zero_at_the_kink_and_at_nan_as_pytorch() {
+    let y = t(&[0.0, 0.0, 0.0, 0.0, f64::INFINITY], &[5]);
+    let x = t(&[0.5, 1.0, -1.0, 3.0, f64::INFINITY], &[5]);
+    let v = t(&[2.0, 3.0, 5.0, 7.0, 11.0], &[5]);
+    let hv = tapegrad::hvp(
+        |x| {
+            let y = x.tape().constant(y.clone());
+            x.huber_loss(y, 1.0, Reduction::Sum)
+        },
+        &x,
+        &v,
+    );
+    assert_eq!(hv.data(), &[2.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
 /// Edge case: label smoothing spreads `eps / C` over all C classes (the target gets
 /// `1 - eps + eps / C`), and ignored rows contribute nothing to the smoothing term (PyTorch bug
 /// #73205, since fixed, counted them).
