@@ -150,7 +150,8 @@ impl Arithmetic for MulOp {
 
 /// `a / b`: `(1/b, -a/b^2)` (quotient rule), the second formed as `-(a/b)/b` (PyTorch's
 /// form): `b * b` alone overflows or underflows where the quotient does not (at
-/// `a = b = 1e-200` it is `-1e200`, not `-inf`; at `a = b = 1e200`, `-1e-200`, not `-0`).
+/// `a = b = 1e-200` it is `-1e200`, not `-inf`; at `a = b = 1e200`, `-1e-200`, not `-0`); the
+/// first is applied as `g / b` (see `grad_a`).
 impl Arithmetic for DivOp {
     fn apply(a: f64, b: f64) -> f64 {
         a / b
