@@ -76,6 +76,11 @@ trait Arithmetic {
     fn times(g: f64, partial: f64) -> f64 {
         g * partial
     }
+    /// `g * dy/da`; an op overrides it where PyTorch forms it another way (`g / b` for `/`).
+    #[inline(always)]
+    fn grad_a(g: f64, a: f64, b: f64) -> f64 {
+        Self::times(g, Self::partials(a, b).0)
+    }
     /// `g * dy/da` as recorded ops (the differentiable form of the first partial).
     fn chain_a<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t>;
     /// `g * dy/db` as recorded ops.
@@ -145,7 +150,8 @@ impl Arithmetic for MulOp {
 
 /// `a / b`: `(1/b, -a/b^2)` (quotient rule), the second formed as `-(a/b)/b` (PyTorch's
 /// form): `b * b` alone overflows or underflows where the quotient does not (at
-/// `a = b = 1e-200` it is `-1e200`, not `-inf`; at `a = b = 1e200`, `-1e-200`, not `-0`).
+/// `a = b = 1e-200` it is `-1e200`, not `-inf`; at `a = b = 1e200`, `-1e-200`, not `-0`); the
+/// first is applied as `g / b` (see `grad_a`).
 impl Arithmetic for DivOp {
     fn apply(a: f64, b: f64) -> f64 {
         a / b
@@ -153,8 +159,14 @@ impl Arithmetic for DivOp {
     fn partials(a: f64, b: f64) -> (f64, f64) {
         (1.0 / b, -(a / b) / b)
     }
+    /// `g / b` (PyTorch's `grad / other`): at a subnormal `b`, `1 / b` alone is inf, and
+    /// `g * inf` is inf (or NaN at g = 0) where `g / b` is finite.
+    #[inline(always)]
+    fn grad_a(g: f64, _: f64, b: f64) -> f64 {
+        g / b
+    }
     fn chain_a<'t>(g: Var<'t>, _: Var<'t>, b: Var<'t>) -> Var<'t> {
-        g * (1.0 / b)
+        g / b
     }
     fn chain_b<'t>(g: Var<'t>, a: Var<'t>, b: Var<'t>) -> Var<'t> {
         g * (-(a / b) / b)
@@ -482,13 +494,13 @@ impl BinaryJob for ChainRule<'_> {
                 let mut db = self.want_b.then(|| buffer::zeroed(bv.len()));
                 match (da.as_mut(), db.as_mut()) {
                     (Some(da), Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
-                        let (pa, pb) = F::partials(av[ia], bv[ib]);
-                        da[ia] += F::times(gv[i], pa);
+                        let pb = F::partials(av[ia], bv[ib]).1;
+                        da[ia] += F::grad_a(gv[i], av[ia], bv[ib]);
                         db[ib] += F::times(gv[i], pb);
                     }),
-                    (Some(da), None) => for_each_binary(sa, sb, sg, |i, ia, ib| {
-                        da[ia] += F::times(gv[i], F::partials(av[ia], bv[ib]).0)
-                    }),
+                    (Some(da), None) => {
+                        for_each_binary(sa, sb, sg, |i, ia, ib| da[ia] += F::grad_a(gv[i], av[ia], bv[ib]))
+                    }
                     (None, Some(db)) => for_each_binary(sa, sb, sg, |i, ia, ib| {
                         db[ib] += F::times(gv[i], F::partials(av[ia], bv[ib]).1)
                     }),
@@ -541,13 +553,11 @@ fn row_grads<F: Arithmetic, const ASSIGN_A: bool, const ASSIGN_B: bool>(
     let ab = a.iter().zip(b).zip(g);
     match (da, db) {
         (Some(da), Some(db)) => ab.zip(da.iter_mut().zip(db.iter_mut())).for_each(|(((&x, &y), &gi), (ga, gb))| {
-            let (pa, pb) = F::partials(x, y);
-            put::<ASSIGN_A>(ga, F::times(gi, pa));
+            let pb = F::partials(x, y).1;
+            put::<ASSIGN_A>(ga, F::grad_a(gi, x, y));
             put::<ASSIGN_B>(gb, F::times(gi, pb));
         }),
-        (Some(da), None) => {
-            ab.zip(da).for_each(|(((&x, &y), &gi), ga)| put::<ASSIGN_A>(ga, F::times(gi, F::partials(x, y).0)))
-        }
+        (Some(da), None) => ab.zip(da).for_each(|(((&x, &y), &gi), ga)| put::<ASSIGN_A>(ga, F::grad_a(gi, x, y))),
         (None, Some(db)) => {
             ab.zip(db).for_each(|(((&x, &y), &gi), gb)| put::<ASSIGN_B>(gb, F::times(gi, F::partials(x, y).1)))
         }
@@ -669,7 +679,7 @@ mod tests {
                 let (x, z) = (a.data()[ia], b.data()[ib]);
                 // The same expressions as `DivOp`, so the sums must agree to the bit.
                 expected_y[i] = x / z;
-                da[ia] += g.data()[i] * (1.0 / z);
+                da[ia] += g.data()[i] / z;
                 db[ib] += g.data()[i] * (-(x / z) / z);
             });
             assert_eq!(y.value().data(), expected_y.as_slice(), "{sa:?} / {sb:?}");

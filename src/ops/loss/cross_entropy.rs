@@ -120,9 +120,13 @@ impl<'t> Var<'t> {
                 let (mut logsumexp, mut losses) = (vec![RowLse::default(); rows], vec![0.0; rows]);
                 kernel::forward_hard(v.data(), targets, ignore, smoothing, &mut logsumexp, &mut losses);
                 // PyTorch's divisor of the mean: the targets' weights over the rows kept.
-                let kept = targets.iter().filter(|&&t| Some(t) != ignore);
+                let mut kept = targets.iter().filter(|&&t| Some(t) != ignore).peekable();
                 let divisor = match weight {
                     None => kept.count() as f64,
+                    // Rows kept whose weights are all 0: PyTorch's mean adds its nll part,
+                    // `0 / 0 = NaN`, to the smoothing part (finite over 0), so the value and
+                    // the kept rows' gradients are NaN, not inf; a NaN divisor gives both.
+                    Some(w) if kept.peek().is_some() && kept.clone().all(|&t| w[t] == 0.0) => f64::NAN,
                     Some(w) => kept.map(|&t| w[t]).sum(),
                 };
                 let reduced = Reduced::new(opts.reduction, divisor);

@@ -150,11 +150,10 @@ impl Rule for RegressionLoss {
     }
 
     /// The same, recorded with `d = x - y`: MSE's `(2 / D) d g`, in the fast form's order; for
-    /// Huber `f'(d) = d m + delta sign(d) (1 - m)` with the constant mask `m = [|d| <= delta]`,
+    /// Huber `f'(d) = d m + delta sign(d) (1 - m)` with the constant mask `m = [|d| < delta]`,
     /// `d m` written as `d` filled with 0 off the mask (so that an infinite `d` gives
-    /// `+-delta`, not `inf * 0`), so the second derivative is `m` (0 on the linear arms; the
-    /// kink at `|d| = delta` is not differentiable, and the recorded form takes the quadratic
-    /// side there, as the clamp).
+    /// `+-delta`, not `inf * 0`), so the second derivative is `m` (0 on the linear arms; at
+    /// the kink `|d| = delta` and at a NaN `d` it is 0 too, as PyTorch's `[|d| < delta]`).
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         let (x, y) = (cx.input(0), cx.input(1));
         let d = x - y;
@@ -162,10 +161,11 @@ impl Rule for RegressionLoss {
             Regression::Mse => d * (2.0 / self.reduced.divisor) * cx.upstream(),
             Regression::Huber(delta) => {
                 let dv = d.value();
-                // A NaN `d` counts as inside (no comparison holds for it), so it stays NaN as
-                // the fast clamp leaves it.
-                let outside = dv.map(|e| if e.abs() > delta { 1.0 } else { 0.0 });
-                let arms = cx.constant(dv.map(|e| if e.abs() > delta { delta.copysign(e) } else { 0.0 }));
+                // PyTorch's double backward is `[|d| < delta]`: off it (at the kink and at a
+                // NaN `d` too) the slope is the constant `clamp(d, -delta, delta)`, so NaN
+                // stays NaN as the fast clamp leaves it and the second derivative is 0.
+                let outside = dv.map(|e| if e.abs() < delta { 0.0 } else { 1.0 });
+                let arms = cx.constant(dv.map(|e| if e.abs() < delta { 0.0 } else { e.clamp(-delta, delta) }));
                 let slope = d.masked_fill(&outside, 0.0) + arms;
                 slope * self.reduced.graph_scale(cx.upstream(), &cx.input_shape(0))
             }

@@ -52,9 +52,9 @@ impl Activation {
             Activation::Tanh => job.run(f64::tanh, Output, |_, y| 1.0 - y * y, |_, y| Some(1.0 - y * y)),
             // 1 where x > 0, else 0 (0 at the kink). `x <= 0` is false for NaN, so NaN passes
             // through forward and backward lets the gradient through, as PyTorch's
-            // `threshold_backward`.
+            // `threshold_backward`. Only `x < 0` becomes +0: `relu(-0.0)` is -0.0, as PyTorch.
             Activation::Relu => {
-                job.run(|x| if x <= 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
+                job.run(|x| if x < 0.0 { 0.0 } else { x }, Input, |x, _| if x <= 0.0 { 0.0 } else { 1.0 }, constant)
             }
             // sigmoid x = 1/(1 + e^-x): e^-x / (1 + e^-x)^2 = y (1 - y)
             Activation::Sigmoid => {
@@ -128,15 +128,30 @@ impl Activation {
             ),
             // elu x = alpha (e^x - 1) where x <= 0, else x: derivative alpha e^x where x <= 0
             // (so alpha at the kink, as PyTorch), else 1. Differentiable form from the output:
-            // alpha e^x = y + alpha where x <= 0 (no e^x to overflow for large x), filled with the
-            // constant 1 elsewhere (and for NaN, as the fast form's `x <= 0` test).
+            // alpha e^x = y + alpha where x < 0 (no e^x to overflow for large x), and the
+            // constant alpha at the kink, 1 elsewhere (and for NaN, as the fast form's `x <= 0`
+            // test): PyTorch's double backward masks with `x < 0`, so the second derivative at
+            // the kink is 0 though the first is alpha.
             Activation::Elu(alpha) => job.run(
                 move |x| if x <= 0.0 { alpha * x.exp_m1() } else { x },
                 Input,
                 move |x, _| if x <= 0.0 { alpha * x.exp() } else { 1.0 },
                 move |x, y| {
-                    let above = x.value_ref().map(|xi| if xi <= 0.0 { 0.0 } else { 1.0 });
-                    Some((y + alpha).masked_fill(&above, 1.0))
+                    let (not_below, rest) = {
+                        let xv = x.value_ref();
+                        let not_below = xv.map(|xi| if xi < 0.0 { 0.0 } else { 1.0 });
+                        let rest = xv.map(|xi| {
+                            if xi < 0.0 {
+                                0.0
+                            } else if xi == 0.0 {
+                                alpha
+                            } else {
+                                1.0
+                            }
+                        });
+                        (not_below, rest)
+                    };
+                    Some((y + alpha).masked_fill(&not_below, 0.0) + x.tape().constant(rest))
                 },
             ),
         }

@@ -185,6 +185,9 @@ enum Chain {
     /// `log`: `g / x`, not `g * (1 / x)`, which overflows at a subnormal `x` where the
     /// quotient is finite (PyTorch divides too).
     DivideByInput,
+    /// `x / c`: `g / c`, not `g * (1 / c)`, which overflows at a subnormal `c` (PyTorch
+    /// divides too).
+    DivideBy(f64),
 }
 
 impl Unary {
@@ -193,6 +196,7 @@ impl Unary {
             Unary::Activation(Activation::Relu) | Unary::Math(Math::Clamp { .. }) => Chain::Select,
             Unary::Powf(0.0) => Chain::Select,
             Unary::Math(Math::Log) => Chain::DivideByInput,
+            Unary::DivScalar(c) => Chain::DivideBy(c),
             _ => Chain::Multiply,
         }
     }
@@ -228,14 +232,18 @@ impl UnaryJob for ChainRule<'_, '_> {
                     parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| select(g, derivative(x, 0.0)))
                 }
                 Chain::DivideByInput => parallel::map2(&mut dx, g.data(), cx.input(0).data(), |g, x| g / x),
+                Chain::DivideBy(_) => unreachable!("division by a constant reads nothing"),
             },
             DerivativeOf::Output => {
                 parallel::map2(&mut dx, g.data(), cx.output().data(), |g, y| g * derivative(0.0, y))
             }
-            DerivativeOf::Nothing => {
-                let c = derivative(0.0, 0.0);
-                parallel::map(&mut dx, g.data(), |g| g * c);
-            }
+            DerivativeOf::Nothing => match chain {
+                Chain::DivideBy(c) => parallel::map(&mut dx, g.data(), |g| g / c),
+                _ => {
+                    let c = derivative(0.0, 0.0);
+                    parallel::map(&mut dx, g.data(), |g| g * c);
+                }
+            },
         }
         Tensor::from_parts(dx, g.shape())
     }
@@ -258,8 +266,10 @@ impl<'t> UnaryJob for GraphChainRule<'_, '_, 't> {
     ) -> Var<'t> {
         let (cx, chain) = (self.0, self.1);
         let (g, x, y) = (cx.upstream(), cx.input(0), cx.output());
-        if chain == Chain::DivideByInput {
-            return g / x;
+        match chain {
+            Chain::DivideByInput => return g / x,
+            Chain::DivideBy(c) => return g / c,
+            _ => {}
         }
         if let Some(d) = graph(x, y) {
             return g * d;

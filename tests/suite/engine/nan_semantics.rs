@@ -28,6 +28,31 @@ fn relu_propagates_nan() {
     assert_eq!((y, g), (0.0, 0.0));
 }
 
+/// `relu(-0.0)` is -0.0, as PyTorch's `torch.relu(torch.tensor(-0.0))` (only `x < 0` becomes
+/// +0.0); the sign shows in a later `c / x` (-inf, not inf: program 1-1349).
+#[test]
+fn relu_keeps_the_sign_of_a_negative_zero() {
+    let (y, _) = grad_of(-0.0, |x| x.relu());
+    assert_eq!(y.to_bits(), (-0.0f64).to_bits(), "{y}");
+    let (y, _) = grad_of(-0.0, |x| 1.46 / x.relu());
+    assert_eq!(y, f64::NEG_INFINITY);
+    assert_eq!(grad_of(-2.0, |x| x.relu()).0.to_bits(), 0.0f64.to_bits());
+}
+
+/// elu's derivative at the kink is alpha (PyTorch's `x <= 0`), but its second derivative there
+/// is 0: PyTorch's double backward masks with `x < 0`. `hvp(lambda x: F.elu(x, alpha=2.0).sum(),
+/// x, v)` at `x = [1, -0, 0, -1]`, `v = [-2.95, 2.89, 1.5, 1.5]` is `[-0, 0, 0,
+/// 1.103638323514327]` (program 1-1582).
+#[test]
+fn elu_second_derivative_at_the_kink_is_zero_as_pytorch() {
+    let x = Tensor::new(vec![1.0, -0.0, 0.0, -1.0], &[4]).unwrap();
+    let v = Tensor::new(vec![-2.95, 2.89, 1.5, 1.5], &[4]).unwrap();
+    let hv = tapegrad::hvp(|x| x.elu(2.0).sum(), &x, &v);
+    assert_eq!(hv.data(), &[0.0, 0.0, 0.0, 1.103638323514327]);
+    assert_eq!(grad_of(0.0, |x| x.elu(2.0)).1, 2.0);
+    assert_eq!(grad_of(-0.0, |x| x.elu(2.0)).1, 2.0);
+}
+
 #[test]
 fn anomaly_mode_sees_a_nan_that_reaches_relu() {
     // Anomaly mode does not check leaves (they are your data); before relu propagated NaN it

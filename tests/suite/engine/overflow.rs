@@ -182,6 +182,32 @@ fn division_gradient_does_not_square_the_divisor() {
     }
 }
 
+/// Division's gradient to the numerator is `g / b` (PyTorch's `grad / other`), not
+/// `g * (1 / b)`: at the subnormal b = -3.2e-310, `1 / b` alone is -inf, so a zero upstream
+/// gradient (a softmax over one element) gave NaN where PyTorch gives -0, and g = 2e-11 gave
+/// -inf where PyTorch gives -6.25e298 (program 1-306 of the differential test).
+#[test]
+fn division_gradient_to_the_numerator_divides_by_b() {
+    let b = -3.2e-310;
+    for (g, expected) in [(0.0, -0.0), (2e-11, -6.250000000000038e+298)] {
+        for grads in both_gradients(&[Tensor::scalar(1.0), Tensor::scalar(b)], move |x| x[0] / x[1] * g) {
+            assert_eq!(grads[0][0].to_bits(), f64::to_bits(expected), "g = {g:e}: {:e}", grads[0][0]);
+        }
+    }
+}
+
+/// Division by a constant's gradient is `g / c` (PyTorch's `grad / other`), not `g * (1 / c)`:
+/// at the subnormal c = 4e-320, `1 / c` alone is inf, so g = 2e-310 gave inf where PyTorch
+/// gives 5.000055664706275e9, and g = 0 gave NaN where PyTorch gives 0 (program 1-2614).
+#[test]
+fn division_by_a_constant_gradient_divides_by_it() {
+    for (g, expected) in [(0.0, 0.0), (2e-310, 5000055664.706275)] {
+        for grads in both_gradients(&[Tensor::scalar(1.0)], move |x| x[0] / 4e-320 * g) {
+            assert_eq!(grads[0][0].to_bits(), f64::to_bits(expected), "g = {g:e}: {:e}", grads[0][0]);
+        }
+    }
+}
+
 /// `log`'s backward is `g / x`, not `g * (1 / x)`: at the subnormal x = 1e-310 with g = 2e-11
 /// PyTorch gives 2.000000000000006e+299, where `1 / x` alone is inf.
 #[test]

@@ -168,6 +168,47 @@ fn all_targets_ignored_gives_nan_mean_and_zero_gradient() {
     }
 }
 
+/// Edge case: a weighted mean whose kept targets all weigh 0, with smoothing. PyTorch adds
+/// `(1 - eps)` times the nll part, `0 / 0 = NaN`, to the smoothing part (finite over 0, inf), so
+/// `F.cross_entropy(x, [1, 0, 0], weight=[0, 0.5], ignore_index=1, label_smoothing=0.5)` at
+/// `x = [[2.55, -1.64], [0.21, -2.16], [1.25, 0.45]]` is NaN with `x.grad`
+/// `[[0, 0], [nan, nan], [nan, nan]]` (the ignored row 0), not inf (program 1-321).
+#[test]
+fn weighted_mean_of_zero_weight_targets_with_smoothing_is_nan() {
+    let opts = CrossEntropy::new().weight(t(&[0.0, 0.5], &[2])).ignore_index(1).label_smoothing(0.5);
+    let tape = Tape::new();
+    let x = tape.var(t(&[2.55, -1.64, 0.21, -2.16, 1.25, 0.45], &[3, 2]));
+    let loss = x.cross_entropy_with(&[1, 0, 0], &opts);
+    assert!(loss.item().is_nan(), "{}", loss.item());
+    let fast = loss.backward().wrt(x).unwrap().data().to_vec();
+    let recorded = loss.backward_graph().wrt(x).unwrap().value().data().to_vec();
+    for grad in [fast, recorded] {
+        assert_eq!(&grad[..2], &[0.0, 0.0]);
+        assert!(grad[2..].iter().all(|g| g.is_nan()), "{grad:?}");
+    }
+}
+
+/// Huber's second derivative is PyTorch's double backward, `[|d| < delta]`: 0 at the kink
+/// `|d| = delta` and where `d` is NaN (`inf - inf`), 1 only strictly inside.
+/// `torch.autograd.functional.hvp(lambda x: F.huber_loss(x, y, delta=1.0, reduction='sum'),
+/// x, v)` at `x = [0.5, 1, -1, 3, inf]`, `y = [0, 0, 0, 0, inf]`, `v = [2, 3, 5, 7, 11]` is
+/// `[2, 0, 0, 0, 0]` (program 1-3435).
+#[test]
+fn huber_second_derivative_is_zero_at_the_kink_and_at_nan_as_pytorch() {
+    let y = t(&[0.0, 0.0, 0.0, 0.0, f64::INFINITY], &[5]);
+    let x = t(&[0.5, 1.0, -1.0, 3.0, f64::INFINITY], &[5]);
+    let v = t(&[2.0, 3.0, 5.0, 7.0, 11.0], &[5]);
+    let hv = tapegrad::hvp(
+        |x| {
+            let y = x.tape().constant(y.clone());
+            x.huber_loss(y, 1.0, Reduction::Sum)
+        },
+        &x,
+        &v,
+    );
+    assert_eq!(hv.data(), &[2.0, 0.0, 0.0, 0.0, 0.0]);
+}
+
 /// Edge case: label smoothing spreads `eps / C` over all C classes (the target gets
 /// `1 - eps + eps / C`), and ignored rows contribute nothing to the smoothing term (PyTorch bug
 /// #73205, since fixed, counted them).
