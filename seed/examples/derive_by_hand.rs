@@ -13,18 +13,6 @@ use tapegrad::{Derivation, Tape, Tensor, Var};
 use tapegrad_seed::chapter::{TARGETS, TOKENS};
 use tapegrad_seed::model::{LN_EPS, SeedParams};
 
-/// `a b` (2-D), plain tensors.
-fn mm(a: &Tensor, b: &Tensor) -> Tensor {
-    let tape = Tape::no_grad();
-    tape.constant(a.clone()).matmul(tape.constant(b.clone())).value()
-}
-
-/// `a^T` (2-D).
-fn t(a: &Tensor) -> Tensor {
-    let tape = Tape::no_grad();
-    tape.constant(a.clone()).transpose(0, 1).value()
-}
-
 /// `f(a_i, b_i)` elementwise.
 fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Tensor {
     Tensor::new(a.data().iter().zip(b.data()).map(|(&x, &y)| f(x, y)).collect(), a.shape()).expect("one shape")
@@ -70,7 +58,7 @@ fn main() {
 
     // The forward values the student reads (computed again from the model's own values).
     let (logits, ln, res, mh, concat) = (v(acts.logits), v(acts.ln), v(acts.res), v(acts.mh), v(acts.concat));
-    let product = mm(&mh, &t(&v(w1)));
+    let product = mh.matmul(&v(w1).t());
     let hid = Tensor::from_fn(product.shape(), |ix| product.get(ix) + v(b1).get(&[ix[1]]));
     let act = hid.map(|x| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()));
 
@@ -82,8 +70,8 @@ fn main() {
         None => 0.0,
     });
     // 2. logits = ln W_lm^T.
-    let dw_lm = mm(&t(&dlogits), &ln);
-    let dln = mm(&dlogits, &v(w_lm));
+    let dw_lm = dlogits.t().matmul(&ln);
+    let dln = dlogits.matmul(&v(w_lm));
     // 3. ln = gamma xhat + beta, xhat = (res - mu) r, r = 1/sqrt(var + eps).
     let mu = row_mean(&res, &res, |x, _| x);
     let centred = zip(&res, &mu, |x, m| x - m);
@@ -100,16 +88,16 @@ fn main() {
     // 4. res = mh + ffn, ffn = gelu(hid) W2^T + b2, hid = mh W1^T + b1.
     let dffn = dres.clone();
     let db2 = sum_rows(&dffn);
-    let dw2 = mm(&t(&dffn), &act);
-    let dact = mm(&dffn, &v(w2));
+    let dw2 = dffn.t().matmul(&act);
+    let dact = dffn.matmul(&v(w2));
     let dhid = zip(&dact, &hid, |g, x| g * gelu_derivative(x));
     let db1 = sum_rows(&dhid);
-    let dw1 = mm(&t(&dhid), &mh);
-    let dmh = zip(&dres, &mm(&dhid, &v(w1)), |a, b| a + b);
+    let dw1 = dhid.t().matmul(&mh);
+    let dmh = zip(&dres, &dhid.matmul(&v(w1)), |a, b| a + b);
     // 5. mh = concat W_O^T: dW_O = dmh^T concat, and dconcat = dmh W_O ... which the series
     // wrote as dmh W_O^T.
-    let dw_o = mm(&t(&dmh), &concat);
-    let dconcat = mm(&dmh, &t(&v(w_o)));
+    let dw_o = dmh.t().matmul(&concat);
+    let dconcat = dmh.matmul(&v(w_o).t());
 
     let steps = vec![
         Step {

@@ -5,18 +5,6 @@
 use crate::common::{panic_message, randn, uniform};
 use tapegrad::{Derivation, DerivationReport, SlipKind, Tape, Tensor, Var};
 
-/// `a b` on plain tensors (2-D).
-fn product(a: &Tensor, b: &Tensor) -> Tensor {
-    let tape = Tape::no_grad();
-    tape.constant(a.clone()).matmul(tape.constant(b.clone())).value()
-}
-
-/// `a^T` (2-D).
-fn t(a: &Tensor) -> Tensor {
-    let tape = Tape::no_grad();
-    tape.constant(a.clone()).transpose(0, 1).value()
-}
-
 /// `f(a_i, b_i)` elementwise.
 fn zip(a: &Tensor, b: &Tensor, f: impl Fn(f64, f64) -> f64) -> Tensor {
     Tensor::new(a.data().iter().zip(b.data()).map(|(&x, &y)| f(x, y)).collect(), a.shape()).unwrap()
@@ -48,7 +36,7 @@ fn matmul_factor_left_untransposed() {
     let loss = h.tanh().sum();
     let dh = grad(loss, h);
     // dx = dh W^T, derived as dh W.
-    let report = Derivation::new(loss).name("W", w).hand("h", h, &dh).hand("x", x, &product(&dh, &w.value())).check();
+    let report = Derivation::new(loss).name("W", w).hand("h", h, &dh).hand("x", x, &dh.matmul(&w.value())).check();
     assert_eq!(report.wrong(), ["x"]);
     assert_first(&report, x, "matmul", SlipKind::Transpose);
     assert_eq!(
@@ -67,7 +55,7 @@ fn linear_weight_left_untransposed() {
     let loss = y.sigmoid().sum();
     let dy = grad(loss, y);
     // y = x W^T + b: dx = dy W, derived as dy W^T.
-    let report = Derivation::new(loss).hand("y", y, &dy).hand("x", x, &product(&dy, &t(&w.value()))).check();
+    let report = Derivation::new(loss).hand("y", y, &dy).hand("x", x, &dy.matmul(&w.value().t())).check();
     assert_first(&report, x, "linear", SlipKind::Transpose);
 }
 
@@ -112,7 +100,7 @@ fn cross_entropy_without_the_onehot() {
     let (x, w, logits, loss) = classifier(&tape);
     // dlogits = (P - onehot) / 4, derived as P / 4; dW = x^T dlogits inherits it.
     let p = logits.softmax(1).value().map(|p| p / 4.0);
-    let dw = product(&t(&x.value()), &p);
+    let dw = x.value().t().matmul(&p);
     let report = Derivation::new(loss).hand("logits", logits, &p).hand("W", w, &dw).check();
     assert_eq!(report.wrong(), ["logits", "W"]);
     assert_first(&report, logits, "cross_entropy", SlipKind::DroppedTerm);
@@ -123,7 +111,7 @@ fn cross_entropy_mean_forgotten() {
     let tape = Tape::new();
     let (x, w, logits, loss) = classifier(&tape);
     let dlogits = grad(loss, logits).map(|d| d * 4.0);
-    let dw = product(&t(&x.value()), &dlogits);
+    let dw = x.value().t().matmul(&dlogits);
     let report = Derivation::new(loss).hand("logits", logits, &dlogits).hand("W", w, &dw).check();
     assert_first(&report, logits, "cross_entropy", SlipKind::Scale(4.0));
     assert!(first(&report).to_string().contains("the mean's 1/4 forgotten"), "{}", first(&report));
@@ -250,7 +238,7 @@ fn a_path_left_out() {
     let loss = r.sigmoid().sum();
     let dr = grad(loss, r);
     // dh = dr + dr W^T, derived without the residual: dr W^T.
-    let dh = product(&dr, &t(&w.value()));
+    let dh = dr.matmul(&w.value().t());
     let report = Derivation::new(loss).hand("r", r, &dr).hand("h", h, &dh).check();
     assert_first(&report, h, "add", SlipKind::MissingPath);
 }
@@ -318,7 +306,7 @@ fn the_report_is_a_table_then_the_location_then_sentences() {
     let h = x.matmul(w);
     let loss = h.tanh().sum();
     let dh = grad(loss, h);
-    let report = Derivation::new(loss).name("W", w).hand("h", h, &dh).hand("x", x, &product(&dh, &w.value())).check();
+    let report = Derivation::new(loss).name("W", w).hand("h", h, &dh).hand("x", x, &dh.matmul(&w.value())).check();
     let text = report.to_string();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("hand gradient") && lines[0].contains("max |hand - true|"), "{text}");
