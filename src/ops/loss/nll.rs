@@ -17,7 +17,8 @@ impl<'t> Var<'t> {
             let (rows, classes) = rows_and_classes("nll_loss", v.shape(), &targets, None);
             let targets = targets.data();
             let picked: f64 = targets.iter().enumerate().map(|(r, &t)| v.data()[r * classes + t]).sum();
-            Tensor::scalar(-picked / rows as f64)
+            // `0 - picked`, as PyTorch sums `0 - x` from +0: picked zeros give +0.0, not -0.0.
+            Tensor::scalar((0.0 - picked) / rows as f64)
         };
         self.tape.record(NllLoss { targets: targets.into_owned().into_data() }, &[self], y)
     }

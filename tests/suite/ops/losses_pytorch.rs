@@ -249,6 +249,20 @@ fn minus_infinity_logit_off_target_is_finite() {
     }
 }
 
+/// Edge case: PyTorch's `nll_loss` sums `0 - x[r, t_r]` from +0, so picked zeros of either sign
+/// give +0.0, never -0.0: `F.nll_loss(torch.tensor([[0., 1.], [-0., 2.]]), torch.tensor([0, 0]))`
+/// is `0.0`, and `2 / loss` is `inf` (program 1-1304 of `tests/pytorch_diff/`).
+#[test]
+fn nll_loss_of_picked_zeros_is_plus_zero() {
+    for picked in [[0.0, 0.0], [-0.0, -0.0], [0.0, -0.0]] {
+        let tape = Tape::new();
+        let x = tape.var(t(&[picked[0], 1.0, picked[1], 2.0], &[2, 2]));
+        let loss = x.nll_loss(&[0, 0]);
+        assert!(loss.item() == 0.0 && loss.item().is_sign_positive(), "{picked:?}: {:e}", loss.item());
+        assert_eq!((2.0 / loss).item(), f64::INFINITY, "{picked:?}");
+    }
+}
+
 /// The option checks: each panic names the op and the shapes.
 #[test]
 fn bad_options_panic_naming_op_and_shapes() {
