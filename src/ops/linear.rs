@@ -236,9 +236,13 @@ impl Rule for Affine {
         });
     }
 
-    /// The same formulas as recorded ops (`matmul`, `transpose`, `sum_to_size`), on `x` and
-    /// `G` read as matrices (`rows x k`, `rows x m`) as the fast form does, so that a 1-D `x`
-    /// (one row) works too.
+    /// The same formulas as recorded ops (`matmul`, `linear`, `transpose`, `sum_to_size`), on
+    /// `x` and `G` read as matrices (`rows x k`, `rows x m`) as the fast form does, so that a
+    /// 1-D `x` (one row) works too. `addmm`'s `dx = G W^T` is `linear(G, W)`, which reads `W`
+    /// transposed in place as the fast form does: the GEMM's sums for one output row or column
+    /// depend on the operands' strides (a small `W^T` would be a row-major copy), and at
+    /// huge values their last bits differ (`0.83e20 - 0.83e20` is 0 with rounded products,
+    /// the rounding of `0.83 * 1e20` with a fused multiply-add).
     fn backward_graph<'t>(&self, cx: &mut GraphCx<'_, 't>) {
         let (x, w, g) = (cx.input(0), cx.input(1), cx.upstream());
         let layout = self.layout;
@@ -248,7 +252,7 @@ impl Rule for Affine {
             let g2 = g.reshape(&[plan.rows, plan.m]);
             match layout {
                 WeightLayout::OutByIn => g2.matmul(w),
-                WeightLayout::InByOut => g2.matmul(w.transpose(0, 1)),
+                WeightLayout::InByOut => g2.linear(w, None),
             }
             .reshape(&shape_x)
         });

@@ -134,6 +134,12 @@ fn recorded_backward_equals_fast_backward_at_infinite_and_huge_inputs() {
         // F.nll_loss(x, [0, 1, 2]).backward(torch.tensor(nan)): NaN at the targets only
         ("nll_loss, NaN upstream", vec![randn(&[3, 4], 58)], |v| v[0].nll_loss(&[0, 1, 2]), nan,
          vec![vec![nan, 0.0, 0.0, 0.0, 0.0, nan, 0.0, 0.0, 0.0, 0.0, nan, 0.0]]),
+        // torch.addmm(b, m1, m2) times [[0.83, 0, -0.83]], summed: m1's gradient is
+        // 0.83e20 + 0 - 0.83e20 = 0 exactly when both paths sum the same rounded products
+        // (a fused multiply-add would leave the rounding of 0.83 * 1e20, 3996.8; program 1-3992)
+        ("addmm, huge mat2", vec![t(&[0.0; 3]), Tensor::full(&[1, 2], 1e20), Tensor::new(vec![1e20, 1e20, 1e20, 1e20, -1.52, 1e20], &[2, 3]).unwrap()],
+         |v| v[0].addmm(v[1], v[2]) * v[0].tape().constant(Tensor::new(vec![0.83, 0.0, -0.83], &[1, 3]).unwrap()), 1.0,
+         vec![vec![0.83, 0.0, -0.83], vec![0.0, 0.0], vec![8.3e19, 0.0, -8.3e19, 8.3e19, 0.0, -8.3e19]]),
     ];
     for (name, inputs, f, seed, expected) in cases {
         let tape = Tape::new();
