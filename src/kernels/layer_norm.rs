@@ -116,6 +116,11 @@ fn backward_rows(
         // (`docs/perf.md`).
         let per_row = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)).zip(mean.iter().zip(rstd));
         for (((row, grow), drow), (&mean, &rstd)) in per_row {
+            if rstd.is_infinite() {
+                let sums = (Some(&mut *dgamma), Some(&mut *dbeta));
+                row_by_terms(row, grow, gamma, mean, rstd, Some(drow), sums, (&mut xhat, &mut dxhat));
+                continue;
+            }
             let outputs = xhat.iter_mut().zip(dxhat.iter_mut()).zip(dgamma.iter_mut().zip(dbeta.iter_mut()));
             for (((h, dh), (dg, db)), ((v, gi), ga)) in outputs.zip(row.iter().zip(grow).zip(gamma)) {
                 *h = (v - mean) * rstd;
@@ -128,25 +133,54 @@ fn backward_rows(
         return;
     }
     for (r, (row, grow)) in x.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
-        for (h, v) in xhat.iter_mut().zip(row) {
-            *h = (v - mean[r]) * rstd[r];
-        }
-        if let Some(dgamma) = dgamma.as_deref_mut() {
-            for ((dg, gi), h) in dgamma.iter_mut().zip(grow).zip(&xhat) {
+        let dx = dx.as_deref_mut().map(|dx| &mut dx[r * d..(r + 1) * d]);
+        let sums = (dgamma.as_deref_mut(), dbeta.as_deref_mut());
+        row_by_terms(row, grow, gamma, mean[r], rstd[r], dx, sums, (&mut xhat, &mut dxhat));
+    }
+}
+
+/// One row of [`backward_rows`], a loop per term, adding into `dgamma` and `dbeta`
+/// (`sums`); the last pair is scratch for the row's `xhat` and `dxhat`.
+///
+/// Where `rstd` is infinite (a variance of 0 at `eps = 0`), `dgamma`'s `xhat` is formed as
+/// PyTorch's backward forms it, `rstd x - rstd mean`: `inf - inf = NaN` where `x` has the
+/// mean's sign or is 0, where `(x - mean) rstd` would give `+-inf`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn row_by_terms(
+    row: &[f64],
+    grow: &[f64],
+    gamma: &[f64],
+    mean: f64,
+    rstd: f64,
+    dx: Option<&mut [f64]>,
+    (dgamma, dbeta): (Option<&mut [f64]>, Option<&mut [f64]>),
+    (xhat, dxhat): (&mut [f64], &mut [f64]),
+) {
+    for (h, v) in xhat.iter_mut().zip(row) {
+        *h = (v - mean) * rstd;
+    }
+    if let Some(dgamma) = dgamma {
+        if rstd.is_infinite() {
+            for ((dg, gi), v) in dgamma.iter_mut().zip(grow).zip(row) {
+                *dg += gi * (rstd * v + -rstd * mean);
+            }
+        } else {
+            for ((dg, gi), h) in dgamma.iter_mut().zip(grow).zip(&*xhat) {
                 *dg += gi * h;
             }
         }
-        if let Some(dbeta) = dbeta.as_deref_mut() {
-            for (db, gi) in dbeta.iter_mut().zip(grow) {
-                *db += gi;
-            }
+    }
+    if let Some(dbeta) = dbeta {
+        for (db, gi) in dbeta.iter_mut().zip(grow) {
+            *db += gi;
         }
-        if let Some(dx) = dx.as_deref_mut() {
-            for ((dh, gi), ga) in dxhat.iter_mut().zip(grow).zip(gamma) {
-                *dh = gi * ga;
-            }
-            write_dx(&xhat, &dxhat, rstd[r], &mut dx[r * d..(r + 1) * d]);
+    }
+    if let Some(dx) = dx {
+        for ((dh, gi), ga) in dxhat.iter_mut().zip(grow).zip(gamma) {
+            *dh = gi * ga;
         }
+        write_dx(xhat, dxhat, rstd, dx);
     }
 }
 

@@ -137,13 +137,21 @@ impl Rule for LayerNorm {
             return;
         }
         let last = x.shape().len() - 1;
-        let centred = x - x.mean_axis(last, true);
+        let mean = x.mean_axis(last, true);
+        let centred = x - mean;
         let r = 1.0 / ((centred * centred).mean_axis(last, true) + self.eps).sqrt();
         // NaN on the rows whose variance overflowed, as the forward pass (`rstd_of`).
         let overflowed: Vec<f64> = self.rstd.iter().map(|r| if r.is_nan() { 1.0 } else { 0.0 }).collect();
         let r = r.masked_fill(&Tensor::from_parts(overflowed, &r.shape()), f64::NAN);
         let xhat = centred * r;
-        cx.add_with(1, |_| sum_to_shape(g * xhat, &d));
+        // Where `r` is infinite (a variance of 0 at eps = 0), dgamma's `xhat` is PyTorch's
+        // `r x - r mean`, as the kernel forms it (`row_by_terms`).
+        let infinite: Vec<f64> = self.rstd.iter().map(|r| if r.is_infinite() { 1.0 } else { 0.0 }).collect();
+        let xhat_for_gamma = match infinite.contains(&1.0) {
+            true => Var::where_(&Tensor::from_parts(infinite, &r.shape()), r * x + -r * mean, xhat),
+            false => xhat,
+        };
+        cx.add_with(1, |_| sum_to_shape(g * xhat_for_gamma, &d));
         cx.add_with(0, |_| {
             let dxhat = g * gamma;
             r * (dxhat - dxhat.mean_axis(last, true) - xhat * (dxhat * xhat).mean_axis(last, true))

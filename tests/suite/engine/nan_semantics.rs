@@ -164,6 +164,36 @@ fn an_infinite_or_nan_upstream_gradient_through_a_zero_derivative_is_zero_as_pyt
     assert_same(&fast[1], &[nan], "maximum broadcast db");
 }
 
+/// Layer norm of a row whose variance underflows to 0 at `eps = 0`, so that `1/std` is
+/// infinite: PyTorch forms gamma's gradient from `rstd x - rstd mean`, which is `inf - inf =
+/// NaN` where `x` has the mean's sign (or is 0) and `+-inf` elsewhere; so does tapegrad, on
+/// both paths (program 1-2324). PyTorch 2.15: `F.layer_norm(x, (d,), gamma, beta, 0.0)` with
+/// the upstream gradient `g`; `x.grad` is NaN throughout, `beta.grad` is `g` summed.
+#[test]
+fn layer_norm_gamma_gradient_at_an_underflowed_variance_is_pytorchs() {
+    let (inf, nan) = (f64::INFINITY, f64::NAN);
+    let t = |v: &[f64]| Tensor::new(v.to_vec(), &[1, v.len()]).unwrap();
+    let d1 = |v: &[f64]| Tensor::new(v.to_vec(), &[v.len()]).unwrap();
+    // (x, gamma, beta, g, y, gamma.grad)
+    #[rustfmt::skip]
+    let cases: [(&[f64], &[f64], &[f64], &[f64], &[f64], &[f64]); 2] = [
+        (&[-1.71e-200, 3.37e-300], &[-2.26, -1.16], &[2.98, 1.03], &[-0.69, -0.93], &[inf, -inf], &[nan, -inf]),
+        (&[-1e-200, 2e-200, 0.0], &[1.0; 3], &[0.0; 3], &[1.0; 3], &[-inf, inf, -inf], &[-inf, nan, nan]),
+    ];
+    for (x, gamma, beta, g, y, dgamma) in cases {
+        let inputs = [t(x), d1(gamma), d1(beta)];
+        let tape = Tape::new();
+        let vars = tape.vars(&inputs);
+        assert_same(vars[0].layer_norm(vars[1], vars[2], 0.0).value().data(), y, "y");
+        let (fast, recorded) = fast_and_recorded(&inputs, g, |v| v[0].layer_norm(v[1], v[2], 0.0));
+        for (grads, how) in [(fast, "backward"), (recorded, "backward_graph")] {
+            assert_same(&grads[0], &vec![nan; x.len()], &format!("{x:?}: dx, {how}"));
+            assert_same(&grads[1], dgamma, &format!("{x:?}: dgamma, {how}"));
+            assert_same(&grads[2], g, &format!("{x:?}: dbeta, {how}"));
+        }
+    }
+}
+
 /// The deliberate differences from PyTorch listed in `docs/reliability.md` ("Where tapegrad
 /// differs from PyTorch"), each pinned to its case.
 #[test]
