@@ -205,6 +205,17 @@ fn deliberate_differences_from_pytorch_hold() {
     let g = loss.backward().wrt(x).unwrap().clone();
     assert_eq!(&g.data()[..3], &[0.0; 3]);
     assert_eq!(loss.backward_graph().wrt(x).unwrap().value().data()[..3], [0.0; 3]);
+    // ... and its second derivative is 0 where the direction reaching it overflows (`v / b`
+    // at b = 1e-310; PyTorch: NaN, NaN; program 1-2075).
+    let b = Tensor::new(vec![1e-310, 1.0, 1.0, 1.0], &[2, 2]).unwrap();
+    let opts = tapegrad::CrossEntropy::new().ignore_index(1);
+    let v = Tensor::new(vec![1.0, 1.0, 1.0, -1.0], &[2, 2]).unwrap();
+    let hv = tapegrad::hvp(
+        |x| (x / x.tape().constant(b.clone())).cross_entropy_with(&[1, 0], &opts),
+        &Tensor::zeros(&[2, 2]),
+        &v,
+    );
+    assert_eq!(hv.data(), &[0.0, 0.0, 0.5, -0.5]);
     // var with correction > n: inf, with the gradient's sign that of x - mean (PyTorch: [inf, inf]).
     let tape = Tape::new();
     let x = tape.var(Tensor::new(vec![1.0, 2.0], &[2]).unwrap());
