@@ -1,9 +1,16 @@
 //! Layer norm over the last axis of `[rows, d]` row-major data, in the style of llm.c's
 //! `layernorm_forward` / `layernorm_backward`.
 //!
-//! Forward keeps two numbers per row, the mean and the reciprocal standard deviation
-//! `rstd = 1 / sqrt(var + eps)`; backward recomputes the normalised `xhat` from them instead of
-//! storing it.
+//! Forward keeps three numbers per row: the mean in two parts, `shift + offset`, and the
+//! reciprocal standard deviation `rstd = 1 / sqrt(var + eps)`; backward recomputes the
+//! normalised `xhat = ((x - shift) - offset) rstd` from them instead of storing it.
+//!
+//! The two parts keep `x - mean` exact on rows far from 0: `shift` is the rounded mean, and
+//! `x - shift` is exact there, but the mean itself is not a double (at `1e9 + 0.1k` its
+//! rounding, up to `ulp(1e9) / 2 = 6e-8`, was in the 8th digit of every deviation). `offset`,
+//! the mean of `x - shift`, is what the rounding left out, and is subtracted from the small
+//! deviations, not from `x`. It comes from the same pass as the squares (the corrected
+//! two-pass variance: `var = (sum e^2 - offset sum e) / d` with `e = x - shift`).
 //!
 //! Rows are independent, so large inputs are split into blocks of rows over the cores. The
 //! sums over rows (`dgamma`, `dbeta`) are taken per block and then added in block order; the
@@ -15,34 +22,61 @@ use multiversion::multiversion;
 use crate::kernels::rows;
 use crate::tensor::parallel::{Partials, for_each_block, rows_per_sum_block, zip_options};
 
+/// Per row: the mean in two parts (`shift + offset`, see the module's comment) and `rstd`.
+pub(crate) struct Moments {
+    pub(crate) shift: Vec<f64>,
+    pub(crate) offset: Vec<f64>,
+    pub(crate) rstd: Vec<f64>,
+}
+
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row, with the biased variance
-/// (divide by `d`). Writes `y` and returns the per-row `(mean, rstd)`.
-pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64]) -> (Vec<f64>, Vec<f64>) {
+/// (divide by `d`). Writes `y` and returns the rows' [`Moments`].
+pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64]) -> Moments {
     let d = gamma.len();
     let rows = x.len() / d.max(1);
-    let (mut means, mut rstds) = (vec![0.0; rows], vec![0.0; rows]);
+    let mut m = Moments { shift: vec![0.0; rows], offset: vec![0.0; rows], rstd: vec![0.0; rows] };
     if d == 0 {
-        return (means, rstds);
+        return m;
     }
     let per = rows_per_sum_block(rows, d);
-    let blocks = x.chunks(per * d).zip(y.chunks_mut(per * d)).zip(means.chunks_mut(per).zip(rstds.chunks_mut(per)));
-    for_each_block(blocks, |((x, y), (means, rstds))| forward_rows(x, gamma, beta, eps, y, means, rstds));
-    (means, rstds)
+    let moments = m.shift.chunks_mut(per).zip(m.offset.chunks_mut(per)).zip(m.rstd.chunks_mut(per));
+    let blocks = x.chunks(per * d).zip(y.chunks_mut(per * d)).zip(moments);
+    for_each_block(blocks, |((x, y), ((shift, offset), rstd))| {
+        forward_rows(x, gamma, beta, eps, y, shift, offset, rstd)
+    });
+    m
 }
 
 /// [`forward`] over one block of rows. The sums over a row are lane sums (`rows`): a single
 /// accumulator is a chain of dependent additions, which made this loop latency-bound.
+#[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512dq", "x86_64+avx2+fma"))]
-fn forward_rows(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64], means: &mut [f64], rstds: &mut [f64]) {
+fn forward_rows(
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    eps: f64,
+    y: &mut [f64],
+    shifts: &mut [f64],
+    offsets: &mut [f64],
+    rstds: &mut [f64],
+) {
     let d = gamma.len();
-    for (((row, out), mean_out), rstd_out) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(means).zip(rstds) {
-        let mean = rows::sum(row) / d as f64;
-        let var = rows::sum_squared_deviations(row, mean) / d as f64;
+    let moments = shifts.iter_mut().zip(offsets).zip(rstds);
+    for ((row, out), ((shift_out, offset_out), rstd_out)) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(moments) {
+        let shift = rows::sum(row) / d as f64;
+        let (sum, squares) = rows::deviation_sums(row, shift);
+        let offset = sum / d as f64;
+        // `sum e^2 - offset sum e` is `sum (e - offset)^2 >= 0`; rounding may take a constant
+        // row's below 0 (NaN and inf pass through).
+        let centred_squares = squares - offset * sum;
+        let var = if centred_squares < 0.0 { 0.0 } else { centred_squares } / d as f64;
         let rstd = rstd_of(var, eps);
         for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = (v - mean) * rstd * g + b;
+            *o = ((v - shift) - offset) * rstd * g + b;
         }
-        *mean_out = mean;
+        *shift_out = shift;
+        *offset_out = offset;
         *rstd_out = rstd;
     }
 }
@@ -62,28 +96,28 @@ pub(crate) fn rstd_of(var: f64, eps: f64) -> f64 {
 pub(crate) fn backward(
     x: &[f64],
     gamma: &[f64],
-    mean: &[f64],
-    rstd: &[f64],
+    (shift, offset, rstd): (&[f64], &[f64], &[f64]),
     g: &[f64],
     dx: Option<&mut [f64]>,
     dgamma: Option<&mut [f64]>,
     dbeta: Option<&mut [f64]>,
 ) {
     // No rows, or rows of no features: no gradient to write, and `dgamma` and `dbeta` stay 0.
-    let Some(d) = x.len().checked_div(mean.len()).filter(|&d| d > 0) else { return };
-    let per = rows_per_sum_block(mean.len(), d);
-    let blocks = x.chunks(per * d).zip(g.chunks(per * d)).zip(mean.chunks(per).zip(rstd.chunks(per)));
+    let Some(d) = x.len().checked_div(rstd.len()).filter(|&d| d > 0) else { return };
+    let per = rows_per_sum_block(rstd.len(), d);
+    let moments = shift.chunks(per).zip(offset.chunks(per)).zip(rstd.chunks(per));
+    let blocks = x.chunks(per * d).zip(g.chunks(per * d)).zip(moments);
     let dx_blocks = dx.map(|dx| dx.chunks_mut(per * d));
     // Each block sums its rows' `dgamma` and `dbeta` into its own row of these.
-    let blocks_count = mean.len().div_ceil(per);
+    let blocks_count = rstd.len().div_ceil(per);
     let mut partial_gamma = dgamma.as_ref().map(|_| Partials::zeros(blocks_count, d));
     let mut partial_beta = dbeta.as_ref().map(|_| Partials::zeros(blocks_count, d));
     let sums =
         zip_options(partial_gamma.as_mut().map(Partials::rows_mut), partial_beta.as_mut().map(Partials::rows_mut));
     let blocks = blocks.zip(zip_options(dx_blocks, Some(sums)));
-    for_each_block(blocks, |(((x, g), (mean, rstd)), (dx, sums))| {
+    for_each_block(blocks, |(((x, g), ((shift, offset), rstd)), (dx, sums))| {
         let (dgamma, dbeta) = sums.expect("one pair of sums per block");
-        backward_rows(x, gamma, mean, rstd, g, dx, dgamma, dbeta);
+        backward_rows(x, gamma, (shift, offset, rstd), g, dx, dgamma, dbeta);
     });
     // The blocks' sums, in block order.
     for (total, partial) in [(dgamma, partial_gamma), (dbeta, partial_beta)] {
@@ -99,14 +133,13 @@ pub(crate) fn backward(
 fn backward_rows(
     x: &[f64],
     gamma: &[f64],
-    mean: &[f64],
-    rstd: &[f64],
+    (shift, offset, rstd): (&[f64], &[f64], &[f64]),
     g: &[f64],
     mut dx: Option<&mut [f64]>,
     mut dgamma: Option<&mut [f64]>,
     mut dbeta: Option<&mut [f64]>,
 ) {
-    let d = x.len() / mean.len();
+    let d = x.len() / rstd.len();
     // Scratch rows: xhat, and dxhat = g * gamma.
     let (mut xhat, mut dxhat) = (vec![0.0; d], vec![0.0; d]);
     if let (Some(dx), Some(dgamma), Some(dbeta)) = (dx.as_deref_mut(), dgamma.as_deref_mut(), dbeta.as_deref_mut()) {
@@ -114,16 +147,17 @@ fn backward_rows(
         // same values as the loops below. A loop per term cost more than the terms on rows of
         // 16-128 elements: about twice the time per row at d = 16, 1.1x at d = 128
         // (`docs/perf.md`).
-        let per_row = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d)).zip(mean.iter().zip(rstd));
-        for (((row, grow), drow), (&mean, &rstd)) in per_row {
+        let per_row = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d));
+        for (((row, grow), drow), ((&shift, &offset), &rstd)) in per_row.zip(shift.iter().zip(offset).zip(rstd)) {
             if rstd.is_infinite() {
                 let sums = (Some(&mut *dgamma), Some(&mut *dbeta));
-                row_by_terms(row, grow, gamma, mean, rstd, Some(drow), sums, (&mut xhat, &mut dxhat));
+                let moments = (shift, offset, rstd);
+                row_by_terms(row, grow, gamma, moments, Some(drow), sums, (&mut xhat, &mut dxhat));
                 continue;
             }
             let outputs = xhat.iter_mut().zip(dxhat.iter_mut()).zip(dgamma.iter_mut().zip(dbeta.iter_mut()));
             for (((h, dh), (dg, db)), ((v, gi), ga)) in outputs.zip(row.iter().zip(grow).zip(gamma)) {
-                *h = (v - mean) * rstd;
+                *h = ((v - shift) - offset) * rstd;
                 *dg += gi * *h;
                 *db += gi;
                 *dh = gi * ga;
@@ -135,7 +169,8 @@ fn backward_rows(
     for (r, (row, grow)) in x.chunks_exact(d).zip(g.chunks_exact(d)).enumerate() {
         let dx = dx.as_deref_mut().map(|dx| &mut dx[r * d..(r + 1) * d]);
         let sums = (dgamma.as_deref_mut(), dbeta.as_deref_mut());
-        row_by_terms(row, grow, gamma, mean[r], rstd[r], dx, sums, (&mut xhat, &mut dxhat));
+        let moments = (shift[r], offset[r], rstd[r]);
+        row_by_terms(row, grow, gamma, moments, dx, sums, (&mut xhat, &mut dxhat));
     }
 }
 
@@ -151,17 +186,17 @@ fn row_by_terms(
     row: &[f64],
     grow: &[f64],
     gamma: &[f64],
-    mean: f64,
-    rstd: f64,
+    (shift, offset, rstd): (f64, f64, f64),
     dx: Option<&mut [f64]>,
     (dgamma, dbeta): (Option<&mut [f64]>, Option<&mut [f64]>),
     (xhat, dxhat): (&mut [f64], &mut [f64]),
 ) {
     for (h, v) in xhat.iter_mut().zip(row) {
-        *h = (v - mean) * rstd;
+        *h = ((v - shift) - offset) * rstd;
     }
     if let Some(dgamma) = dgamma {
         if rstd.is_infinite() {
+            let mean = shift + offset;
             for ((dg, gi), v) in dgamma.iter_mut().zip(grow).zip(row) {
                 *dg += gi * (rstd * v + -rstd * mean);
             }
@@ -211,7 +246,7 @@ mod tests {
             let gamma: Vec<f64> = (0..d).map(|j| 0.5 + j as f64 / 7.0).collect();
             let beta = vec![0.1; d];
             let mut y = vec![0.0; rows * d];
-            let (mean, rstd) = forward(&x, &gamma, &beta, 1e-5, &mut y);
+            let m = forward(&x, &gamma, &beta, 1e-5, &mut y);
 
             // Every subset of the three gradients: all three take the one-loop path, the
             // others the loop per term.
@@ -222,8 +257,7 @@ mod tests {
                 backward(
                     &x,
                     &gamma,
-                    &mean,
-                    &rstd,
+                    (&m.shift, &m.offset, &m.rstd),
                     &g,
                     want_dx.then_some(&mut dx[..]),
                     want_dgamma.then_some(&mut dgamma[..]),
@@ -235,7 +269,7 @@ mod tests {
                 (vec![0.0; rows * d], vec![0.0; d], vec![0.0; d]);
             for r in 0..rows {
                 let (row, grow) = (&x[r * d..(r + 1) * d], &g[r * d..(r + 1) * d]);
-                let xhat: Vec<f64> = row.iter().map(|v| (v - mean[r]) * rstd[r]).collect();
+                let xhat: Vec<f64> = row.iter().map(|v| ((v - m.shift[r]) - m.offset[r]) * m.rstd[r]).collect();
                 let dxhat: Vec<f64> = grow.iter().zip(&gamma).map(|(gi, ga)| gi * ga).collect();
                 for j in 0..d {
                     expected_dgamma[j] += grow[j] * xhat[j];
@@ -243,7 +277,7 @@ mod tests {
                 }
                 let (dxhat_mean, dxhat_xhat_mean) = (rows::sum(&dxhat) / d as f64, rows::dot(&dxhat, &xhat) / d as f64);
                 for j in 0..d {
-                    expected_dx[r * d + j] = (dxhat[j] - dxhat_mean - xhat[j] * dxhat_xhat_mean) * rstd[r];
+                    expected_dx[r * d + j] = (dxhat[j] - dxhat_mean - xhat[j] * dxhat_xhat_mean) * m.rstd[r];
                 }
             }
             for (wanted, dx, dgamma, dbeta) in results {

@@ -2,8 +2,9 @@
 //! (the arithmetic lives in [`kernels::layer_norm`](crate::kernels::layer_norm)).
 //!
 //! Composed from `mean_axis`, `-`, `powf`, `sqrt`, `/`, `*`, `+` the same function takes nine
-//! nodes and keeps each of their values; the fused node keeps its output and two numbers per
-//! row (mean and `1/std`). The test `layer_norm_equals_composition` shows both agree to 1e-12.
+//! nodes and keeps each of their values; the fused node keeps its output and three numbers
+//! per row (the mean, in two parts, and `1/std`). The test `layer_norm_equals_composition`
+//! shows both agree to 1e-12.
 
 use crate::autograd::{BackwardCx, GraphCx, OpSlip, Rule, Saved, SlipCx, SlipKind, Var, Wants, bytes_of};
 use crate::kernels::layer_norm as kernel;
@@ -30,7 +31,7 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn layer_norm(self, gamma: Var<'t>, beta: Var<'t>, eps: f64) -> Var<'t> {
-        let (y, mean, rstd) = {
+        let (y, moments) = {
             let (x, g, b) = (self.value_ref(), gamma.value_ref(), beta.value_ref());
             let (xs, gs, bs) = (x.shape(), g.shape(), b.shape());
             let Some(&d) = xs.last() else {
@@ -43,28 +44,39 @@ impl<'t> Var<'t> {
             // Every element is written (none over an empty feature axis: an empty result, as
             // PyTorch).
             let mut y = buffer::scratch(x.numel());
-            let (mean, rstd) = if d == 0 {
+            let moments = if d == 0 {
                 // No features: nothing to normalise, and the kernel cannot count the rows.
                 let rows = xs[..xs.len() - 1].iter().product();
-                (vec![0.0; rows], vec![0.0; rows])
+                kernel::Moments { shift: vec![0.0; rows], offset: vec![0.0; rows], rstd: vec![0.0; rows] }
             } else {
                 kernel::forward(x.data(), g.data(), b.data(), eps, &mut y)
             };
-            (Tensor::from_parts(y, xs), mean, rstd)
+            (Tensor::from_parts(y, xs), moments)
         };
-        self.tape.record(LayerNorm { eps, mean: mean.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
+        let kernel::Moments { mut shift, offset, rstd } = moments;
+        shift.extend(offset);
+        self.tape.record(LayerNorm { eps, mean: shift.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
     }
 }
 
-/// Fused layer norm over the last axis (inputs `x`, `gamma`, `beta`); saves the mean and
-/// `1/std` of every row.
+/// Fused layer norm over the last axis (inputs `x`, `gamma`, `beta`); saves the mean (in two
+/// parts, `shift + offset`: see `kernels::layer_norm`) and `1/std` of every row.
 #[derive(Clone, Debug)]
 pub(crate) struct LayerNorm {
     eps: f64,
     // Boxed slices, not `Vec`s: with `eps` this keeps the op no larger than the largest other
-    // (the `Op` enum, and so every node, is as large as its largest variant).
+    // (the `Op` enum, and so every node, is as large as its largest variant). `mean` holds
+    // every row's shift, then every row's offset.
     mean: Box<[f64]>,
     rstd: Box<[f64]>,
+}
+
+impl LayerNorm {
+    /// Every row's `(shift, offset, rstd)`.
+    fn moments(&self) -> (&[f64], &[f64], &[f64]) {
+        let (shift, offset) = self.mean.split_at(self.rstd.len());
+        (shift, offset, &self.rstd)
+    }
 }
 
 impl Rule for LayerNorm {
@@ -103,8 +115,7 @@ impl Rule for LayerNorm {
             kernel::backward(
                 cx.input(0).data(),
                 if want_x { cx.input(1).data() } else { &[] },
-                &self.mean,
-                &self.rstd,
+                self.moments(),
                 cx.upstream().data(),
                 dx.as_deref_mut(),
                 dgamma.as_deref_mut(),
@@ -137,8 +148,11 @@ impl Rule for LayerNorm {
             return;
         }
         let last = x.shape().len() - 1;
-        let mean = x.mean_axis(last, true);
-        let centred = x - mean;
+        // The mean in two parts, as the forward pass: `x - shift`, then its own mean off.
+        let shift = x.mean_axis(last, true);
+        let deviation = x - shift;
+        let offset = deviation.mean_axis(last, true);
+        let centred = deviation - offset;
         let r = 1.0 / ((centred * centred).mean_axis(last, true) + self.eps).sqrt();
         // NaN on the rows whose variance overflowed, as the forward pass (`rstd_of`).
         let overflowed: Vec<f64> = self.rstd.iter().map(|r| if r.is_nan() { 1.0 } else { 0.0 }).collect();
@@ -148,7 +162,7 @@ impl Rule for LayerNorm {
         // `r x - r mean`, as the kernel forms it (`row_by_terms`).
         let infinite: Vec<f64> = self.rstd.iter().map(|r| if r.is_infinite() { 1.0 } else { 0.0 }).collect();
         let xhat_for_gamma = match infinite.contains(&1.0) {
-            true => Var::where_(&Tensor::from_parts(infinite, &r.shape()), r * x + -r * mean, xhat),
+            true => Var::where_(&Tensor::from_parts(infinite, &r.shape()), r * x + -r * (shift + offset), xhat),
             false => xhat,
         };
         cx.add_with(1, |_| sum_to_shape(g * xhat_for_gamma, &d));
@@ -171,10 +185,11 @@ impl Rule for LayerNorm {
         let rule = |mean_term: bool, variance_term: bool, without_eps: bool| {
             let mut dx = Tensor::zeros(x.shape());
             let rows = x.data().chunks_exact(d).zip(g.data().chunks_exact(d)).zip(dx.data_mut().chunks_exact_mut(d));
-            for (((x, g), dx), (&mu, &r)) in rows.zip(self.mean.iter().zip(self.rstd.iter())) {
+            let (shift, offset, rstd) = self.moments();
+            for (((x, g), dx), ((&shift, &offset), &r)) in rows.zip(shift.iter().zip(offset).zip(rstd)) {
                 // Without eps: 1/sqrt(var) from the saved 1/sqrt(var + eps).
                 let r = if without_eps { 1.0 / (1.0 / (r * r) - self.eps).sqrt() } else { r };
-                let xhat: Vec<f64> = x.iter().map(|x| (x - mu) * r).collect();
+                let xhat: Vec<f64> = x.iter().map(|x| ((x - shift) - offset) * r).collect();
                 let dxhat: Vec<f64> = g.iter().zip(gamma.data()).map(|(g, w)| g * w).collect();
                 let mean_a = if mean_term { dxhat.iter().sum::<f64>() / d as f64 } else { 0.0 };
                 let mean_b = if variance_term {

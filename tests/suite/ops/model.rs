@@ -106,6 +106,43 @@ fn layer_norm_equals_composition_in_value_and_gradient() {
     }
 }
 
+/// Layer norm of rows far from 0 (around 1e9, offsets of tenths): `x - mean` must not carry the
+/// mean's rounding (`ulp(1e9) / 2 = 6e-8`, in the 8th digit of a deviation of ~0.3). The
+/// reference is exact: every element is an integer multiple of `2^-23` (the ulp at 1e9), so
+/// with `X = x 2^23` the deviations are `(d X_i - sum X) / (d 2^23)`, integers over a power of
+/// two; `xhat_i = N_i / sqrt(sum N^2 / d)` with `N_i = d X_i - sum X` (exact in `i128`) is
+/// one rounding of a square root and a division away. Value and gamma's gradient (`xhat`
+/// again, for an upstream gradient of 1), fast and recorded.
+#[test]
+fn layer_norm_of_rows_far_from_zero_is_exact() {
+    let rows: [&[f64]; 3] = [
+        &[1e9 + 0.1, 1e9 + 0.2, 1e9 + 0.4, 1e9 - 0.3],
+        &[-1e9 + 0.7, -1e9 - 0.25, -1e9 + 0.05],
+        &[999999998.83, 1000000001.25, 1000000001.11, 999999999.5, 1000000000.3],
+    ];
+    for row in rows {
+        let d = row.len();
+        let scaled: Vec<i128> = row.iter().map(|&x| (x * 8388608.0) as i128).collect();
+        assert!(row.iter().zip(&scaled).all(|(&x, &s)| s as f64 == x * 8388608.0), "exact multiples of 2^-23");
+        let total: i128 = scaled.iter().sum();
+        let n: Vec<i128> = scaled.iter().map(|&s| d as i128 * s - total).collect();
+        let norm = ((n.iter().map(|&v| v * v).sum::<i128>() as f64) / d as f64).sqrt();
+        let reference: Vec<f64> = n.iter().map(|&v| v as f64 / norm).collect();
+
+        let tape = Tape::new();
+        let x = tape.var(Tensor::new(row.to_vec(), &[1, d]).unwrap());
+        let (gamma, beta) = (tape.var(Tensor::ones(&[d])), tape.var(Tensor::zeros(&[d])));
+        let y = x.layer_norm(gamma, beta, 0.0);
+        let fast = y.sum().backward().wrt(gamma).unwrap().clone();
+        let recorded = y.sum().backward_graph().wrt(gamma).unwrap().value();
+        for (what, got) in [("value", y.value()), ("dgamma", fast), ("dgamma recorded", recorded)] {
+            for (g, r) in got.data().iter().zip(&reference) {
+                assert!((g - r).abs() <= 4e-16 * r.abs(), "{row:?}: {what} {:?}, exact {reference:?}", got.data());
+            }
+        }
+    }
+}
+
 #[test]
 fn layer_norm_of_a_constant_row_is_beta_and_stays_finite() {
     let tape = Tape::new();
