@@ -86,7 +86,8 @@ impl fmt::Display for Error {
             Error::NotAnIndex { op, value, position, shape } => {
                 write!(
                     f,
-                    "{op}: {value} at {position:?} of shape {shape:?} is not an index (a whole number in 0..2^64)"
+                    "{op}: {} at {position:?} of shape {shape:?} is not an index (a whole number in 0..2^64)",
+                    Number(*value)
                 )
             }
             Error::Io { path, source } => write!(f, "cannot access {}: {source}", path.display()),
@@ -129,6 +130,19 @@ impl fmt::Display for Clipped<'_> {
                 write!(f, "{}…\" ({} bytes)", &quoted[..quoted.len() - 1], self.0.len())
             }
         }
+    }
+}
+
+/// A number from outside the program (an element of a tensor, a value in a file) as it
+/// appears in a message: as `{}` writes it when that is short (`0.5`, `-3`, `1e-7`), else as
+/// `{:e}`, which is as exact (the shortest digits that read back as the same number) and at
+/// most 24 characters: `1e300`, not `1` and 300 zeros as `{}` writes it.
+pub(crate) struct Number(pub(crate) f64);
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = self.0.to_string();
+        if plain.len() <= 24 { f.write_str(&plain) } else { write!(f, "{:e}", self.0) }
     }
 }
 

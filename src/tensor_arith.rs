@@ -305,6 +305,7 @@ impl Tensor {
         // Every row is checked, and the output's size, before anything is allocated or drawn.
         for row in self.data().chunks_exact(width) {
             if let Some(w) = row.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+                let w = crate::error::Number(*w);
                 panic!("multinomial: weight {w} in probabilities of shape {shape:?} is negative or not finite");
             }
             let nonzero = row.iter().filter(|&&w| w > 0.0).count();

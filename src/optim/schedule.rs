@@ -179,7 +179,8 @@ impl LrSchedule for LinearLr {
             start > 0.0 && start <= 1.0,
             "LinearLr: start_factor {start} must be greater than 0 and at most 1 (as PyTorch)"
         );
-        assert!((0.0..=1.0).contains(&end), "LinearLr: end_factor {end} must be within 0..=1 (as PyTorch)");
+        let shown = crate::error::Number(end);
+        assert!((0.0..=1.0).contains(&end), "LinearLr: end_factor {shown} must be within 0..=1 (as PyTorch)");
         if self.total_iters == 0 {
             return self.base_lr * end;
         }
@@ -269,7 +270,8 @@ impl LrSchedule for OneCycleLr {
     fn lr(&self, step: usize) -> f64 {
         let (total, pct_start) = (self.total_steps, self.pct_start);
         assert!(total > 0, "OneCycleLr: total_steps must be positive");
-        assert!((0.0..=1.0).contains(&pct_start), "OneCycleLr: pct_start {pct_start} must be within 0..=1");
+        let shown = crate::error::Number(pct_start);
+        assert!((0.0..=1.0).contains(&pct_start), "OneCycleLr: pct_start {shown} must be within 0..=1");
         assert!(step <= total, "OneCycleLr: step {step} is past the cycle's total_steps {total} (as PyTorch refuses)");
         let initial = self.max_lr / self.div_factor;
         let min = initial / self.final_div_factor;

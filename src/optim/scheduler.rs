@@ -134,7 +134,7 @@ impl<S: LrSchedule> LrScheduler<S> {
             return Err(err(format!("scheduler state has an unexpected tensor {extra:?}")));
         }
         if !(epoch >= 0.0 && epoch.fract() == 0.0 && epoch < 2f64.powi(53)) {
-            return Err(err(format!("{LAST_EPOCH:?} is {epoch}, not a step count")));
+            return Err(err(format!("{LAST_EPOCH:?} is {}, not a step count", crate::error::Number(epoch))));
         }
         let epoch = epoch as usize;
         if let Some(last) = self.schedule.last_step().filter(|&last| epoch > last) {

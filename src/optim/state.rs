@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::error::{Clipped, Error};
+use crate::error::{Clipped, Error, Number};
 use crate::tensor::Tensor;
 use crate::{ParamGrads, Params};
 
@@ -94,7 +94,7 @@ impl Slots {
             let x = if t.numel() == 1 { t.data()[0] } else { f64::NAN };
             let valid = x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(53);
             if !valid {
-                return Err(err(format!("{key:?} is not a step count")));
+                return Err(err(format!("{} is not a step count", Clipped(key))));
             }
             Ok(x as u64)
         };
@@ -106,7 +106,7 @@ impl Slots {
             let mut bufs = Vec::new();
             for buf in buffers {
                 let key = format!("{name}.{buf}");
-                bufs.push(file.remove(&key).ok_or_else(|| err(format!("optimizer state lacks {key:?}")))?);
+                bufs.push(file.remove(&key).ok_or_else(|| err(format!("optimizer state lacks {}", Clipped(&key))))?);
             }
             let shape = bufs.first().map_or_else(Vec::new, |b: &Tensor| b.shape().to_vec());
             if let Some(b) = bufs.iter().find(|b| b.shape() != shape.as_slice()) {
@@ -140,9 +140,10 @@ impl Slots {
             }
             for (buf, t) in buffers.iter().zip(&slot.bufs) {
                 if let Some(x) = t.data().iter().find(|x| !x.is_finite()) {
-                    return Err(format!("parameter {name}: {buf} holds {x}"));
+                    return Err(format!("parameter {name}: {buf} holds {}", Number(*x)));
                 }
                 if let Some(x) = t.data().iter().find(|&&x| x < 0.0).filter(|_| buf.ends_with("_sq")) {
+                    let x = Number(*x);
                     return Err(format!("parameter {name}: {buf}, a mean of squares, holds the negative value {x}"));
                 }
             }

@@ -79,7 +79,8 @@ impl<'t> Var<'t> {
     /// ```
     #[track_caller]
     pub fn huber_loss(self, target: Var<'t>, delta: f64, reduction: Reduction) -> Var<'t> {
-        assert!(delta > 0.0, "huber_loss: delta {delta} is not positive (input shape {:?})", self.shape());
+        let shown = crate::error::Number(delta);
+        assert!(delta > 0.0, "huber_loss: delta {shown} is not positive (input shape {:?})", self.shape());
         regression(self, target, Regression::Huber(delta), reduction)
     }
 }
@@ -114,7 +115,7 @@ impl Rule for RegressionLoss {
         let reduction = self.reduced.reduction.name();
         match self.kind {
             Regression::Mse => format!("mse_loss({reduction})"),
-            Regression::Huber(delta) => format!("huber_loss({delta}, {reduction})"),
+            Regression::Huber(delta) => format!("huber_loss({}, {reduction})", crate::autograd::short(delta)),
         }
     }
 

@@ -195,3 +195,76 @@ fn huge_names_are_cut_in_messages() {
     });
     assert!(message.len() < 300 && message.contains("(300 bytes)"), "{}", &message[..300.min(message.len())]);
 }
+
+/// A number from outside (an element of a tensor, a value in a file) shows in a message in
+/// its shortest exact form, `1e300` rather than `1` and 300 zeros (Rust's `{}` of an `f64`
+/// writes every digit), and a key read from a file is cut as a name is.
+#[test]
+fn numbers_and_keys_from_outside_are_short_in_messages() {
+    use tapegrad::optim::{Adam, CosineLr, LrScheduler};
+    let short = |message: &str, shows: &str| {
+        assert!(
+            message.len() < 300 && message.contains(shows),
+            "{} ({} bytes)",
+            &message[..300.min(message.len())],
+            message.len()
+        );
+    };
+    for (value, shows) in [(1e300, "1e300"), (-5e-324, "-5e-324"), (0.5, "0.5")] {
+        let not_an_index = tapegrad::Indices::try_from(&Tensor::new(vec![value], &[1]).unwrap()).unwrap_err();
+        short(&not_an_index.to_string(), &format!(": {shows} at [0]"));
+    }
+    short(
+        &panic_message(|| {
+            drop(Tensor::new(vec![-1e300, 1.0], &[2]).unwrap().multinomial(1, false, &mut crate::common::rng(1)))
+        }),
+        "weight -1e300",
+    );
+    let huber = || {
+        let tape = Tape::new();
+        let x = tape.var(Tensor::zeros(&[2]));
+        let _ = x.huber_loss(x, -1e300, tapegrad::Reduction::Sum);
+    };
+    short(&panic_message(huber), "delta -1e300");
+
+    // Files: an optimizer's state and a scheduler's.
+    let path = std::env::temp_dir().join(format!("tapegrad-errors-numbers-{}.safetensors", std::process::id()));
+    let save = |pairs: &[(&str, Tensor)]| {
+        let pairs: Vec<(&str, &Tensor)> = pairs.iter().map(|(n, t)| (*n, t)).collect();
+        tapegrad::checkpoint::save(&path, &pairs).unwrap();
+    };
+    let pair = |a: f64, b: f64| Tensor::new(vec![a, b], &[2]).unwrap();
+    let (one, steps) = (Tensor::scalar(1.0), ("steps", Tensor::scalar(1.0)));
+    save(&[
+        steps.clone(),
+        ("w.step", one.clone()),
+        ("w.exp_avg", pair(0.0, 0.0)),
+        ("w.exp_avg_sq", pair(0.1, -1e-300)),
+    ]);
+    short(&Adam::new(0.1).load_state(&path).unwrap_err().to_string(), "negative value -1e-300");
+    let huge = format!("{}.step", "n".repeat(1 << 20));
+    save(&[steps.clone(), (huge.as_str(), Tensor::scalar(0.5))]);
+    short(&Adam::new(0.1).load_state(&path).unwrap_err().to_string(), "is not a step count");
+    save(&[steps, (huge.as_str(), one)]);
+    short(&Adam::new(0.1).load_state(&path).unwrap_err().to_string(), "lacks");
+    let mut opt = Adam::new(0.1);
+    let mut sched = LrScheduler::new(&mut opt, CosineLr::new(0.1, 10));
+    save(&[("last_epoch", Tensor::scalar(1e300)), ("last_lr", Tensor::scalar(0.1))]);
+    short(&sched.load_state(&path, &mut opt).unwrap_err().to_string(), "is 1e300, not a step count");
+    // A checkpoint's header: a 300-digit size, offset or dtype is quoted at most in part.
+    let digits = "9".repeat(300);
+    for entry in [
+        format!(r#"{{"dtype":"F64","shape":[{digits}],"data_offsets":[0,8]}}"#),
+        format!(r#"{{"dtype":"F64","shape":[1],"data_offsets":[0,{digits}]}}"#),
+        format!(r#"{{"dtype":"F{digits}","shape":[1],"data_offsets":[0,8]}}"#),
+    ] {
+        let header = format!(r#"{{"t":{entry}}}"#);
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([0; 8]);
+        std::fs::write(&path, bytes).unwrap();
+        let message = tapegrad::checkpoint::load(&path).unwrap_err().to_string();
+        assert!(message.len() < 400 && message.contains("not a valid safetensors file"), "{message}");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
