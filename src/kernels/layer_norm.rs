@@ -9,8 +9,13 @@
 //! `x - shift` is exact there, but the mean itself is not a double (at `1e9 + 0.1k` its
 //! rounding, up to `ulp(1e9) / 2 = 6e-8`, was in the 8th digit of every deviation). `offset`,
 //! the mean of `x - shift`, is what the rounding left out, and is subtracted from the small
-//! deviations, not from `x`. It comes from the same pass as the squares (the corrected
-//! two-pass variance: `var = (sum e^2 - offset sum e) / d` with `e = x - shift`).
+//! deviations, not from `x` (the corrected two-pass variance: `var = mean(e^2) - offset^2`
+//! with `e = x - shift`). It takes a third pass over the row, so it is taken only where the
+//! mean is larger than the spread (`shift^2 > mean(e^2)`): elsewhere the mean's rounding, a
+//! few ulps of a number smaller than the deviations, is a last-bit matter, and `offset` is 0
+//! (and the usual row's loops are those of a single mean). Summing `e` in the squares' pass
+//! instead would cost no pass, but the compiler then pairs each lane's two sums rather than
+//! vectorising either: the forward pass took 1.7x as long.
 //!
 //! Rows are independent, so large inputs are split into blocks of rows over the cores. The
 //! sums over rows (`dgamma`, `dbeta`) are taken per block and then added in block order; the
@@ -22,11 +27,24 @@ use multiversion::multiversion;
 use crate::kernels::rows;
 use crate::tensor::parallel::{Partials, for_each_block, rows_per_sum_block, zip_options};
 
-/// Per row: the mean in two parts (`shift + offset`, see the module's comment) and `rstd`.
+/// Per row: the mean in two parts (`shift + offset`, see the module's comment), every row's
+/// shift then every row's offset in one buffer, and `rstd`.
 pub(crate) struct Moments {
-    pub(crate) shift: Vec<f64>,
-    pub(crate) offset: Vec<f64>,
+    pub(crate) mean: Vec<f64>,
     pub(crate) rstd: Vec<f64>,
+}
+
+impl Moments {
+    /// `rows` rows of zeros.
+    pub(crate) fn zeros(rows: usize) -> Moments {
+        Moments { mean: vec![0.0; 2 * rows], rstd: vec![0.0; rows] }
+    }
+
+    /// Every row's `(shift, offset, rstd)`, from a [`Moments::mean`] and `rstd`.
+    pub(crate) fn split<'a>(mean: &'a [f64], rstd: &'a [f64]) -> (&'a [f64], &'a [f64], &'a [f64]) {
+        let (shift, offset) = mean.split_at(rstd.len());
+        (shift, offset, rstd)
+    }
 }
 
 /// `y = (x - mean) / sqrt(var + eps) * gamma + beta` per row, with the biased variance
@@ -34,12 +52,13 @@ pub(crate) struct Moments {
 pub(crate) fn forward(x: &[f64], gamma: &[f64], beta: &[f64], eps: f64, y: &mut [f64]) -> Moments {
     let d = gamma.len();
     let rows = x.len() / d.max(1);
-    let mut m = Moments { shift: vec![0.0; rows], offset: vec![0.0; rows], rstd: vec![0.0; rows] };
+    let mut m = Moments::zeros(rows);
     if d == 0 {
         return m;
     }
     let per = rows_per_sum_block(rows, d);
-    let moments = m.shift.chunks_mut(per).zip(m.offset.chunks_mut(per)).zip(m.rstd.chunks_mut(per));
+    let (shift, offset) = m.mean.split_at_mut(rows);
+    let moments = shift.chunks_mut(per).zip(offset.chunks_mut(per)).zip(m.rstd.chunks_mut(per));
     let blocks = x.chunks(per * d).zip(y.chunks_mut(per * d)).zip(moments);
     for_each_block(blocks, |((x, y), ((shift, offset), rstd))| {
         forward_rows(x, gamma, beta, eps, y, shift, offset, rstd)
@@ -65,15 +84,21 @@ fn forward_rows(
     let moments = shifts.iter_mut().zip(offsets).zip(rstds);
     for ((row, out), ((shift_out, offset_out), rstd_out)) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).zip(moments) {
         let shift = rows::sum(row) / d as f64;
-        let (sum, squares) = rows::deviation_sums(row, shift);
-        let offset = sum / d as f64;
-        // `sum e^2 - offset sum e` is `sum (e - offset)^2 >= 0`; rounding may take a constant
-        // row's below 0 (NaN and inf pass through).
-        let centred_squares = squares - offset * sum;
-        let var = if centred_squares < 0.0 { 0.0 } else { centred_squares } / d as f64;
+        let mut var = rows::sum_squared_deviations(row, shift) / d as f64;
+        let mut offset = 0.0;
+        if shift * shift > var {
+            offset = rows::sum_deviations(row, shift) / d as f64;
+            // `mean(e^2) - offset^2` is `mean((e - offset)^2) >= 0`; rounding may take a
+            // constant row's below 0.
+            var = (var - offset * offset).max(0.0);
+        }
         let rstd = rstd_of(var, eps);
-        for (((o, v), g), b) in out.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = ((v - shift) - offset) * rstd * g + b;
+        // Two loops, so that the usual row (offset 0) pays for no second subtraction.
+        let outputs = out.iter_mut().zip(row).zip(gamma).zip(beta);
+        if offset == 0.0 {
+            outputs.for_each(|(((o, v), g), b)| *o = (v - shift) * rstd * g + b);
+        } else {
+            outputs.for_each(|(((o, v), g), b)| *o = ((v - shift) - offset) * rstd * g + b);
         }
         *shift_out = shift;
         *offset_out = offset;
@@ -149,7 +174,8 @@ fn backward_rows(
         // (`docs/perf.md`).
         let per_row = x.chunks_exact(d).zip(g.chunks_exact(d)).zip(dx.chunks_exact_mut(d));
         for (((row, grow), drow), ((&shift, &offset), &rstd)) in per_row.zip(shift.iter().zip(offset).zip(rstd)) {
-            if rstd.is_infinite() {
+            // The rare rows (a mean in two parts, an infinite rstd) take the loop per term.
+            if offset != 0.0 || rstd.is_infinite() {
                 let sums = (Some(&mut *dgamma), Some(&mut *dbeta));
                 let moments = (shift, offset, rstd);
                 row_by_terms(row, grow, gamma, moments, Some(drow), sums, (&mut xhat, &mut dxhat));
@@ -157,7 +183,7 @@ fn backward_rows(
             }
             let outputs = xhat.iter_mut().zip(dxhat.iter_mut()).zip(dgamma.iter_mut().zip(dbeta.iter_mut()));
             for (((h, dh), (dg, db)), ((v, gi), ga)) in outputs.zip(row.iter().zip(grow).zip(gamma)) {
-                *h = ((v - shift) - offset) * rstd;
+                *h = (v - shift) * rstd;
                 *dg += gi * *h;
                 *db += gi;
                 *dh = gi * ga;
@@ -257,7 +283,7 @@ mod tests {
                 backward(
                     &x,
                     &gamma,
-                    (&m.shift, &m.offset, &m.rstd),
+                    Moments::split(&m.mean, &m.rstd),
                     &g,
                     want_dx.then_some(&mut dx[..]),
                     want_dgamma.then_some(&mut dgamma[..]),
@@ -269,7 +295,8 @@ mod tests {
                 (vec![0.0; rows * d], vec![0.0; d], vec![0.0; d]);
             for r in 0..rows {
                 let (row, grow) = (&x[r * d..(r + 1) * d], &g[r * d..(r + 1) * d]);
-                let xhat: Vec<f64> = row.iter().map(|v| ((v - m.shift[r]) - m.offset[r]) * m.rstd[r]).collect();
+                let (shift, offset, rstd) = Moments::split(&m.mean, &m.rstd);
+                let xhat: Vec<f64> = row.iter().map(|v| ((v - shift[r]) - offset[r]) * rstd[r]).collect();
                 let dxhat: Vec<f64> = grow.iter().zip(&gamma).map(|(gi, ga)| gi * ga).collect();
                 for j in 0..d {
                     expected_dgamma[j] += grow[j] * xhat[j];

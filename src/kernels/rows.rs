@@ -37,21 +37,16 @@ pub(crate) fn sum(row: &[f64]) -> f64 {
     fold_lanes(row, 0.0, |a, x| a + x, |a, b| a + b)
 }
 
-/// `(sum_j (row[j] - shift), sum_j (row[j] - shift)^2)`, in one pass with `LANES` pairs of
-/// accumulators.
+/// `sum_j (row[j] - shift)`.
 #[inline(always)]
-pub(crate) fn deviation_sums(row: &[f64], shift: f64) -> (f64, f64) {
-    let (mut sums, mut squares) = ([0.0; LANES], [0.0; LANES]);
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for ((s, q), &x) in sums.iter_mut().zip(squares.iter_mut()).zip(chunk) {
-            *s += x - shift;
-            *q += (x - shift) * (x - shift);
-        }
-    }
-    let lanes = (sums.iter().fold(0.0, |a, b| a + b), squares.iter().fold(0.0, |a, b| a + b));
-    tail.iter().fold(lanes, |(s, q), &x| (s + (x - shift), q + (x - shift) * (x - shift)))
+pub(crate) fn sum_deviations(row: &[f64], shift: f64) -> f64 {
+    fold_lanes(row, 0.0, |a, x| a + (x - shift), |a, b| a + b)
+}
+
+/// `sum_j (row[j] - shift)^2`.
+#[inline(always)]
+pub(crate) fn sum_squared_deviations(row: &[f64], shift: f64) -> f64 {
+    fold_lanes(row, 0.0, |a, x| a + (x - shift) * (x - shift), |a, b| a + b)
 }
 
 /// `sum_j a[j] * b[j]` (`b` at least as long as `a`).
@@ -87,9 +82,8 @@ mod tests {
         assert_eq!(sum(&row), row.iter().sum::<f64>());
         assert_eq!(dot(&row, &row), row.iter().map(|x| x * x).sum::<f64>());
         let squares: f64 = row.iter().map(|x| (x - 0.25) * (x - 0.25)).sum();
-        let (deviations, squared) = deviation_sums(&row, 0.25);
-        assert!((deviations - row.iter().map(|x| x - 0.25).sum::<f64>()).abs() < 1e-13);
-        assert!((squared - squares).abs() < 1e-13 * squares);
+        assert!((sum_deviations(&row, 0.25) - row.iter().map(|x| x - 0.25).sum::<f64>()).abs() < 1e-13);
+        assert!((sum_squared_deviations(&row, 0.25) - squares).abs() < 1e-13 * squares);
         let expected: f64 = row.iter().map(|x| (x - 1.0).exp()).sum();
         assert!((sum_exp(&row, 1.0) - expected).abs() < 1e-13 * expected);
     }

@@ -47,15 +47,14 @@ impl<'t> Var<'t> {
             let moments = if d == 0 {
                 // No features: nothing to normalise, and the kernel cannot count the rows.
                 let rows = xs[..xs.len() - 1].iter().product();
-                kernel::Moments { shift: vec![0.0; rows], offset: vec![0.0; rows], rstd: vec![0.0; rows] }
+                kernel::Moments::zeros(rows)
             } else {
                 kernel::forward(x.data(), g.data(), b.data(), eps, &mut y)
             };
             (Tensor::from_parts(y, xs), moments)
         };
-        let kernel::Moments { mut shift, offset, rstd } = moments;
-        shift.extend(offset);
-        self.tape.record(LayerNorm { eps, mean: shift.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
+        let kernel::Moments { mean, rstd } = moments;
+        self.tape.record(LayerNorm { eps, mean: mean.into(), rstd: rstd.into() }, &[self, gamma, beta], y)
     }
 }
 
@@ -74,8 +73,7 @@ pub(crate) struct LayerNorm {
 impl LayerNorm {
     /// Every row's `(shift, offset, rstd)`.
     fn moments(&self) -> (&[f64], &[f64], &[f64]) {
-        let (shift, offset) = self.mean.split_at(self.rstd.len());
-        (shift, offset, &self.rstd)
+        kernel::Moments::split(&self.mean, &self.rstd)
     }
 }
 

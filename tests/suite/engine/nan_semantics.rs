@@ -170,6 +170,7 @@ fn an_infinite_or_nan_upstream_gradient_through_a_zero_derivative_is_zero_as_pyt
 /// both paths (program 1-2324). PyTorch 2.15: `F.layer_norm(x, (d,), gamma, beta, 0.0)` with
 /// the upstream gradient `g`; `x.grad` is NaN throughout, `beta.grad` is `g` summed.
 #[test]
+#[allow(clippy::type_complexity)]
 fn layer_norm_gamma_gradient_at_an_underflowed_variance_is_pytorchs() {
     let (inf, nan) = (f64::INFINITY, f64::NAN);
     let t = |v: &[f64]| Tensor::new(v.to_vec(), &[1, v.len()]).unwrap();
