@@ -327,21 +327,27 @@ fn cycles(files: &[PathBuf], edges: &BTreeMap<(usize, usize), Vec<Import>>, knot
     let mut found = vec![];
     let knot_names = |knot: &[&str]| knot.iter().map(|f| f.to_string()).collect::<BTreeSet<_>>();
     let mut matched = BTreeSet::new();
-    for start in 0..files.len() {
-        if reported.contains(&start) {
+    for first in 0..files.len() {
+        if reported.contains(&first) {
             continue;
         }
         let component: BTreeSet<usize> =
-            reached[start].iter().copied().filter(|&f| reached[f].contains(&start)).collect();
+            reached[first].iter().copied().filter(|&f| reached[f].contains(&first)).collect();
         if component.len() < 2 {
             continue;
         }
         reported.extend(component.iter().copied());
         let names: BTreeSet<String> = component.iter().map(|&f| files[f].display().to_string()).collect();
-        if let Some(k) = knots.iter().position(|(knot, _)| knot_names(knot) == names) {
-            matched.insert(k);
+        let within: Vec<usize> = (0..knots.len()).filter(|&k| knot_names(knots[k].0).is_subset(&names)).collect();
+        matched.extend(within.iter().copied());
+        if within.iter().any(|&k| knot_names(knots[k].0) == names) {
             continue;
         }
+        // The loop shown starts at a file outside the listed knots, so that it takes the
+        // import that tied the knot.
+        let in_a_knot =
+            |f: usize| knots.iter().any(|(knot, _)| knot_names(knot).contains(&files[f].display().to_string()));
+        let start = component.iter().copied().find(|&f| !in_a_knot(f)).unwrap_or(first);
         // The shortest loop through `start`, by a breadth-first search back to it.
         let mut came_from: BTreeMap<usize, usize> = BTreeMap::new();
         let mut queue = std::collections::VecDeque::from([start]);
@@ -375,16 +381,14 @@ fn cycles(files: &[PathBuf], edges: &BTreeMap<(usize, usize), Vec<Import>>, knot
         }
         if component.len() > loop_.len() {
             let others: Vec<String> = component.iter().filter(|f| !loop_.contains(f)).map(|&f| name(f)).collect();
-            message.push_str(&format!("\n    (in one knot with {})", others.join(", ")));
-        }
-        if let Some((knot, _)) = knots.iter().find(|(knot, _)| knot.iter().any(|f| names.contains(*f))) {
-            message.push_str(&format!("\n    (KNOTS lists {knot:?} as one unit: this knot is not it)"));
+            let listed = if others.len() <= 8 { others.join(", ") } else { format!("{} other files", others.len()) };
+            message.push_str(&format!("\n    (in one knot with {listed})"));
         }
         found.push(message);
     }
     for (k, (knot, _)) in knots.iter().enumerate() {
-        if !matched.contains(&k) && !found.iter().any(|m| m.contains(&format!("{knot:?}"))) {
-            found.push(format!("KNOTS lists {knot:?}, which no longer import each other in a cycle: remove it"));
+        if !matched.contains(&k) {
+            found.push(format!("KNOTS lists {knot:?}, which no longer form one knot: update the list"));
         }
     }
     found
