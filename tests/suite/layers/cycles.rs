@@ -7,8 +7,9 @@
 //! child module's name are resolved against the module tree of `src/` (files and inline
 //! `mod name { .. }` blocks), and a name a module imports (`pub use child::Item`,
 //! `use crate::tensor::axis::resolve_axis`) is followed to where the import leads. A `pub use`
-//! re-export is no edge of its own: `autograd/mod.rs` re-exporting `Var` does not depend on
-//! `var.rs`, the files that use `crate::autograd::Var` do.
+//! re-export is no edge of its own (`autograd/mod.rs` re-exporting `Var` does not depend on
+//! `var.rs`, the files that use `crate::autograd::Var` do) unless its file uses the name as
+//! well. Unit tests (`#[cfg(test)]` modules) may use the whole crate: they are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,11 +41,14 @@ const KNOTS: &[(&[&str], &str)] = &[
     ),
 ];
 
+/// The edges between files, (from, to), with the imports that make each.
+type Edges = BTreeMap<(usize, usize), Vec<Import>>;
+
 /// One path a file names into another file, where it is written.
 #[derive(Clone, Debug)]
 struct Import {
     line: usize,
-    /// The path as written (`crate::ops::binary::eval`, `super::onehot`).
+    /// The path as written (`crate::kernels::binary::eval`, `super::Hand`).
     written: String,
 }
 
@@ -236,7 +240,7 @@ impl Crate {
 
 /// The edges between files: (from, to) -> the imports that make it, the allowed upward edge
 /// left out.
-fn file_graph(sources: &[(PathBuf, String)]) -> (Vec<PathBuf>, BTreeMap<(usize, usize), Vec<Import>>) {
+fn file_graph(sources: &[(PathBuf, String)]) -> (Vec<PathBuf>, Edges) {
     let codes: Vec<Vec<char>> = sources.iter().map(|(_, source)| code_only(source).chars().collect()).collect();
     let mut crate_ = Crate {
         modules: BTreeMap::new(),
@@ -265,7 +269,7 @@ fn file_graph(sources: &[(PathBuf, String)]) -> (Vec<PathBuf>, BTreeMap<(usize, 
             }
         }
     }
-    let mut edges: BTreeMap<(usize, usize), Vec<Import>> = BTreeMap::new();
+    let mut edges = Edges::new();
     for (file, line, w, path) in written {
         let from_top = top_module(&sources[file].0).unwrap_or_default();
         let joined = path.join("::");
@@ -305,7 +309,7 @@ fn words<'a>(code: &'a [char], inline: &'a [Inline]) -> impl Iterator<Item = Str
 /// Every cycle of the graph, one per strongly connected component of more than one file that
 /// is not one of `knots`: the files around one loop, each with the import that leads to the
 /// next; and every entry of `knots` that is no longer a knot.
-fn cycles(files: &[PathBuf], edges: &BTreeMap<(usize, usize), Vec<Import>>, knots: &[(&[&str], &str)]) -> Vec<String> {
+fn cycles(files: &[PathBuf], edges: &Edges, knots: &[(&[&str], &str)]) -> Vec<String> {
     let mut next: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
     for &(from, to) in edges.keys() {
         next.entry(from).or_default().insert(to);
