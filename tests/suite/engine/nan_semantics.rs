@@ -241,4 +241,9 @@ fn deliberate_differences_from_pytorch_hold() {
     let vars =
         tape.vars(&[Tensor::new(vec![1e200, -1e200], &[1, 2]).unwrap(), Tensor::ones(&[2]), Tensor::zeros(&[2])]);
     assert!(vars[0].layer_norm(vars[1], vars[2], 1e-5).value().data().iter().all(|e| e.is_nan()));
+    // A product whose terms are all -0.0 is -0.0 (PyTorch: +0.0, its sums start from +0.0):
+    // `zeros(1, 3) @ w` with a column of `w` all negative, so `1 / x` there is -inf.
+    let w = Tensor::new(vec![-1.75, 2.15, -3.68e-320, -2.35, -1.46e-300, -2.42e-200], &[3, 2]).unwrap();
+    let p = Tensor::zeros(&[1, 3]).matmul(&w);
+    assert_eq!(p.data().iter().map(|x| x.is_sign_negative()).collect::<Vec<_>>(), [true, false]);
 }
