@@ -127,6 +127,7 @@ fn contract_cases() -> Vec<OpCase> {
     // Away from the kink at 0; times x, so that the second derivative is not 0.
     cases.push(case("relu", vec![away_from_zero.clone()], |v| v[0].relu()));
     cases.push(case("relu times x", vec![away_from_zero.clone()], |v| v[0].relu() * v[0]));
+    cases.push(case("elu(0.7)", vec![away_from_zero.clone()], |v| v[0].elu(0.7)));
     cases.push(case("abs", vec![away_from_zero.clone()], |v| v[0].abs()));
     cases.push(case("abs times x", vec![away_from_zero], |v| v[0].abs() * v[0]));
     let x = randn(&[2, 3, 4], 6);

@@ -105,6 +105,34 @@ fn third_derivatives_through_gather_and_index_select() {
     }
 }
 
+/// Third derivatives of gelu and elu: their recorded derivative is an op of its own (its
+/// derivative is one number per element, as PyTorch's double backward), whose own recorded
+/// backward must give its fast one, and be differentiable in turn: `g(x) = d sum(f(x) w)/dx`,
+/// its gradient recorded and fast, and its second derivatives against finite differences.
+#[test]
+fn third_derivatives_through_gelu_and_elu() {
+    fn first_derivative<'t>(v: &[Var<'t>], w: &Tensor, f: fn(Var<'t>) -> Var<'t>) -> Var<'t> {
+        (f(v[0]) * v[0].tape().constant(w.clone())).sum().backward_graph().wrt(v[0]).unwrap()
+    }
+    let x = randn(&[3, 4], 71).map(|e| if e.abs() < 0.1 { e + 0.3 } else { e });
+    let (w, seed) = (randn(&[3, 4], 72), randn(&[3, 4], 73));
+    type Activation = for<'t> fn(Var<'t>) -> Var<'t>;
+    let cases: [(&str, Activation); 2] = [("gelu", |x| x.gelu()), ("elu", |x| x.elu(0.7))];
+    for (name, f) in cases {
+        let tape = Tape::new();
+        let v = tape.var(x.clone());
+        let g = first_derivative(&[v], &w, f);
+        let fast = g.backward_with(seed.clone()).wrt(v).unwrap().clone();
+        let recorded = g.backward_graph_with(tape.constant(seed.clone())).wrt(v).unwrap().value();
+        for (a, b) in fast.data().iter().zip(recorded.data()) {
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "{name}'': fast {fast:?}, recorded {recorded:?}");
+        }
+        if let Err(e) = gradgradcheck(std::slice::from_ref(&x), |v| first_derivative(v, &w, f)) {
+            panic!("{name}: {e}");
+        }
+    }
+}
+
 /// `backward_graph` agrees with `backward` (and both with PyTorch 2.15, float64) at non-finite
 /// and huge inputs: each case's fast and recorded gradients, for the output gradient `seed`.
 #[test]
