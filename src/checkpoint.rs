@@ -1,8 +1,8 @@
 //! Checkpoints in the safetensors format (what PyTorch, candle and Hugging Face use): a
 //! little-endian `u64` header length, a JSON header naming each tensor's dtype, shape and byte
-//! range, then the raw bytes. The header is read by a parser of our own first (a key twice,
-//! more than [`MAX_RANK`] axes or a shape whose size overflows is an `Err` before anything is
-//! allocated for it); then the `safetensors` crate checks the byte ranges and reads the data.
+//! range, then the raw bytes. Reading checks the header first (a key twice, more than
+//! [`MAX_RANK`] axes or a shape whose size overflows is an `Err` before anything is allocated
+//! for it), then that the byte ranges tile the data exactly, then converts the data.
 //!
 //! ```
 //! use tapegrad::{checkpoint, Tensor};
@@ -30,15 +30,13 @@
 //! leaves a temporary file behind on Linux, even when the process is killed; [`load`] reads
 //! regular files only, no more than their size. Details in `src/checkpoint/file.rs`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-
-use half::{bf16, f16};
-use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Clipped, Error};
 use crate::tensor::Tensor;
 
+mod dtype;
 mod file;
 mod header;
 
@@ -48,7 +46,8 @@ use header::{Header, METADATA_KEY};
 /// The `__metadata__` key under which [`save`] records the order of the tensors.
 const ORDER_KEY: &str = "tapegrad.order";
 
-/// The largest header the `safetensors` crate reads (100 MB); [`save`] refuses to write more.
+/// The largest header the format allows (100 MB, the limit of the reference implementation);
+/// a longer one is an `Err`, and [`save`] refuses to write one.
 const MAX_HEADER_BYTES: usize = 100_000_000;
 
 /// Writes `tensors` to `path` as F64, under their names and in their order (recorded in the
@@ -161,66 +160,57 @@ pub fn load_ordered(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>, Err
     let format = |message: String| Error::Format { path: path.to_path_buf(), message };
     let invalid =
         |message: String| format(format!("not a valid safetensors file: {}", crate::error::shorten(&message)));
-    let header = read_header(&buffer).map_err(invalid)?;
-    // `deserialize` checks the header length, that the byte ranges tile the data exactly and
-    // that each shape's size (overflow-checked) matches its range.
-    let file = SafeTensors::deserialize(&buffer).map_err(|e| invalid(e.to_string()))?;
+    let (header, data) = read_header(&buffer).map_err(invalid)?;
+    let dtypes = header.check_ranges(data.len() as u64).map_err(invalid)?;
     let mut out = Vec::with_capacity(header.tensors.len());
-    for name in order(&header).map_err(format)? {
-        let view = file.tensor(name).map_err(|e| invalid(e.to_string()))?;
-        let bytes = view.data();
-        let data: Vec<f64> = match view.dtype() {
-            Dtype::F64 => bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect(),
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f64()).collect(),
-            Dtype::BF16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f64()).collect(),
-            other => {
-                return Err(format(format!(
-                    "tensor {} has dtype {other:?}; only F64, F32, F16 and BF16 can be read",
-                    Clipped(name)
-                )));
-            }
-        };
-        let tensor = Tensor::new(data, view.shape()).map_err(|e| format(format!("tensor {}: {e}", Clipped(name))))?;
-        out.push((name.to_string(), tensor));
+    for i in order(&header).map_err(format)? {
+        let entry = &header.tensors[i];
+        // In range: `check_ranges` saw the ranges tile `data`.
+        let values = dtypes[i].decode(&data[entry.start as usize..entry.end as usize]);
+        let tensor =
+            Tensor::new(values, &entry.shape).map_err(|e| format(format!("tensor {}: {e}", Clipped(&entry.name))))?;
+        out.push((entry.name.clone(), tensor));
     }
     Ok(out)
 }
 
-/// The header of a safetensors file held in `buffer`, parsed (see `header.rs`).
-fn read_header(buffer: &[u8]) -> Result<Header, String> {
+/// The header of a safetensors file held in `buffer`, parsed (see `header.rs`), and the data
+/// after it.
+fn read_header(buffer: &[u8]) -> Result<(Header, &[u8]), String> {
     let Some((length, rest)) = buffer.split_first_chunk::<8>() else {
         return Err(format!("{} bytes is too short for the header length", buffer.len()));
     };
     let length = u64::from_le_bytes(*length);
     match usize::try_from(length) {
-        Ok(n) if n <= rest.len() && n <= MAX_HEADER_BYTES => header::parse(&rest[..n]),
+        Ok(n) if n <= rest.len() && n <= MAX_HEADER_BYTES => Ok((header::parse(&rest[..n])?, &rest[n..])),
         _ => Err(format!("a header of {length} bytes does not fit in a file of {} bytes", buffer.len())),
     }
 }
 
-/// The names of the header's tensors in their saved order: the recorded order when there is
-/// one (which must list every tensor once), else by where their bytes start, ties (empty
-/// tensors) in the header's order.
-fn order(header: &Header) -> Result<Vec<&str>, String> {
+/// The header's tensors (their indices in `header.tensors`) in their saved order: the recorded
+/// order when there is one (which must list every tensor once), else by where their bytes
+/// start, ties (empty tensors) in the header's order.
+fn order(header: &Header) -> Result<Vec<usize>, String> {
     let Some((_, recorded)) = header.metadata.iter().find(|(key, _)| key == ORDER_KEY) else {
-        let mut tensors: Vec<_> = header.tensors.iter().collect();
-        tensors.sort_by_key(|t| t.start);
-        return Ok(tensors.iter().map(|t| t.name.as_str()).collect());
+        let mut order: Vec<usize> = (0..header.tensors.len()).collect();
+        order.sort_by_key(|&i| header.tensors[i].start);
+        return Ok(order);
     };
     let bad = |why: String| format!("__metadata__ {ORDER_KEY:?} {why}");
     let names: Vec<String> = serde_json::from_str(recorded).map_err(|_| bad("is not a JSON list of names".into()))?;
-    // Each tensor's name, taken out of the set when listed: what is left was not listed.
-    let mut unlisted: HashSet<&str> = header.tensors.iter().map(|t| t.name.as_str()).collect();
+    // Each tensor by name, taken out of the map when listed: what is left was not listed.
+    let mut unlisted: HashMap<&str, usize> =
+        header.tensors.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect();
     let mut out = Vec::with_capacity(names.len());
     for name in &names {
-        let Some(name) = unlisted.take(name.as_str()) else {
-            let why = if out.contains(&name.as_str()) { " twice" } else { ", which the file lacks" };
+        let Some(i) = unlisted.remove(name.as_str()) else {
+            let listed = out.iter().any(|&i: &usize| header.tensors[i].name == *name);
+            let why = if listed { " twice" } else { ", which the file lacks" };
             return Err(bad(format!("lists {}{why}", Clipped(name))));
         };
-        out.push(name);
+        out.push(i);
     }
-    if let Some(name) = unlisted.iter().next() {
+    if let Some(name) = unlisted.keys().next() {
         return Err(bad(format!("does not list {}", Clipped(name))));
     }
     Ok(out)

@@ -13,14 +13,14 @@ use rand::Rng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 
+use crate::kernels::binary::{Binary, eval};
 use crate::kernels::extrema::arg_extreme;
-use crate::ops::binary::{Binary, eval};
 use crate::ops::loss::onehot;
 use crate::ops::unary::Unary;
 
-use crate::ops::resolve_axis;
 use crate::tensor::Tensor;
 use crate::tensor::axis::Axis;
+use crate::tensor::axis::resolve_axis;
 use crate::tensor::indices::{AsIndices, Indices};
 use crate::tensor::shape::{AxisSplit, broadcast_shapes, for_each_binary, split_at_axis};
 

@@ -1,15 +1,17 @@
-//! The safetensors header, read by a streaming JSON visitor of our own before the `safetensors`
-//! crate sees it: the crate reads the header into a map (a repeated key silently keeps the last
-//! value) and allocates each shape in full, so a 22 MiB header holding one shape of 12 million
-//! axes costs hundreds of MiB. Here a repeated key is an error, a shape stops at
-//! [`MAX_RANK`] axes as it is read, and a shape whose element count overflows is refused
-//! before any tensor is made. The visitor also keeps what the crate's map loses: the order of
-//! the keys, and `__metadata__`.
+//! The safetensors header, read by a streaming JSON visitor: a repeated key is an error (a map
+//! would silently keep the last value), a shape stops at [`MAX_RANK`] axes as it is read (a
+//! 22 MiB header holding one shape of 12 million axes costs nothing), and a shape whose element
+//! count overflows is refused before any tensor is made. The visitor keeps the order of the
+//! keys and `__metadata__`. [`Header::check_ranges`] then checks the byte ranges against the
+//! data.
 
 use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::dtype::Dtype;
+use crate::error::Clipped;
 
 /// The most axes a shape in a checkpoint may have. PyTorch allows at most 64 dimensions
 /// (`torch.zeros([1] * 65)` fails); a longer shape in a file is corrupt or hostile.
@@ -22,8 +24,13 @@ pub(crate) const METADATA_KEY: &str = "__metadata__";
 #[derive(Debug)]
 pub(crate) struct TensorEntry {
     pub(crate) name: String,
-    /// The byte range in the data section, as written (checked by the crate on load).
+    /// The dtype's name as written (only some are read: see [`Dtype::named`]).
+    pub(crate) dtype: String,
+    pub(crate) shape: Vec<usize>,
+    /// The byte range `start..end` in the data section, as written (see
+    /// [`Header::check_ranges`]).
     pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// The header: the tensors in the order of their keys, and `__metadata__`'s pairs.
@@ -44,12 +51,49 @@ pub(crate) fn parse(json: &[u8]) -> Result<Header, String> {
     Ok(header)
 }
 
+impl Header {
+    /// Checks that the tensors' byte ranges tile a data section of `data_len` bytes exactly (no
+    /// gap, no overlap, nothing after the last), that each range holds its shape's elements of
+    /// its dtype, and that the dtype is one tapegrad reads; returns each tensor's dtype, in the
+    /// header's order.
+    pub(crate) fn check_ranges(&self, data_len: u64) -> Result<Vec<Dtype>, String> {
+        let mut dtypes = Vec::with_capacity(self.tensors.len());
+        for t in &self.tensors {
+            let name = Clipped(&t.name);
+            let Some(dtype) = Dtype::named(&t.dtype) else {
+                let dtype = Clipped(&t.dtype);
+                return Err(format!("tensor {name} has dtype {dtype}; only F64, F32, F16 and BF16 can be read"));
+            };
+            // The shape's size was checked when it was read; in bytes it may still overflow.
+            let bytes = (crate::tensor::shape::numel(&t.shape) as u64).checked_mul(dtype.size() as u64);
+            if t.start > t.end || bytes != Some(t.end - t.start) {
+                let (shape, start, end) = (&t.shape, t.start, t.end);
+                return Err(format!("tensor {name}: {dtype:?} of shape {shape:?} does not fill bytes {start}..{end}"));
+            }
+            dtypes.push(dtype);
+        }
+        let mut ranges: Vec<(u64, u64)> = self.tensors.iter().map(|t| (t.start, t.end)).collect();
+        ranges.sort_unstable();
+        let mut next = 0;
+        for (start, end) in ranges {
+            if start != next {
+                return Err(format!("the tensors' bytes leave a gap or overlap at byte {}", start.min(next)));
+            }
+            next = end;
+        }
+        if next != data_len {
+            return Err(format!("the tensors take {next} bytes of data, the file holds {data_len}"));
+        }
+        Ok(dtypes)
+    }
+}
+
 /// `Err` naming the key when `key` was seen before in the same object.
 fn first_time<E: de::Error>(seen: &mut HashSet<String>, key: &str, within: &str) -> Result<(), E> {
     if seen.insert(key.to_string()) {
         Ok(())
     } else {
-        Err(E::custom(format!("the key {} appears twice{within}", crate::error::Clipped(key))))
+        Err(E::custom(format!("the key {} appears twice{within}", Clipped(key))))
     }
 }
 
@@ -70,8 +114,8 @@ impl<'de> Visitor<'de> for HeaderVisitor {
             if name == METADATA_KEY {
                 header.metadata = map.next_value_seed(MetadataSeed)?;
             } else {
-                let start = map.next_value_seed(TensorSeed(&name))?;
-                header.tensors.push(TensorEntry { name, start });
+                let (dtype, shape, [start, end]) = map.next_value_seed(TensorSeed(&name))?;
+                header.tensors.push(TensorEntry { name, dtype, shape, start, end });
             }
         }
         Ok(header)
@@ -105,41 +149,46 @@ impl<'de> Visitor<'de> for MetadataSeed {
     }
 }
 
-/// One tensor's object: its shape, checked (see [`ShapeSeed`]), and where its bytes start, the
-/// value. The dtype and the end offset are left to the crate, which checks them against the
-/// bytes.
+/// One tensor's object: its dtype, its shape, checked (see [`ShapeSeed`]), and its byte range.
 struct TensorSeed<'a>(&'a str);
 
+/// A tensor's dtype name, shape and `data_offsets`.
+type TensorFields = (String, Vec<usize>, [u64; 2]);
+
 impl<'de> DeserializeSeed<'de> for TensorSeed<'_> {
-    type Value = u64;
+    type Value = TensorFields;
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
         de.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for TensorSeed<'_> {
-    type Value = u64;
+    type Value = TensorFields;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a tensor's {dtype, shape, data_offsets}")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let name = crate::error::Clipped(self.0);
-        let (mut shape, mut start, mut seen) = (None, None, HashSet::new());
+        let name = Clipped(self.0);
+        let (mut dtype, mut shape, mut offsets, mut seen) = (None, None, None, HashSet::new());
         while let Some(key) = map.next_key::<String>()? {
             first_time(&mut seen, &key, &format!(" in tensor {name}"))?;
             match key.as_str() {
+                "dtype" => dtype = Some(map.next_value::<String>()?),
                 "shape" => shape = Some(map.next_value_seed(ShapeSeed(self.0))?),
-                "data_offsets" => start = Some(map.next_value::<[u64; 2]>()?[0]),
+                "data_offsets" => offsets = Some(map.next_value::<[u64; 2]>()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
         let missing = |what| A::Error::custom(format!("tensor {name} has no {what}"));
-        shape.ok_or_else(|| missing("shape"))?;
-        start.ok_or_else(|| missing("data_offsets"))
+        Ok((
+            dtype.ok_or_else(|| missing("dtype"))?,
+            shape.ok_or_else(|| missing("shape"))?,
+            offsets.ok_or_else(|| missing("data_offsets"))?,
+        ))
     }
 }
 
@@ -162,7 +211,7 @@ impl<'de> Visitor<'de> for ShapeSeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<usize>, A::Error> {
-        let name = crate::error::Clipped(self.0);
+        let name = Clipped(self.0);
         let mut shape = Vec::new();
         while let Some(size) = seq.next_element::<usize>()? {
             if shape.len() == MAX_RANK {

@@ -2,6 +2,7 @@
 //! what the benchmarks time. Everything here works on plain slices.
 
 pub(crate) mod bce;
+pub(crate) mod binary;
 pub(crate) mod broadcast;
 pub(crate) mod cross_entropy;
 pub(crate) mod exp;

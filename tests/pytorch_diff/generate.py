@@ -60,6 +60,10 @@ CONVENTIONS = [
      "layer_norm of a row whose values are all equal (variance exactly 0): tapegrad's output "
      "and gradient there are exactly 0 (x - mean is 0); PyTorch's rounded mean and 0 * inf "
      "at eps = 0 or huge magnitudes leave residues or NaN"),
+    ("elu_nan",
+     "elu at a NaN input: tapegrad's derivative there is NaN, as PyTorch's vectorised loop "
+     "(whole blocks of 16 float64 elements); PyTorch's scalar loop (the rest of a tensor, a "
+     "tensor of fewer than 16 elements, strided operands) tests x <= 0 and gives 1"),
     ("var_correction_above_n",
      "var/std with correction > n: the divisor max(n - correction, 0) is 0 in both forwards, "
      "but PyTorch's backward divides by the negative n - correction"),
@@ -287,6 +291,8 @@ def make_op(p, cur):
         prm = unary_params(g, name, x)
         if name == "gelu" and any(abs(v) > 5.6e102 for v in x.reshape(-1).tolist()):
             p.convention("gelu_cube_overflow")
+        if name == "elu" and any(math.isnan(v) for v in x.reshape(-1).tolist()):
+            p.convention("elu_nan")
         return p.push({"op": name, "a": cur, **prm})
 
     if kind == "binary":

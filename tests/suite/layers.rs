@@ -3,6 +3,8 @@
 //! its own layer or one below, never one above. The exceptions are listed once, in
 //! [`ALLOWED`], each with its reason.
 
+mod cycles;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

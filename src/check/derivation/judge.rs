@@ -1,8 +1,17 @@
 //! Judging: each hand value against the tape's gradient, at a tolerance that suits rounded
 //! hand work.
 
-use super::Hand;
 use crate::autograd::Grads;
+
+/// One hand gradient: its name, the node it is the gradient of, and what was given.
+pub(crate) struct Hand {
+    pub(crate) name: String,
+    pub(crate) node: usize,
+    /// `(row-major index, value)`: every element for a whole tensor.
+    pub(crate) entries: Vec<(usize, f64)>,
+    /// Whether the whole tensor was given (else: published entries).
+    pub(crate) whole: bool,
+}
 
 /// `|hand - true| <= atol + rtol |true|` (as `numpy.isclose`, with the tape's value as the
 /// reference).

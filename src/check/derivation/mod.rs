@@ -42,7 +42,7 @@ pub use report::{DerivationReport, SearchStats, Slip};
 
 use crate::autograd::Var;
 use crate::tensor::Tensor;
-use judge::Tolerance;
+use judge::{Hand, Tolerance};
 
 /// A learner's hand-derived gradients of one loss, to be checked against the tape's: judged,
 /// located and explained (`docs/derivation.md`, section 8). Built with [`Derivation::new`], then [`Derivation::hand`] /
@@ -53,16 +53,6 @@ pub struct Derivation<'t> {
     /// Names given to nodes without a hand gradient ([`Derivation::name`]).
     names: Vec<(usize, String)>,
     tolerance: Tolerance,
-}
-
-/// One hand gradient: its name, the node it is the gradient of, and what was given.
-pub(crate) struct Hand {
-    pub(crate) name: String,
-    pub(crate) node: usize,
-    /// `(row-major index, value)`: every element for a whole tensor.
-    pub(crate) entries: Vec<(usize, f64)>,
-    /// Whether the whole tensor was given (else: published entries).
-    pub(crate) whole: bool,
 }
 
 impl<'t> Derivation<'t> {

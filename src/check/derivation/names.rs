@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::Hand;
+use super::judge::Hand;
 use crate::autograd::slip::transposed_name;
 use crate::autograd::{Node, Rule};
 use crate::ops::Op;

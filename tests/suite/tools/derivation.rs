@@ -27,16 +27,22 @@ fn assert_first(report: &DerivationReport, at: Var<'_>, op: &str, kind: SlipKind
     assert_eq!((slip.at(), slip.op(), slip.kind()), (at.id(), op, &kind), "\n{report}");
 }
 
-#[test]
-fn matmul_factor_left_untransposed() {
-    let tape = Tape::new();
+/// `tanh(x W).sum()` on `tape`, with `dL/dx` derived as `dL/dh W` instead of `dL/dh W^T`: the
+/// report, and `x`.
+fn matmul_left_untransposed(tape: &Tape) -> (DerivationReport, Var<'_>) {
     let x = tape.var(randn(&[3, 2], 1));
     let w = tape.var(randn(&[2, 2], 2));
     let h = x.matmul(w);
     let loss = h.tanh().sum();
     let dh = grad(loss, h);
-    // dx = dh W^T, derived as dh W.
     let report = Derivation::new(loss).name("W", w).hand("h", h, &dh).hand("x", x, &dh.matmul(&w.value())).check();
+    (report, x)
+}
+
+#[test]
+fn matmul_factor_left_untransposed() {
+    let tape = Tape::new();
+    let (report, x) = matmul_left_untransposed(&tape);
     assert_eq!(report.wrong(), ["x"]);
     assert_first(&report, x, "matmul", SlipKind::Transpose);
     assert_eq!(
@@ -300,13 +306,7 @@ fn published_entries_alone_find_the_slip_upstream() {
 
 #[test]
 fn the_report_is_a_table_then_the_location_then_sentences() {
-    let tape = Tape::new();
-    let x = tape.var(randn(&[3, 2], 1));
-    let w = tape.var(randn(&[2, 2], 2));
-    let h = x.matmul(w);
-    let loss = h.tanh().sum();
-    let dh = grad(loss, h);
-    let report = Derivation::new(loss).name("W", w).hand("h", h, &dh).hand("x", x, &dh.matmul(&w.value())).check();
+    let (report, _) = matmul_left_untransposed(&Tape::new());
     let text = report.to_string();
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("hand gradient") && lines[0].contains("max |hand - true|"), "{text}");

@@ -117,6 +117,21 @@ fn hostile_files_are_errors() {
         ("unknown dtype", file_with(r#"{"a":{"dtype":"F128","shape":[1],"data_offsets":[0,8]}}"#, &eight)),
         ("trailing bytes", file_with(r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#, &[0u8; 16])),
         (
+            "a gap between tensors",
+            file_with(
+                r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},"b":{"dtype":"F64","shape":[1],"data_offsets":[16,24]}}"#,
+                &[0u8; 24],
+            ),
+        ),
+        (
+            "two tensors on the same bytes",
+            file_with(
+                r#"{"a":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},"b":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#,
+                &eight,
+            ),
+        ),
+        ("no dtype", file_with(r#"{"a":{"shape":[1],"data_offsets":[0,8]}}"#, &eight)),
+        (
             "a huge claimed size",
             file_with(r#"{"a":{"dtype":"F64","shape":[1000000000000],"data_offsets":[0,8000000000000]}}"#, &eight),
         ),
