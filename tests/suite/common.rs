@@ -1,12 +1,11 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
 
 use std::panic::PanicHookInfo;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tapegrad::{Tensor, Var, gradcheck};
+use tapegrad::Tensor;
 
 /// A reproducible generator for test data.
 pub fn rng(seed: u64) -> StdRng {
@@ -31,13 +30,6 @@ pub fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
         .cloned()
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .expect("panic payload is a string")
-}
-
-/// Gradchecks `f` at `inputs` with PyTorch's tolerances and panics with the worst element.
-pub fn check(inputs: impl AsRef<[Tensor]>, f: impl for<'t> Fn(&[Var<'t>]) -> Var<'t>) {
-    if let Err(e) = gradcheck(inputs.as_ref(), f) {
-        panic!("{e}");
-    }
 }
 
 /// Runs `f` with a panic hook that records where each panic on this thread was raised, and
