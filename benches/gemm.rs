@@ -6,14 +6,15 @@
 //! independent products back to back, as a batched matmul does (one attention head each).
 //!
 //! Candidates, alternated case by case so that the machine's drift hits all alike:
-//! - `tapegrad`: the kernel the ops call (`src/kernels/gemm.rs`, compiled into this bench),
+//! - `tapegrad`: the kernel the ops call (`src/kernels/gemm.rs`, reached through `tapegrad::bench_internals`),
 //!   with a batch of small products split over two cores as `matmul` splits it,
 //! - `gemm 1t` / `gemm 2t`: the `gemm` crate on one thread / on two (rayon),
 //! - `mm`: the `matrixmultiply` crate with its own threading (both cores when large enough).
 //!
 //! `benches/peers/gemm_numpy.py` times NumPy's BLAS on the same cases.
 //!
-//! Run: `cargo bench --bench gemm` (`-- 1024` runs only the cases whose name contains `1024`).
+//! Run: `cargo bench --features bench-internals --bench gemm` (`-- 1024` runs only the cases
+//! whose name contains `1024`).
 
 use std::hint::black_box;
 use std::time::Instant;

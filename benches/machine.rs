@@ -14,7 +14,7 @@
 //! Each of the nine rounds runs every case once, one after the other, so the machine's drift
 //! hits all alike; the figures are medians, ratios the medians of the per-round ratios.
 //!
-//! Run: `cargo bench --bench machine`.
+//! Run: `cargo bench --features bench-internals --bench machine`.
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -23,8 +23,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde_json::Value;
 use tapegrad::{BceWithLogits, CrossEntropy, KlDiv, Reduction, Tape, Tensor, Var, hvp};
 
-const DATA: &str = "tests/pytorch_diff/programs.jsonl";
-const EXPECTED_FAILURES: &str = "tests/pytorch_diff/expected_failures.txt";
+const DATA: &str = "pytorch_diff/programs.jsonl";
+const EXPECTED_FAILURES: &str = "pytorch_diff/expected_failures.txt";
 const RTOL: f64 = 1e-10;
 const ATOL: f64 = 1e-12;
 

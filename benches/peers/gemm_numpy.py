@@ -1,7 +1,7 @@
 """The twin of benches/gemm.rs for NumPy's BLAS (and PyTorch's, when installed): the same
 cases (m x k x n, layout NN / NT / TN, batch), float64, median GFLOP/s of 9 rounds, 2 threads.
 Transposed operands are views (.T), so the BLAS call gets a transpose flag, as for tapegrad's
-strided operands. Used by run_peers.sh beside `cargo bench --bench gemm`."""
+strided operands. Used by run_peers.sh beside `cargo bench --features bench-internals --bench gemm`."""
 import statistics
 import time
 

@@ -20,7 +20,7 @@ for round in $(seq "${ROUNDS:-3}"); do
     echo "== round $round"
     cargo bench -q --bench w1_overhead
     "$py" benches/peers/w1_overhead.py
-    cargo bench -q --bench gemm
+    cargo bench -q --features bench-internals --bench gemm
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" benches/peers/gemm_numpy.py
     cargo bench -q --bench workloads
     "$py" benches/peers/workloads_jax.py

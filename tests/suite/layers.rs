@@ -52,8 +52,9 @@ fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|(_, modules)| modules.contains(&module))
 }
 
+/// The engine's `src/`: this package is `tests/`, beside it.
 fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository").join("src")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
