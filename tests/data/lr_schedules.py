@@ -1,5 +1,5 @@
 """Writes tests/data/lr_schedules.txt: PyTorch's learning rates, step by step, for the
-schedules tests/lr_schedulers.rs builds under the same case names.
+schedules tests/suite/training/lr_schedulers.rs builds under the same case names.
 
 Run from the repository root with torch installed:  python tests/data/lr_schedules.py
 
@@ -98,6 +98,6 @@ record("warmup_cosine", with_lr(0.05, lambda o: S.LambdaLR(o, warmup_cosine(10, 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lr_schedules.txt")
 with open(out, "w") as f:
     f.write(f"# PyTorch {torch.__version__}'s learning rates: case step closed-form chainable\n")
-    f.write("# written by tests/data/lr_schedules.py; read by tests/lr_schedulers.rs\n")
+    f.write("# written by tests/data/lr_schedules.py; read by tests/suite/training/lr_schedulers.rs\n")
     f.write("\n".join(LINES) + "\n")
 print(f"wrote {len(LINES)} rates to {out}")
