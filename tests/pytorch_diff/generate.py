@@ -5,7 +5,7 @@ Writes one JSON object per line: a program (its input leaves and a chain of 2-10
 op kinds of the public API, each input written where the chain first uses it), then PyTorch's
 value of the chain's result, the gradients of `sum(result * r)` (r a constant drawn with the
 program) with respect to every input leaf, and for about a third of the programs a Hessian-vector
-product with respect to input 0. `tests/pytorch_diff.rs` replays every program in tapegrad
+product with respect to input 0. `tests/pytorch_diff/pytorch_diff.rs` replays every program in tapegrad
 and compares values, `backward()` and `backward_graph()` gradients and `hvp`.
 
 Regenerate the checked-in data (written with torch 2.15.0: `pip install torch==2.15.0 numpy`;
