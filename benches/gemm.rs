@@ -6,8 +6,9 @@
 //! independent products back to back, as a batched matmul does (one attention head each).
 //!
 //! Candidates, alternated case by case so that the machine's drift hits all alike:
-//! - `tapegrad`: the kernel the ops call (`src/kernels/gemm.rs`, reached through `tapegrad::bench_internals`),
-//!   with a batch of small products split over two cores as `matmul` splits it,
+//! - `tapegrad`: the kernel the ops call (`src/kernels/gemm.rs`, reached through
+//!   `tapegrad::bench_internals`), with a batch of small products split over two cores as
+//!   `matmul` splits it,
 //! - `gemm 1t` / `gemm 2t`: the `gemm` crate on one thread / on two (rayon),
 //! - `mm`: the `matrixmultiply` crate with its own threading (both cores when large enough).
 //!
